@@ -1,0 +1,383 @@
+"""A fake OpenAI-compatible transcription API: POST {url}/audio/transcriptions.
+
+It refuses what the real API (or a stricter proxy in front of it) refuses, answers a
+predictable transcript, records every attempt and can fail, stall or hang up on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from tests.fakes._server import CallLog, FakeServer
+from tests.fakes.audio_probe import (
+    UnreadableAudio,
+    ffprobe_duration,
+    header_duration,
+    sniff_container,
+)
+
+MODELS = frozenset({"gpt-4o-mini-transcribe", "gpt-4o-transcribe"})
+# The formats the Yescale page lists; OpenAI's own message (below) also names "oga".
+FORMATS = frozenset({"flac", "mp3", "mp4", "mpeg", "mpga", "m4a", "ogg", "wav", "webm"})
+_FORMATS_MESSAGE = (
+    "Invalid file format. Supported formats: "
+    "['flac', 'm4a', 'mp3', 'mp4', 'mpeg', 'mpga', 'oga', 'ogg', 'wav', 'webm']"
+)
+MAX_FILE_BYTES = 25 * 1024 * 1024  # 26214400
+MAX_DURATION_SECONDS = 1500
+_MAX_BODY = 30 * 1024 * 1024
+_RESPONSE_FORMATS = frozenset({"json", "text"})
+_LANGUAGE = re.compile(r"[a-z]{2}")
+_RECORDED_HEADERS = ("Content-Type", "Content-Length", "User-Agent", "Accept", "Idempotency-Key")
+_BYTES_PER_SECOND = 4_000  # ~32 kbit/s voice, to estimate usage when the duration is unknown
+_FAULTS: dict[int, tuple[str, str, str | None]] = {
+    400: ("Injected failure.", "invalid_request_error", None),
+    401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
+    429: (
+        "Rate limit reached for requests. Please try again later.",
+        "requests",
+        "rate_limit_exceeded",
+    ),
+    500: (
+        "The server had an error while processing your request. Sorry about that!",
+        "server_error",
+        None,
+    ),
+    502: ("Bad gateway.", "server_error", None),
+    503: ("The engine is currently overloaded, please try again later.", "server_error", None),
+}
+
+
+class OpenAIError(Exception):
+    """An error answer: {"error": {"message", "type", "param", "code"}}."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type = status, message, type
+        self.param, self.code, self.retry_after = param, code, retry_after
+
+    def response(self) -> web.Response:
+        error = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+        headers = {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = f"{self.retry_after:g}"
+        return web.json_response({"error": error}, status=self.status, headers=headers)
+
+
+@dataclass
+class TranscriptionCall:
+    """One request, served or refused; status 0 means the fake hung up without answering."""
+
+    at: float  # time.monotonic() when it arrived
+    model: str = ""  # "" when the field, or the file, was not sent
+    filename: str = ""
+    size: int = 0
+    sha256: str = ""
+    fields: dict[str, str] = field(default_factory=dict)  # every form field but the file
+    headers: dict[str, str] = field(default_factory=dict)
+    duration_seconds: float | None = None  # when the fake measured it
+    status: int = 200
+    error_code: str | None = None
+    text: str | None = None  # the transcript answered
+    handler_seconds: float = 0.0  # time spent in the fake, delay included
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+
+@dataclass
+class _File:
+    filename: str
+    size: int
+    sha256: str
+    data: bytes  # empty when over the size limit
+
+
+@dataclass
+class _Fault:
+    error: OpenAIError | None  # None: hang up without answering
+    remaining: int
+
+
+class FakeTranscriptionAPI(FakeServer):
+    """The API at `url` (the OpenAI base URL, ending in /v1)."""
+
+    def __init__(self, api_key: str = "sk-test-key", *, check_duration: bool = False) -> None:
+        super().__init__()
+        self.api_key = api_key
+        self.check_duration = check_duration  # run ffprobe on every upload (slow)
+        self.delay = 0.0  # seconds added to every request
+        self.transcripts: dict[str, str] = {}  # by sha256 of the file
+        self.total_own_time = 0.0  # sum of handler_seconds, for benchmarks to subtract
+        self._log: CallLog[TranscriptionCall] = CallLog(_describe)
+        self._faults: deque[_Fault] = deque()  # served in the order they were asked for
+
+    @property
+    def url(self) -> str:
+        return f"{self.root_url}/v1"
+
+    @property
+    def requests(self) -> list[TranscriptionCall]:
+        return self._log.items
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10) -> None:
+        await self._log.wait_for(predicate, timeout, "the awaited condition")
+
+    async def wait_calls(self, count: int, timeout: float = 10) -> list[TranscriptionCall]:
+        """Wait for at least `count` requests (any outcome); returns them all."""
+        await self._log.wait_for(
+            lambda: len(self.requests) >= count, timeout, f"{count} request(s)"
+        )
+        return list(self.requests)
+
+    @staticmethod
+    def default_text(sha256: str) -> str:
+        return f"transcript {sha256[:12]}"
+
+    def set_transcript(self, data_or_sha: bytes | str, text: str) -> None:
+        """Answer `text` for this file (its bytes, or the hex sha256 of them)."""
+        sha = data_or_sha if isinstance(data_or_sha, str) else _sha256(data_or_sha)
+        self.transcripts[sha] = text
+
+    def transcript_for(self, data: bytes) -> str:
+        return self._transcript(_sha256(data))
+
+    def _transcript(self, sha: str) -> str:
+        text = self.transcripts.get(sha)
+        return self.default_text(sha) if text is None else text  # "" is a valid transcript
+
+    def fail_next(
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        retry_after: float | None = None,
+        message: str | None = None,
+    ) -> None:
+        """The next `times` requests (after faults already queued) get this error.
+
+        Retry-After is sent when retry_after is given.
+        """
+        default_message, kind, code = _FAULTS.get(
+            status, (f"Injected error {status}.", "server_error", None)
+        )
+        error = OpenAIError(
+            status, message or default_message, type=kind, code=code, retry_after=retry_after
+        )
+        self._faults.append(_Fault(error, times))
+
+    def drop_next(self, times: int = 1) -> None:
+        """The next `times` requests (after faults already queued) are read, then hung up on."""
+        self._faults.append(_Fault(None, times))
+
+    def _make_app(self) -> web.Application:
+        app = web.Application(client_max_size=_MAX_BODY)
+        self._add_routes(app)
+        return app
+
+    def _add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/audio/transcriptions", self._handle_transcription)
+        # To come: POST /v1/chat/completions is registered here.
+
+    async def _handle_transcription(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        call = TranscriptionCall(
+            at=time.monotonic(),
+            headers={h: request.headers[h] for h in _RECORDED_HEADERS if h in request.headers},
+        )
+        try:
+            response = await self._transcribe(request, call)
+        except OpenAIError as exc:
+            call.status, call.error_code = exc.status, exc.code
+            response = exc.response()
+        call.handler_seconds = time.perf_counter() - started
+        self.total_own_time += call.handler_seconds
+        self._log.append(call)
+        return response
+
+    async def _transcribe(self, request: web.Request, call: TranscriptionCall) -> web.Response:
+        file = await _read_form(request, call)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self._faults and self._next_fault_drops():
+            call.status = 0
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response()  # never sent: aiohttp ignores writes to a closed connection
+        self._check_key(request.headers.get("Authorization", ""))
+        if file is not None and file.size > MAX_FILE_BYTES:
+            raise OpenAIError(
+                413,
+                f"Maximum content size limit ({MAX_FILE_BYTES}) exceeded ({file.size} bytes read)",
+            )
+        file = self._check_request(call.fields, file)
+        call.duration_seconds = await self._duration(file)
+        call.text = self._transcript(file.sha256)
+        seconds = call.duration_seconds or file.size / _BYTES_PER_SECOND
+        usage = {"type": "duration", "seconds": max(1, math.ceil(seconds))}
+        if call.fields.get("stream", "").lower() == "true":
+            return self._stream_reply(call.text, usage)
+        if call.fields.get("response_format") == "text":
+            return web.Response(text=call.text, content_type="text/plain")
+        return web.json_response({"text": call.text, "usage": usage})
+
+    def _stream_reply(self, text: str, usage: dict[str, Any]) -> web.Response:
+        """stream=true: answered as plain JSON for now, as proxies that do not stream do.
+
+        To come: server-sent events, transcript.text.delta then transcript.text.done.
+        """
+        return web.json_response({"text": text, "usage": usage})
+
+    def _next_fault_drops(self) -> bool:
+        """Take the next queued fault: True to hang up, or raise its error."""
+        fault = self._faults[0]
+        fault.remaining -= 1
+        if fault.remaining <= 0:
+            self._faults.popleft()
+        e = fault.error
+        if e is None:
+            return True
+        raise OpenAIError(
+            e.status, e.message, type=e.type, param=e.param, code=e.code, retry_after=e.retry_after
+        )
+
+    def _check_key(self, authorization: str) -> None:
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not key:
+            raise OpenAIError(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            )
+        if key != self.api_key:
+            raise OpenAIError(
+                401, f"Incorrect API key provided: {key[:5]}****.", code="invalid_api_key"
+            )
+
+    @staticmethod
+    def _check_request(fields: dict[str, str], file: _File | None) -> _File:
+        model = fields.get("model")
+        if not model:
+            raise OpenAIError(400, "you must provide a model parameter", param="model")
+        if model not in MODELS:
+            raise OpenAIError(
+                400,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                param="model",
+                code="model_not_found",
+            )
+        if file is None:
+            raise OpenAIError(400, "you must provide a file parameter", param="file")
+        if PurePosixPath(file.filename).suffix.lower().removeprefix(".") not in FORMATS:
+            raise OpenAIError(400, _FORMATS_MESSAGE, param="file", code="unsupported_format")
+        response_format = fields.get("response_format", "json")
+        if response_format not in _RESPONSE_FORMATS:
+            raise OpenAIError(
+                400,
+                f"response_format '{response_format}' is not compatible with model '{model}'. "
+                "Use 'json' or 'text'.",
+                param="response_format",
+                code="unsupported_value",
+            )
+        language = fields.get("language")
+        if language is not None and not _LANGUAGE.fullmatch(language):
+            raise OpenAIError(
+                400,
+                f"Invalid language '{language}'. Language parameter must be specified in "
+                "ISO-639-1 format.",
+                param="language",
+                code="invalid_language_format",
+            )
+        return file
+
+    async def _duration(self, file: _File) -> float | None:
+        """The audio's duration if known; refuses what is not audio or is too long."""
+        container = sniff_container(file.data[:16])
+        if container is None:
+            raise _corrupted()
+        duration = header_duration(file.data, container)
+        if self.check_duration:
+            try:
+                duration = await ffprobe_duration(file.data, PurePosixPath(file.filename).suffix)
+            except UnreadableAudio:
+                raise _corrupted() from None
+        if duration is not None and duration > MAX_DURATION_SECONDS:
+            raise OpenAIError(
+                400,
+                f"Audio duration {duration:.1f} seconds is longer than {MAX_DURATION_SECONDS} "
+                "seconds which is the maximum for this model.",
+                code="invalid_value",
+            )
+        return duration
+
+
+def _corrupted() -> OpenAIError:
+    return OpenAIError(
+        400, "Audio file might be corrupted or unsupported", param="file", code="invalid_value"
+    )
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def _read_form(request: web.Request, call: TranscriptionCall) -> _File | None:
+    """Read the multipart form into call.fields, hashing the file as it streams in."""
+    if request.content_type != "multipart/form-data":
+        raise OpenAIError(
+            400,
+            f"Invalid Content-Type header ({request.content_type}), expected multipart/form-data.",
+        )
+    file = None
+    async for part in await request.multipart():
+        if not isinstance(part, BodyPartReader) or part.name is None:
+            continue
+        if part.filename is None:
+            call.fields[part.name] = await part.text()
+        elif part.name == "file" and file is None:
+            file = await _read_file(part, part.filename)
+            call.filename, call.size, call.sha256 = file.filename, file.size, file.sha256
+        else:
+            await part.release()
+    call.model = call.fields.get("model", "")
+    return file
+
+
+async def _read_file(part: BodyPartReader, filename: str) -> _File:
+    digest = hashlib.sha256()
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await part.read_chunk(1 << 20):
+        size += len(chunk)
+        digest.update(chunk)
+        if size <= MAX_FILE_BYTES:
+            chunks.append(chunk)
+    # Over the limit, the rest is read and dropped: the client gets its 413, not a broken pipe.
+    data = b"".join(chunks) if size <= MAX_FILE_BYTES else b""
+    return _File(filename, size, digest.hexdigest(), data)
+
+
+def _describe(call: TranscriptionCall) -> str:
+    outcome = "ok" if call.ok else f"{call.status} {call.error_code}"
+    return f"{call.model} {call.filename} {call.size} bytes -> {outcome}"
