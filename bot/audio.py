@@ -1,0 +1,475 @@
+"""Probe, extract, convert and split audio with ffmpeg so the transcription API accepts it."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import math
+import re
+import secrets
+import shutil
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.errors import AudioTooLong, CorruptAudio, FfmpegMissing, UnsupportedAudio
+
+# The API refuses files over 25 MB; keep a margin for rounding and the multipart envelope.
+MAX_UPLOAD_BYTES = 24 * 1024 * 1024
+# The gpt-4o transcribe models refuse about 1500 s per request (users' reports, not documented).
+MAX_PART_SECONDS = 1400.0
+PROBE_TIMEOUT = 30.0
+PREPARE_TIMEOUT = 900.0
+
+# Speech stays clear at 32 kbit/s mono opus: 2 hours is ~29 MB. Constrained VBR keeps the
+# size close to the bitrate, so a part's size can be planned before it is made.
+_OPUS_OUTPUT = (
+    *("-ac", "1", "-c:a", "libopus", "-b:a", "32k", "-vbr", "constrained"),
+    *("-application", "voip", "-f", "ogg"),
+)
+_SILENCE_FILTER = "silencedetect=noise=-35dB:d=0.3"
+_SILENCE_WINDOW = 0.2  # look for a silence in the last fifth of a part
+_SEEK_PREROLL = 5.0  # coarse seek this far before a cut, then drop packets up to it exactly
+_STDERR_TAIL = 4096
+_LINE_BREAK = re.compile(rb"[\r\n]+")
+_SILENCE_EVENT = re.compile(r"silence_(start|end): (\S+)")
+
+Silence = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What ffprobe says about a file: its container, its first audio stream, its size."""
+
+    format_name: str
+    audio_codec: str
+    duration: float | None
+    has_video: bool
+    size: int
+    bit_rate: int | None
+
+
+@dataclass(frozen=True)
+class AudioPart:
+    """One file to upload, and where it sits in the recording (seconds)."""
+
+    path: Path
+    filename: str
+    start: float
+    duration: float
+
+
+@dataclass(frozen=True)
+class _Limits:
+    max_bytes: int
+    max_seconds: float
+
+    def fit(self, size: int, duration: float) -> bool:
+        return size <= self.max_bytes and duration <= self.max_seconds
+
+
+# The API's formats, as (ffprobe format_name, audio codecs) -> extension. Telegram's voice
+# notes are ".oga": ogg/opus that must be named ".ogg", since a proxy may not know ".oga".
+_ACCEPTED: dict[str, tuple[frozenset[str], str]] = {
+    "ogg": (frozenset({"opus", "vorbis", "flac"}), ".ogg"),
+    "mp3": (frozenset({"mp3"}), ".mp3"),
+    "wav": (frozenset({"pcm_u8", "pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le"}), ".wav"),
+    "flac": (frozenset({"flac"}), ".flac"),
+    "mov,mp4,m4a,3gp,3g2,mj2": (frozenset({"aac", "mp3", "alac"}), ".m4a"),
+    # ffprobe names both matroska and webm so; webm only holds opus or vorbis audio.
+    "matroska,webm": (frozenset({"opus", "vorbis"}), ".webm"),
+    "mpeg": (frozenset({"mp2", "mp3"}), ".mpeg"),
+}
+# Codecs that fit an accepted container as they are: (extension, ffmpeg muxer).
+_COPY_TARGETS: dict[str, tuple[str, str]] = {
+    "aac": (".m4a", "mp4"),
+    "alac": (".m4a", "mp4"),
+    "mp3": (".mp3", "mp3"),
+    "opus": (".ogg", "ogg"),
+    "vorbis": (".ogg", "ogg"),
+    "flac": (".flac", "flac"),
+}
+
+
+@functools.cache
+def ffmpeg_available() -> bool:
+    """Whether both ffmpeg and ffprobe are on PATH (checked once)."""
+    return shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
+
+
+def check_duration(info: AudioInfo, limit_seconds: int) -> None:
+    """Raise AudioTooLong when the recording is known to be longer than the limit."""
+    if info.duration is not None and info.duration > limit_seconds:
+        raise AudioTooLong(info.duration, limit_seconds)
+
+
+def api_upload_name(info: AudioInfo, stem: str = "audio") -> str | None:
+    """The filename to upload the file under as it is, or None if it must be converted."""
+    codecs, extension = _ACCEPTED.get(info.format_name, (frozenset[str](), ""))
+    if info.has_video or info.audio_codec not in codecs:
+        return None
+    return stem + extension
+
+
+def sniff_extension(head: bytes) -> str | None:
+    """The upload extension for the few formats recognisable from their first bytes alone.
+
+    Lets a voice note (ogg/opus) or an mp3/flac skip ffprobe; anything else gets probed.
+    """
+    if head.startswith(b"OggS") and (b"OpusHead" in head or b"\x01vorbis" in head):
+        return "ogg"
+    if head.startswith(b"fLaC"):
+        return "flac"
+    if head.startswith(b"ID3"):
+        return "mp3"
+    # An MPEG audio frame header: 11 sync bits, then layer III (ADTS aac has layer 0).
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and (head[1] >> 1) & 3 == 1:
+        return "mp3"
+    return None
+
+
+# A `timeout` argument (not only the caller's asyncio.timeout) so each call has a sane bound.
+async def probe(path: Path, *, timeout: float = PROBE_TIMEOUT) -> AudioInfo:  # noqa: ASYNC109
+    """Read the real format from the bytes; raise CorruptAudio or UnsupportedAudio if unusable."""
+    size = _size(path)
+    if size == 0:
+        raise CorruptAudio("the file is empty")
+    args = ("-hide_banner", "-loglevel", "error", "-show_format", "-show_streams", "-of", "json")
+    async with asyncio.timeout(timeout):
+        out = await _run("ffprobe", [*args, _url(path)], capture=True)
+    try:
+        data = json.loads(out)
+    except ValueError:
+        raise CorruptAudio("ffprobe gave unreadable output") from None
+    return _audio_info(data, size)
+
+
+def _audio_info(data: dict[str, Any], size: int) -> AudioInfo:
+    streams: list[dict[str, Any]] = data.get("streams") or []
+    if not streams:
+        raise CorruptAudio("no streams found")
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if audio is None:
+        raise UnsupportedAudio("no audio stream")
+    if not audio.get("codec_name"):
+        raise UnsupportedAudio("unknown audio codec")
+    container: dict[str, Any] = data.get("format") or {}
+    # Cover art in mp3/m4a is a video stream flagged attached_pic: not a video.
+    has_video = any(
+        s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
+        for s in streams
+    )
+    return AudioInfo(
+        format_name=str(container.get("format_name", "")),
+        audio_codec=str(audio["codec_name"]),
+        duration=_positive(container.get("duration")) or _positive(audio.get("duration")),
+        has_video=has_video,
+        size=size,
+        bit_rate=_int(container.get("bit_rate")) or _int(audio.get("bit_rate")),
+    )
+
+
+def _positive(value: object) -> float | None:
+    try:
+        number = float(str(value))
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _int(value: object) -> int | None:
+    number = _positive(value)
+    return None if number is None else int(number)
+
+
+def plan_cuts(duration: float, silences: Sequence[Silence], max_part_seconds: float) -> list[float]:
+    """Cut times so no part is longer than max_part_seconds, in the middle of a silence if any.
+
+    Greedy: each cut is at most max_part_seconds after the previous one, at the middle of the
+    latest silence in the last fifth of that span, else at the limit itself.
+    """
+    if max_part_seconds <= 0:
+        raise ValueError("max_part_seconds must be positive")
+    cuts: list[float] = []
+    previous = 0.0
+    while duration - previous > max_part_seconds:
+        target = previous + max_part_seconds
+        earliest = target - max_part_seconds * _SILENCE_WINDOW
+        middles = [
+            (max(start, earliest) + min(end, target)) / 2
+            for start, end in silences
+            if start <= target and end >= earliest
+        ]
+        previous = max(middles, default=target)
+        cuts.append(previous)
+    return cuts
+
+
+async def prepare_parts(
+    src: Path,
+    info: AudioInfo,
+    workdir: Path,
+    *,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+    max_seconds: float = MAX_PART_SECONDS,
+    timeout: float = PREPARE_TIMEOUT,  # noqa: ASYNC109
+) -> list[AudioPart]:
+    """The files to upload for src, in order, each under both limits.
+
+    An accepted file under the limits is returned as it is. Otherwise the audio is extracted
+    or converted into workdir, and split near silences when it is still too long or too big.
+    Raises TimeoutError after timeout seconds (ffmpeg is killed).
+    """
+    async with asyncio.timeout(timeout):
+        return await _prepare(src, info, workdir, _Limits(max_bytes, max_seconds), None, False)
+
+
+async def _prepare(
+    src: Path,
+    info: AudioInfo,
+    workdir: Path,
+    limits: _Limits,
+    silences: list[Silence] | None,
+    owned: bool,
+) -> list[AudioPart]:
+    name = api_upload_name(info)
+    if name is not None and info.duration is not None:
+        if limits.fit(info.size, info.duration):
+            return [AudioPart(src, name, 0.0, info.duration)]
+        if info.audio_codec == "opus":
+            return await _split(src, info, workdir, limits, silences)
+    elif (target := _COPY_TARGETS.get(info.audio_codec)) is not None:
+        try:
+            extracted = await _extract(src, workdir, *target)
+        except CorruptAudio:
+            pass  # the muxer refused the stream as it is (rare): re-encode it instead
+        else:
+            return await _prepare_made(extracted, workdir, limits, None)
+    converted, silences = await _convert_to_opus(src, workdir)
+    if owned:
+        _remove(src)
+    return await _prepare_made(converted, workdir, limits, silences)
+
+
+async def _prepare_made(
+    path: Path, workdir: Path, limits: _Limits, silences: list[Silence] | None
+) -> list[AudioPart]:
+    """Carry on with a file made here, deleting it unless it is itself the part."""
+    parts: list[AudioPart] = []
+    try:
+        info = await probe(path)
+        if info.duration is None:
+            raise CorruptAudio("no audio could be decoded")
+        parts = await _prepare(path, info, workdir, limits, silences, True)
+        return parts
+    finally:
+        if all(part.path != path for part in parts):
+            _remove(path)
+
+
+async def _extract(src: Path, workdir: Path, extension: str, muxer: str) -> Path:
+    """Copy the audio track out of a video or an unaccepted container, without re-encoding."""
+    out = _new_path(workdir, extension)
+    args = ["-loglevel", "error", "-i", _url(src), "-map", "0:a:0", "-c:a", "copy"]
+    await _make(out, [*args, "-f", muxer, "-y", _url(out)])
+    return out
+
+
+async def _convert_to_opus(src: Path, workdir: Path) -> tuple[Path, list[Silence]]:
+    """Re-encode the first audio track to ogg/opus, finding silences in the same pass."""
+    out = _new_path(workdir, ".ogg")
+    silences = _SilenceLog()
+    args = ["-loglevel", "info", "-nostats", "-i", _url(src), "-map", "0:a:0"]
+    args += ["-af", _SILENCE_FILTER, *_OPUS_OUTPUT, "-y", _url(out)]
+    await _make(out, args, on_line=silences.feed)
+    return out, silences.silences()
+
+
+async def _detect_silences(src: Path) -> list[Silence]:
+    silences = _SilenceLog()
+    args = ["-loglevel", "info", "-nostats", "-i", _url(src), "-map", "0:a:0"]
+    await _run("ffmpeg", [*args, "-af", _SILENCE_FILTER, "-f", "null", "-"], on_line=silences.feed)
+    return silences.silences()
+
+
+class _SilenceLog:
+    """Collects silencedetect's `silence_start: T` / `silence_end: T` lines from stderr."""
+
+    def __init__(self) -> None:
+        self._found: list[Silence] = []
+        self._start: float | None = None
+
+    def feed(self, line: str) -> None:
+        for kind, value in _SILENCE_EVENT.findall(line):
+            with suppress(ValueError):
+                if kind == "start":
+                    self._start = max(0.0, float(value))
+                elif self._start is not None:
+                    self._found.append((self._start, float(value)))
+                    self._start = None
+
+    def silences(self) -> list[Silence]:
+        # Older ffmpeg does not close a silence that lasts to the end of the file.
+        tail = [] if self._start is None else [(self._start, math.inf)]
+        return self._found + tail
+
+
+async def _split(
+    src: Path, info: AudioInfo, workdir: Path, limits: _Limits, silences: list[Silence] | None
+) -> list[AudioPart]:
+    """Cut an opus file into parts under both limits, copying packets (no re-encoding)."""
+    assert info.duration is not None
+    duration = info.duration
+    if silences is None:
+        silences = await _detect_silences(src)
+    bytes_per_second = info.size / duration
+    # A copied cut is exact to an opus packet (20 ms), and a part's bitrate varies around the
+    # average: margins on both, then measure, and cut shorter if a part still came out over.
+    seconds_limit = limits.max_seconds - min(1.0, limits.max_seconds / 100)
+    for share in (0.9, 0.75, 0.6):
+        part_seconds = min(seconds_limit, limits.max_bytes * share / bytes_per_second)
+        if part_seconds < 1:
+            raise ValueError(f"cannot cut {bytes_per_second:.0f} bytes/s under {limits}")
+        cuts = plan_cuts(duration, silences, part_seconds)
+        parts = await _cut_all(src, [0.0, *cuts], [*cuts, None], workdir)
+        if all(limits.fit(size, part.duration) for part, size in parts):
+            return [part for part, _ in parts]
+        _remove(*(part.path for part, _ in parts))
+    raise RuntimeError(f"could not split {src.name} under {limits}")
+
+
+async def _cut_all(
+    src: Path, starts: list[float], ends: list[float | None], workdir: Path
+) -> list[tuple[AudioPart, int]]:
+    """Cut [start, end) ranges, two ffmpeg at a time; returns each part and its size."""
+    gate = asyncio.Semaphore(2)
+    prefix = secrets.token_hex(4)
+    width = len(str(len(starts)))
+    outs = [workdir / f"{prefix}-part{i + 1:0{width}d}.ogg" for i in range(len(starts))]
+
+    async def cut(i: int) -> tuple[AudioPart, int]:
+        async with gate:
+            await _run("ffmpeg", _cut_args(src, starts[i], ends[i], outs[i]))
+        measured = await probe(outs[i])
+        part = AudioPart(
+            outs[i], f"audio-{i + 1:0{width}d}.ogg", starts[i], measured.duration or 0.0
+        )
+        return part, measured.size
+
+    try:
+        # Not a TaskGroup: one failure should not surface as an ExceptionGroup.
+        results = await asyncio.gather(
+            *(cut(i) for i in range(len(starts))), return_exceptions=True
+        )
+    except BaseException:  # cancelled: gather has waited for every ffmpeg to be killed
+        _remove(*outs)
+        raise
+    errors = [result for result in results if isinstance(result, BaseException)]
+    if errors:
+        _remove(*outs)
+        raise errors[0]
+    return [result for result in results if not isinstance(result, BaseException)]
+
+
+def _cut_args(src: Path, start: float, end: float | None, out: Path) -> list[str]:
+    # With -c copy an input -ss lands on an ogg page before the cut (up to ~1 s early) and
+    # keeps that lead-in; an output -ss drops packets up to the cut exactly but reads from
+    # the start. So: a coarse input seek a little early, then an exact output seek.
+    coarse = max(0.0, start - _SEEK_PREROLL)
+    args = ["-loglevel", "error", "-ss", f"{coarse:.6f}", "-i", _url(src)]
+    args += ["-ss", f"{start - coarse:.6f}"]
+    if end is not None:
+        args += ["-t", f"{end - start:.6f}"]
+    return [*args, "-map", "0:a:0", "-c", "copy", "-f", "ogg", "-y", _url(out)]
+
+
+# Metadata calls on local temporary files: quick enough to make from the event loop.
+def _size(path: Path) -> int:
+    return path.stat().st_size
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def _new_path(workdir: Path, extension: str) -> Path:
+    return workdir / f"{secrets.token_hex(4)}{extension}"
+
+
+def _url(path: Path) -> str:
+    # "file:" keeps a name like "-x" or "concat:..." from being read as an option or protocol.
+    return f"file:{path.resolve()}"
+
+
+async def _make(
+    out: Path, args: Sequence[str], *, on_line: Callable[[str], None] | None = None
+) -> None:
+    """Run ffmpeg to write out, deleting a half-written out if it fails or is cancelled."""
+    try:
+        await _run("ffmpeg", args, on_line=on_line)
+    except BaseException:
+        _remove(out)
+        raise
+
+
+async def _run(
+    program: str,
+    args: Sequence[str],
+    *,
+    capture: bool = False,
+    on_line: Callable[[str], None] | None = None,
+) -> bytes:
+    """Run ffmpeg or ffprobe; kill it if the caller is cancelled or times out."""
+    executable = shutil.which(program)
+    if executable is None:
+        raise FfmpegMissing(f"{program} is not installed")
+    if program == "ffmpeg":
+        args = ["-nostdin", "-hide_banner", *args]
+    proc = await asyncio.create_subprocess_exec(
+        executable,
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE if capture else asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stderr is not None
+        out, tail = await asyncio.gather(_read_all(proc.stdout), _drain(proc.stderr, on_line))
+        returncode = await proc.wait()
+    except BaseException:
+        with suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise
+    if returncode != 0:
+        raise CorruptAudio(f"{program} failed: {_last_line(tail)}")
+    return out
+
+
+async def _read_all(stream: asyncio.StreamReader | None) -> bytes:
+    return b"" if stream is None else await stream.read()
+
+
+async def _drain(stream: asyncio.StreamReader, on_line: Callable[[str], None] | None) -> bytes:
+    """Read stderr to the end, keeping only its last few KB, passing each line to on_line."""
+    tail = b""
+    pending = b""
+    while chunk := await stream.read(65536):
+        tail = (tail + chunk)[-_STDERR_TAIL:]
+        if on_line is not None:
+            *lines, pending = _LINE_BREAK.split(pending + chunk)
+            pending = pending[-_STDERR_TAIL:]
+            for line in lines:
+                on_line(line.decode(errors="replace"))
+    if on_line is not None and pending:
+        on_line(pending.decode(errors="replace"))
+    return tail
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1][-200:] if lines else "no error message"

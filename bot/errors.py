@@ -1,0 +1,61 @@
+"""Domain errors, each turned into one short message for the user in one place (bot.texts)."""
+
+from __future__ import annotations
+
+
+class TranscribotError(Exception):
+    """Base of every error the bot expects and explains to the user."""
+
+
+class AudioError(TranscribotError):
+    """Something is wrong with the audio itself."""
+
+
+class CorruptAudio(AudioError):
+    """The file is not audio we can read (or is empty or truncated)."""
+
+
+class UnsupportedAudio(AudioError):
+    """The file has no audio track, or a format nothing here can read."""
+
+
+class FfmpegMissing(AudioError):
+    """The format needs conversion, but ffmpeg/ffprobe is not installed."""
+
+
+class AudioTooLong(AudioError):
+    """Longer than MAX_AUDIO_SECONDS."""
+
+    def __init__(self, seconds: float, limit: int) -> None:
+        super().__init__(f"audio is {seconds:.0f} s, the limit is {limit} s")
+        self.seconds = seconds
+        self.limit = limit
+
+
+class FileTooBig(AudioError):
+    """Telegram will not let the bot download it (cloud Bot API: 20 MB)."""
+
+    def __init__(self, size: int | None, limit: int) -> None:
+        super().__init__(f"file is {size} bytes, the download limit is {limit}")
+        self.size = size
+        self.limit = limit
+
+
+class UpstreamError(TranscribotError):
+    """The transcription API failed."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Transient failure (429, 5xx, timeout, dropped connection) that outlasted the retries."""
+
+
+class UpstreamRejected(UpstreamError):
+    """The API refused the request (4xx): bad audio, too long, bad key, bad model."""
+
+
+class UpstreamAuthError(UpstreamRejected):
+    """401/403: the operator's key is wrong; the user cannot fix it."""
