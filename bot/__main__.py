@@ -1,0 +1,59 @@
+"""python -m bot: load settings, run until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from pydantic import ValidationError
+
+from bot.config import Settings, describe_errors, load_settings
+from bot.logs import setup_logging
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        for line in describe_errors(exc):
+            print(f"config error: {line}", file=sys.stderr)
+        print("Set these in the environment or in a .env file (see .env.example).", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+async def _serve(settings: Settings) -> None:
+    from bot.app import BotService  # imported late: settings errors print without the weight
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await BotService(settings).run(stop)
+
+
+def main() -> None:
+    settings = _settings_or_exit()
+    secrets = [
+        settings.telegram_bot_token.get_secret_value(),
+        settings.openai_api_key.get_secret_value(),
+    ]
+    if settings.webhook_secret is not None:
+        secrets.append(settings.webhook_secret.get_secret_value())
+    setup_logging(settings.log_level, secrets)
+    from bot.app import StartupError
+
+    try:
+        try:
+            import uvloop
+        except ImportError:
+            asyncio.run(_serve(settings))
+        else:
+            uvloop.run(_serve(settings))
+    except StartupError as exc:
+        print(f"startup error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,268 @@
+"""Build the Application, wire handlers, run in webhook or polling mode, stop cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import httpx
+from telegram import LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationHandlerStop,
+    ContextTypes,
+    Defaults,
+    TypeHandler,
+)
+from telegram.request import HTTPXRequest
+
+from bot.config import Settings
+from bot.handlers import commands, media
+from bot.jobs import Dispatcher
+from bot.pipeline import JobRunner
+from bot.services import Services, attach, services_of
+from bot.store import TRANSIENT_STORE_ERRORS, open_store
+from bot.transcriber import Transcriber
+from bot.web import BadUpdate, WebServer
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+POLL_TIMEOUT = 25
+
+
+class StartupError(Exception):
+    """The bot cannot start; the message says why, for one line on stderr."""
+
+
+def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
+    root = settings.api_root
+    pool = max(256, settings.max_concurrent_jobs * 2)
+    builder = (
+        Application.builder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(f"{root}/bot")
+        .base_file_url(f"{root}/file/bot")
+        .local_mode(settings.telegram_local_mode)
+        .updater(None)
+        .request(
+            HTTPXRequest(
+                connection_pool_size=pool,
+                pool_timeout=30.0,
+                connect_timeout=10.0,
+                read_timeout=30.0,
+                write_timeout=30.0,
+                media_write_timeout=120.0,
+            )
+        )
+        .get_updates_request(HTTPXRequest(connection_pool_size=2, read_timeout=10.0))
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        )
+        .concurrent_updates(True)
+    )
+    per_second = settings.telegram_rate_per_second
+    per_group = settings.telegram_group_rate_per_minute
+    # max_retries: a 429 from Telegram is waited out (retry_after) and the call made again.
+    limiter: AIORateLimiter = AIORateLimiter(
+        overall_max_rate=per_second, group_max_rate=per_group, max_retries=5
+    )
+    builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
+    application = builder.build()
+    application.add_handler(TypeHandler(Update, _drop_duplicates), group=-1)
+    application.add_handler(media.handler())
+    for handler in commands.handlers():
+        application.add_handler(handler)
+    application.add_error_handler(_on_error)
+    return application
+
+
+async def _drop_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Telegram redelivers an update after a slow or failed answer: do it once."""
+    if not await services_of(context).store.claim_update(update.update_id):
+        log.info("update %d seen before: ignored", update.update_id)
+        raise ApplicationHandlerStop
+
+
+async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    error = context.error
+    if isinstance(update, Update) and isinstance(error, TRANSIENT_STORE_ERRORS):
+        # Not accepted: the web route answers 5xx (polling does not move on) and Telegram
+        # delivers it again.
+        services_of(context).failed_updates.add(update.update_id)
+        log.error("update %d not accepted: the store failed: %s", update.update_id, error)
+        return
+    log.error("error while handling an update", exc_info=error)
+
+
+class BotService:
+    """The whole bot: store, clients, Application, job workers and the web server."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.application = build_application(settings)
+        self.store = open_store(settings.database_url)
+        self.transcriber = Transcriber(
+            settings.openai_root,
+            settings.openai_api_key,
+            max_attempts=settings.upstream_max_attempts,
+            retry_seconds=settings.upstream_retry_seconds,
+        )
+        self.downloads = httpx.AsyncClient(
+            timeout=httpx.Timeout(60.0, connect=10.0, pool=None),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+        )
+        self.dispatcher = Dispatcher(
+            self.store,
+            max_concurrent=settings.max_concurrent_jobs,
+            lease_seconds=settings.job_lease_seconds,
+            retention_seconds=settings.job_retention_days * 86400,
+        )
+        self.services = Services(settings, self.store, self.transcriber, self.dispatcher)
+        attach(self.application.bot_data, self.services)
+        webhook = settings.webhook_url is not None
+        self.web = WebServer(
+            settings.listen_host,
+            settings.listen_port,
+            webhook_path=settings.webhook_path if webhook else None,
+            secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+            accept=self._accept_json,
+        )
+        self._poller: asyncio.Task[None] | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start everything, serve until `stop` is set, then shut down in order."""
+        try:
+            await self.store.open()
+        except Exception as exc:
+            raise StartupError(f"DATABASE_URL: cannot open the database: {exc}") from exc
+        try:
+            await self._start()
+            await stop.wait()
+        finally:
+            await self._shutdown()
+
+    async def _start(self) -> None:
+        app = self.application
+        try:
+            await app.initialize()  # getMe
+        except InvalidToken as exc:
+            raise StartupError("TELEGRAM_BOT_TOKEN: Telegram does not accept this token") from exc
+        except NetworkError as exc:
+            raise StartupError(f"TELEGRAM_API_URL: cannot reach the Bot API: {exc}") from exc
+        me = app.bot.bot
+        log.info("running as @%s (id %d)", me.username, me.id)
+        if not me.can_read_all_group_messages:
+            log.warning(
+                "privacy mode is on: in groups the bot sees only commands and replies to it, not "
+                "voice notes. Turn it off in @BotFather (/setprivacy, Disable, then re-add the "
+                "bot to each group) or make the bot a group admin."
+            )
+        await app.start()
+        runner = JobRunner(app.bot, self.store, self.transcriber, self.settings, self.downloads)
+        await self.dispatcher.start(runner)
+        await app.bot.set_my_commands(list(commands.COMMANDS))
+        await self.web.start()
+        if self.settings.webhook_url is not None:
+            assert self.settings.webhook_secret is not None
+            await app.bot.set_webhook(
+                url=str(self.settings.webhook_url),
+                secret_token=self.settings.webhook_secret.get_secret_value(),
+                allowed_updates=ALLOWED_UPDATES,
+                max_connections=100,
+            )
+            log.info("webhook mode: Telegram delivers to %s", self.settings.webhook_path)
+        else:
+            await app.bot.delete_webhook()
+            self._poller = asyncio.create_task(self._poll(), name="polling")
+            log.info("polling mode (no WEBHOOK_URL)")
+        self.web.ready = True
+
+    async def _shutdown(self) -> None:
+        self.web.accepting = False
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        with contextlib.suppress(Exception):
+            await self.dispatcher.stop(self.settings.shutdown_grace_seconds)
+        if self.application.running:
+            await self.application.stop()
+        with contextlib.suppress(Exception):
+            await self.application.shutdown()
+        await self.web.stop()
+        await self.transcriber.aclose()
+        await self.downloads.aclose()
+        await self.store.close()
+        log.info("stopped")
+
+    async def _accept_json(self, data: dict[str, object]) -> bool:
+        try:
+            update = Update.de_json(data, self.application.bot)
+        except Exception as exc:
+            raise BadUpdate(f"{type(exc).__name__}: {exc}") from exc
+        return await self.accept(update)
+
+    async def accept(self, update: Update) -> bool:
+        """Handle the update's blocking part (queue a job); True once it is durably accepted."""
+        await self.application.process_update(update)
+        if update.update_id in self.services.failed_updates:
+            self.services.failed_updates.discard(update.update_id)
+            with contextlib.suppress(*TRANSIENT_STORE_ERRORS):
+                await self.store.forget_update(update.update_id)
+            return False
+        try:
+            await self.store.commit()
+        except TRANSIENT_STORE_ERRORS:
+            log.exception("update %d not accepted: commit failed", update.update_id)
+            return False
+        return True
+
+    async def _poll(self) -> None:
+        """getUpdates; the offset moves on only after an update is durably accepted."""
+        bot = self.application.bot
+        offset: int | None = None
+        delay = 1.0
+        while True:
+            try:
+                updates = await bot.get_updates(
+                    offset=offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES
+                )
+            except Conflict as exc:
+                log.error(
+                    "Telegram says 409 Conflict (%s): another process is polling with this token, "
+                    "or a webhook is set. Run one polling instance only; for several replicas use "
+                    "webhook mode (WEBHOOK_URL).",
+                    exc,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            except RetryAfter as exc:
+                await asyncio.sleep(_seconds(exc.retry_after))
+                continue
+            except NetworkError as exc:
+                log.warning("getUpdates failed: %s; retrying in %.0fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            delay = 1.0
+            for update in updates:
+                if not await self.accept(update):
+                    await asyncio.sleep(1.0)
+                    break  # the same update comes again with the next getUpdates
+                offset = update.update_id + 1
+
+
+def _seconds(value: object) -> float:
+    """RetryAfter.retry_after is an int or a timedelta, depending on PTB's settings."""
+    total = getattr(value, "total_seconds", None)
+    return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]

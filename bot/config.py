@@ -1,0 +1,163 @@
+"""Settings: the only place the environment (and `.env`) is read."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MODELS: tuple[str, ...] = ("gpt-4o-mini-transcribe", "gpt-4o-transcribe")
+Model = Literal["gpt-4o-mini-transcribe", "gpt-4o-transcribe"]
+
+# Telegram: "1-256 characters. Only characters A-Z, a-z, 0-9, _ and - are allowed."
+_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+IdList = Annotated[frozenset[int], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot, from the environment or a `.env` file."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    telegram_bot_token: SecretStr
+    telegram_api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
+    telegram_local_mode: bool = False
+    openai_api_key: SecretStr
+    openai_base_url: AnyHttpUrl = AnyHttpUrl("https://api.openai.com/v1")
+    default_model: Model = "gpt-4o-mini-transcribe"
+
+    webhook_url: AnyHttpUrl | None = None
+    webhook_secret: SecretStr | None = None
+    listen_host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
+    listen_port: int = Field(default=8080, ge=0, le=65535)
+
+    database_url: str = "sqlite:///data/bot.sqlite3"
+    admin_user_ids: IdList = frozenset()
+    auto_transcribe_groups: bool = True
+
+    allowed_user_ids: IdList = frozenset()
+    allowed_chat_ids: IdList = frozenset()
+    user_jobs_per_minute: int = Field(default=10, ge=0)
+    user_daily_audio_seconds: int = Field(default=0, ge=0)
+
+    max_concurrent_jobs: int = Field(default=8, ge=1, le=10_000)
+    job_lease_seconds: float = Field(default=60.0, gt=0)
+    job_max_attempts: int = Field(default=3, ge=1)
+    job_retention_days: float = Field(default=7.0, ge=0)
+    shutdown_grace_seconds: float = Field(default=25.0, ge=0)
+
+    max_audio_seconds: int = Field(default=3 * 3600, ge=1)
+    upstream_max_attempts: int = Field(default=5, ge=1)
+    upstream_retry_seconds: float = Field(default=120.0, gt=0)
+
+    # Telegram's guidance: ~30 messages/s overall, 20/min per group. 0 turns a limit off.
+    telegram_rate_per_second: float = Field(default=30.0, ge=0)
+    telegram_group_rate_per_minute: float = Field(default=20.0, ge=0)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("admin_user_ids", "allowed_user_ids", "allowed_chat_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",")]
+            return frozenset(int(p) for p in parts if p)
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        database_location(value)
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _SECRET_RE.match(value.get_secret_value()):
+            raise ValueError("1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise ValueError("WEBHOOK_SECRET is required when WEBHOOK_URL is set")
+        return self
+
+    @property
+    def webhook_path(self) -> str:
+        """The path the aiohttp server answers webhook deliveries on."""
+        if self.webhook_url is None:
+            return "/webhook"
+        return urlsplit(str(self.webhook_url)).path or "/"
+
+    @property
+    def api_root(self) -> str:
+        return str(self.telegram_api_url).rstrip("/")
+
+    @property
+    def openai_root(self) -> str:
+        return str(self.openai_base_url).rstrip("/")
+
+
+@dataclass(frozen=True)
+class SqliteLocation:
+    path: Path
+
+
+def database_location(url: str) -> SqliteLocation:
+    """`sqlite:///relative/path` or `sqlite:////absolute/path` (SQLAlchemy's convention)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise ValueError("sqlite:///relative/path or sqlite:////absolute/path")
+    return SqliteLocation(Path(url[len(prefix) :]))
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    """One line per problem, naming the variable and what it expects; no values echoed."""
+    lines: list[str] = []
+    for item in error.errors(include_url=False, include_input=False):
+        loc = [str(part) for part in item["loc"] if not str(part).isdigit()]
+        name = loc[0].upper() if loc else "CONFIGURATION"
+        message = str(item["msg"])
+        if item["type"] == "missing":
+            message = "is required but not set"
+        elif message.startswith("Value error, "):
+            message = "expects " + message.removeprefix("Value error, ")
+        elif message.startswith("Assertion failed, "):
+            message = message.removeprefix("Assertion failed, ")
+        else:
+            message = "expects " + message[0].lower() + message[1:]
+        if name == "CONFIGURATION" and "WEBHOOK_SECRET is required" in message:
+            name, message = "WEBHOOK_SECRET", "is required when WEBHOOK_URL is set"
+        lines.append(f"{name}: {message}")
+    return lines
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings; raises ValidationError (see describe_errors)."""
+    return Settings(**overrides)

@@ -1,0 +1,173 @@
+"""Voice notes, audio and video in: turn each into a durable job (nothing else happens here)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import Message, ReplyParameters, Update
+from telegram.constants import ChatType
+from telegram.ext import ContextTypes, MessageHandler, filters
+
+from bot import policy, texts
+from bot.services import Services, services_of
+from bot.store import NewJob
+
+log = logging.getLogger(__name__)
+
+MEDIA_FILTER = (
+    filters.VOICE
+    | filters.AUDIO
+    | filters.VIDEO_NOTE
+    | filters.VIDEO
+    | filters.Document.AUDIO
+    | filters.Document.VIDEO
+)
+
+
+@dataclass(frozen=True)
+class Media:
+    kind: str
+    file_id: str
+    file_unique_id: str
+    duration: float | None
+    file_size: int | None
+    file_name: str | None
+    mime_type: str | None
+
+
+def media_of(message: Message | None) -> Media | None:
+    """The transcribable file in a message, if it has one."""
+    if message is None:
+        return None
+    if message.voice:
+        v = message.voice
+        return Media(
+            "voice", v.file_id, v.file_unique_id, _secs(v.duration), v.file_size, None, v.mime_type
+        )
+    if message.audio:
+        a = message.audio
+        return Media(
+            "audio",
+            a.file_id,
+            a.file_unique_id,
+            _secs(a.duration),
+            a.file_size,
+            a.file_name,
+            a.mime_type,
+        )
+    if message.video_note:
+        n = message.video_note
+        return Media(
+            "video_note",
+            n.file_id,
+            n.file_unique_id,
+            _secs(n.duration),
+            n.file_size,
+            None,
+            "video/mp4",
+        )
+    if message.video:
+        w = message.video
+        return Media(
+            "video",
+            w.file_id,
+            w.file_unique_id,
+            _secs(w.duration),
+            w.file_size,
+            w.file_name,
+            w.mime_type,
+        )
+    doc = message.document
+    if doc and doc.mime_type and doc.mime_type.split("/")[0] in ("audio", "video"):
+        return Media(
+            "document",
+            doc.file_id,
+            doc.file_unique_id,
+            None,
+            doc.file_size,
+            doc.file_name,
+            doc.mime_type,
+        )
+    return None
+
+
+def _secs(duration: Any) -> float | None:
+    if duration is None:
+        return None
+    seconds = duration.total_seconds() if hasattr(duration, "total_seconds") else duration
+    return float(seconds)
+
+
+async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    media = media_of(message)
+    if message is None or media is None:
+        return
+    svc = services_of(context)
+    in_group = message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
+    if in_group and not await policy.auto_transcribe_on(svc.store, svc.settings, message.chat_id):
+        return
+    await accept(svc, context, message, message, media, explicit=False)
+
+
+async def accept(
+    svc: Services,
+    context: ContextTypes.DEFAULT_TYPE,
+    target: Message,
+    request: Message,
+    media: Media,
+    *,
+    explicit: bool,
+) -> None:
+    """Queue `target` for transcription on behalf of the sender of `request`."""
+    user = request.from_user
+    user_id = user.id if user else 0
+    chat_id = target.chat_id
+    if not policy.is_allowed(svc.settings, user_id, chat_id):
+        log.info("refused chat=%s user=%s: not on the allow lists", chat_id, user_id)
+        if request.chat.type == ChatType.PRIVATE or explicit:
+            _reply_later(context, request, texts.NOT_ALLOWED)
+        return
+    refusal = await policy.check_limits(svc.store, svc.settings, user_id, media.duration)
+    if refusal is not None:
+        log.info("refused chat=%s user=%s: %s", chat_id, user_id, refusal.text)
+        _reply_later(context, request, refusal.text)
+        return
+    job = NewJob(
+        chat_id=chat_id,
+        message_id=target.message_id,
+        user_id=user_id,
+        chat_type=str(target.chat.type),
+        kind=media.kind,
+        file_id=media.file_id,
+        file_unique_id=media.file_unique_id,
+        model=await policy.model_for(svc.store, svc.settings, chat_id, user_id),
+        duration=media.duration,
+        file_size=media.file_size,
+        file_name=media.file_name,
+        mime_type=media.mime_type,
+        language_code=user.language_code if user else None,
+        explicit=explicit,
+    )
+    if await svc.store.enqueue(job):
+        svc.dispatcher.wake()
+    else:
+        log.info("chat=%s message=%s is queued already", chat_id, target.message_id)
+
+
+def _reply_later(context: ContextTypes.DEFAULT_TYPE, message: Message, text: str) -> None:
+    """Send a refusal without holding up the webhook's answer."""
+    context.application.create_task(
+        message.reply_text(
+            text,
+            reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
+        ),
+        name="refusal",
+    )
+
+
+def handler() -> MessageHandler[Any, Any]:
+    # block=True: the job is in the store before the webhook answers (or polling moves on).
+    return MessageHandler(MEDIA_FILTER & ~filters.UpdateType.EDITED, on_media, block=True)

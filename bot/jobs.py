@@ -1,0 +1,136 @@
+"""The job queue's consumer: a bounded pool of workers taking jobs from the store under a lease."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+
+from bot.store import Job, Store
+
+log = logging.getLogger(__name__)
+
+_IDLE_POLL_SECONDS = 1.0  # also how soon a retry's not_before or an expired lease is noticed
+_PRUNE_EVERY_SECONDS = 3600.0
+
+
+class Dispatcher:
+    """Claims jobs while there is room, runs each as a task, renews their leases."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_concurrent: int,
+        lease_seconds: float,
+        retention_seconds: float,
+    ) -> None:
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._store = store
+        self._max = max_concurrent
+        self._lease = lease_seconds
+        self._retention = retention_seconds
+        self._wake = asyncio.Event()
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._background: list[asyncio.Task[None]] = []
+        self._run: Callable[[Job], Awaitable[None]] | None = None
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def wake(self) -> None:
+        """A job was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def start(self, run: Callable[[Job], Awaitable[None]]) -> None:
+        self._run = run
+        recovered = await self._store.recover_jobs()
+        if recovered:
+            log.info("took back %d jobs left running by a previous process", recovered)
+        self._background = [
+            asyncio.create_task(self._claim_loop(), name="jobs:claim"),
+            asyncio.create_task(self._lease_loop(), name="jobs:lease"),
+            asyncio.create_task(self._prune_loop(), name="jobs:prune"),
+        ]
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Take no new jobs; let running ones finish within the grace; requeue the rest."""
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._background = []
+        pending = list(self._running.values())
+        if pending:
+            log.info("waiting up to %.0f s for %d running jobs", grace_seconds, len(pending))
+            _, still = await asyncio.wait(pending, timeout=grace_seconds)
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still)
+        released = await self._store.release_jobs(self.owner)
+        if released:
+            log.info("left %d unfinished jobs queued for the next start", released)
+
+    async def _claim_loop(self) -> None:
+        while True:
+            free = self._max - len(self._running)
+            claimed: list[Job] = []
+            if free > 0:
+                self._wake.clear()
+                try:
+                    claimed = await self._store.claim_jobs(self.owner, free, self._lease)
+                except Exception:
+                    log.exception("could not take jobs from the store")
+                for job in claimed:
+                    self._spawn(job)
+            if free > 0 and len(claimed) == free:
+                continue  # there may be more waiting
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), _IDLE_POLL_SECONDS)
+
+    def _spawn(self, job: Job) -> None:
+        task = asyncio.create_task(self._guarded(job), name=f"job:{job.id}")
+        self._running[job.id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._running.pop(job.id, None)
+            self._wake.set()  # a slot is free
+
+        task.add_done_callback(done)
+
+    async def _guarded(self, job: Job) -> None:
+        assert self._run is not None
+        try:
+            await self._run(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The runner decides every expected outcome itself; this is the last net.
+            log.exception("job=%d crashed; it will be retried", job.id)
+            with contextlib.suppress(Exception):
+                await self._store.retry_job(job.id, "crashed", delay=5.0)
+
+    async def _lease_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            try:
+                await self._store.renew_leases(self.owner, list(self._running), self._lease)
+            except Exception:
+                log.exception("could not renew job leases")
+
+    async def _prune_loop(self) -> None:
+        while True:
+            try:
+                pruned = await self._store.prune(self._retention)
+                if pruned:
+                    log.info("pruned %d finished jobs", pruned)
+            except Exception:
+                log.exception("could not prune old jobs")
+            await asyncio.sleep(_PRUNE_EVERY_SECONDS)

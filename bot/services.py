@@ -1,0 +1,38 @@
+"""The objects built once at start and handed to handlers and workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.config import Settings
+from bot.store import Store
+from bot.transcriber import Transcriber
+
+if TYPE_CHECKING:
+    from telegram.ext import CallbackContext
+
+    from bot.jobs import Dispatcher
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    transcriber: Transcriber
+    dispatcher: Dispatcher
+    # Updates whose blocking handlers failed: the web route answers 500 so Telegram redelivers.
+    failed_updates: set[int] = field(default_factory=set)
+
+
+_KEY = "services"
+
+
+def services_of(context: CallbackContext[Any, Any, Any, Any]) -> Services:
+    found = context.bot_data[_KEY]
+    assert isinstance(found, Services)
+    return found
+
+
+def attach(bot_data: dict[Any, Any], services: Services) -> None:
+    bot_data[_KEY] = services

@@ -1,0 +1,356 @@
+"""The embedded default store: SQLite in WAL mode through aiosqlite (one process)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.store.base import ChatSettings, Job, NewJob, Stats
+
+log = logging.getLogger(__name__)
+
+# Each entry moves the schema one version up; PRAGMA user_version remembers where we are.
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE users (
+        user_id INTEGER PRIMARY KEY,
+        model TEXT,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE chats (
+        chat_id INTEGER PRIMARY KEY,
+        model TEXT,
+        auto_transcribe INTEGER,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE updates (
+        update_id INTEGER PRIMARY KEY,
+        seen_at REAL NOT NULL
+    );
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        chat_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        chat_type TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        file_id TEXT NOT NULL,
+        file_unique_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        duration REAL,
+        file_size INTEGER,
+        file_name TEXT,
+        mime_type TEXT,
+        language_code TEXT,
+        explicit INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL DEFAULT 'queued',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before REAL NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_until REAL,
+        placeholder_id INTEGER,
+        error TEXT,
+        audio_seconds REAL,
+        created_at REAL NOT NULL,
+        finished_at REAL,
+        UNIQUE (chat_id, message_id)
+    );
+    CREATE INDEX jobs_ready ON jobs (status, not_before);
+    CREATE INDEX jobs_user ON jobs (user_id, created_at);
+    """,
+)
+
+_JOB_FIELDS = tuple(f.name for f in fields(Job))
+_NEW_JOB_FIELDS = tuple(f.name for f in fields(NewJob))
+# How long a seen update id is remembered: Telegram gives up redelivering after about a day.
+_UPDATE_MEMORY_SECONDS = 2 * 24 * 3600
+
+
+class SqliteStore:
+    """Store on one SQLite file. Writes share one connection; `commit` is coalesced."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._db: aiosqlite.Connection | None = None
+        self._pending_commit: asyncio.Future[None] | None = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    async def open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self._path)
+        self._db.row_factory = sqlite3.Row
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a commit survives the process being killed (the WAL is in the OS);
+        # only an OS crash or power loss can undo the last few commits.
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        await self._db.execute("PRAGMA busy_timeout=5000")
+        await self._db.execute("PRAGMA foreign_keys=ON")
+        await self._migrate()
+
+    async def _migrate(self) -> None:
+        async with self.db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+            await self.db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+            log.info("database schema migrated to version %d", number)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.commit()
+            await self._db.close()
+            self._db = None
+
+    async def ping(self) -> None:
+        await self.db.execute("SELECT 1")
+
+    async def commit(self) -> None:
+        # Every statement goes through aiosqlite's one thread in order, so a commit queued after
+        # a caller's writes covers them. Callers that arrive while one is pending share it.
+        fut = self._pending_commit
+        if fut is None:
+            fut = self._pending_commit = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(self._start_commit, fut)
+        await asyncio.shield(fut)
+
+    def _start_commit(self, fut: asyncio.Future[None]) -> None:
+        self._pending_commit = None
+
+        async def run() -> None:
+            try:
+                await self.db.commit()
+            except BaseException as exc:
+                if not fut.done():
+                    fut.set_exception(exc)
+                raise
+            else:
+                if not fut.done():
+                    fut.set_result(None)
+
+        task = asyncio.get_running_loop().create_task(run())
+        task.add_done_callback(_consume)
+
+    async def _one(self, sql: str, *params: Any) -> sqlite3.Row | None:
+        async with self.db.execute(sql, params) as cur:
+            row: sqlite3.Row | None = await cur.fetchone()
+            return row
+
+    async def _write(self, sql: str, *params: Any) -> int:
+        async with self.db.execute(sql, params) as cur:
+            return cur.rowcount
+
+    # settings
+
+    async def get_user_model(self, user_id: int) -> str | None:
+        row = await self._one("SELECT model FROM users WHERE user_id=?", user_id)
+        return row["model"] if row else None
+
+    async def set_user_model(self, user_id: int, model: str) -> None:
+        await self._write(
+            "INSERT INTO users (user_id, model, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET model=excluded.model, "
+            "updated_at=excluded.updated_at",
+            user_id,
+            model,
+            time.time(),
+        )
+        await self.commit()
+
+    async def get_chat_settings(self, chat_id: int) -> ChatSettings:
+        row = await self._one("SELECT model, auto_transcribe FROM chats WHERE chat_id=?", chat_id)
+        if row is None:
+            return ChatSettings()
+        auto = row["auto_transcribe"]
+        return ChatSettings(
+            model=row["model"], auto_transcribe=None if auto is None else bool(auto)
+        )
+
+    async def set_chat_model(self, chat_id: int, model: str) -> None:
+        await self._set_chat(chat_id, "model", model)
+
+    async def set_chat_auto_transcribe(self, chat_id: int, enabled: bool) -> None:
+        await self._set_chat(chat_id, "auto_transcribe", int(enabled))
+
+    async def _set_chat(self, chat_id: int, column: str, value: object) -> None:
+        assert column in {"model", "auto_transcribe"}
+        await self._write(
+            f"INSERT INTO chats (chat_id, {column}, updated_at) VALUES (?, ?, ?) "  # noqa: S608
+            f"ON CONFLICT (chat_id) DO UPDATE SET {column}=excluded.{column}, "
+            "updated_at=excluded.updated_at",
+            chat_id,
+            value,
+            time.time(),
+        )
+        await self.commit()
+
+    # updates and jobs
+
+    async def claim_update(self, update_id: int) -> bool:
+        return (
+            await self._write(
+                "INSERT OR IGNORE INTO updates (update_id, seen_at) VALUES (?, ?)",
+                update_id,
+                time.time(),
+            )
+            == 1
+        )
+
+    async def forget_update(self, update_id: int) -> None:
+        await self._write("DELETE FROM updates WHERE update_id=?", update_id)
+        await self.commit()
+
+    async def enqueue(self, job: NewJob) -> bool:
+        names = ", ".join(_NEW_JOB_FIELDS)
+        marks = ", ".join("?" for _ in _NEW_JOB_FIELDS)
+        values = [getattr(job, name) for name in _NEW_JOB_FIELDS]
+        created = await self._write(
+            f"INSERT OR IGNORE INTO jobs ({names}, created_at) VALUES ({marks}, ?)",  # noqa: S608
+            *values,
+            time.time(),
+        )
+        return created == 1
+
+    async def claim_jobs(self, owner: str, limit: int, lease_seconds: float) -> list[Job]:
+        now = time.time()
+        async with self.db.execute(
+            "UPDATE jobs SET status='running', lease_owner=?, lease_until=?, attempts=attempts+1 "
+            "WHERE id IN (SELECT id FROM jobs WHERE (status='queued' AND not_before<=?) "
+            "OR (status='running' AND lease_until<?) ORDER BY id LIMIT ?) RETURNING *",
+            (owner, now + lease_seconds, now, now, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        if rows:
+            await self.commit()
+        return sorted((_job(row) for row in rows), key=lambda job: job.id)
+
+    async def renew_leases(self, owner: str, job_ids: list[int], lease_seconds: float) -> None:
+        if not job_ids:
+            return
+        marks = ", ".join("?" for _ in job_ids)
+        await self._write(
+            f"UPDATE jobs SET lease_until=? WHERE lease_owner=? AND status='running' "  # noqa: S608
+            f"AND id IN ({marks})",
+            time.time() + lease_seconds,
+            owner,
+            *job_ids,
+        )
+        await self.commit()
+
+    async def set_placeholder(self, job_id: int, message_id: int) -> None:
+        await self._write("UPDATE jobs SET placeholder_id=? WHERE id=?", message_id, job_id)
+        await self.commit()
+
+    async def finish_job(self, job_id: int, audio_seconds: float | None) -> None:
+        await self._write(
+            "UPDATE jobs SET status='done', audio_seconds=?, finished_at=?, lease_owner=NULL, "
+            "lease_until=NULL, error=NULL WHERE id=?",
+            audio_seconds,
+            time.time(),
+            job_id,
+        )
+        await self.commit()
+
+    async def fail_job(self, job_id: int, reason: str) -> None:
+        await self._write(
+            "UPDATE jobs SET status='failed', error=?, finished_at=?, lease_owner=NULL, "
+            "lease_until=NULL WHERE id=?",
+            reason[:1000],
+            time.time(),
+            job_id,
+        )
+        await self.commit()
+
+    async def retry_job(self, job_id: int, reason: str, delay: float) -> None:
+        await self._write(
+            "UPDATE jobs SET status='queued', error=?, not_before=?, lease_owner=NULL, "
+            "lease_until=NULL WHERE id=?",
+            reason[:1000],
+            time.time() + delay,
+            job_id,
+        )
+        await self.commit()
+
+    async def release_jobs(self, owner: str) -> int:
+        # attempts-1: being stopped is not the job's fault.
+        count = await self._write(
+            "UPDATE jobs SET status='queued', attempts=max(attempts-1, 0), lease_owner=NULL, "
+            "lease_until=NULL WHERE status='running' AND lease_owner=?",
+            owner,
+        )
+        await self.commit()
+        return count
+
+    async def recover_jobs(self) -> int:
+        # One process owns a SQLite file: whatever is "running" at start belonged to a process
+        # that is gone, so it need not wait for its lease to run out.
+        count = await self._write(
+            "UPDATE jobs SET status='queued', lease_owner=NULL, lease_until=NULL "
+            "WHERE status='running'"
+        )
+        await self.commit()
+        return count
+
+    async def prune(self, older_than_seconds: float) -> int:
+        cutoff = time.time() - older_than_seconds
+        count = await self._write(
+            "DELETE FROM jobs WHERE status IN ('done', 'failed') AND finished_at<?", cutoff
+        )
+        await self._write(
+            "DELETE FROM updates WHERE seen_at<?", time.time() - _UPDATE_MEMORY_SECONDS
+        )
+        await self.commit()
+        return count
+
+    # limits and statistics
+
+    async def user_job_times(self, user_id: int, since: float) -> list[float]:
+        async with self.db.execute(
+            "SELECT created_at FROM jobs WHERE user_id=? AND created_at>=? ORDER BY created_at",
+            (user_id, since),
+        ) as cur:
+            return [float(row[0]) for row in await cur.fetchall()]
+
+    async def user_audio_seconds_since(self, user_id: int, since: float) -> float:
+        row = await self._one(
+            "SELECT coalesce(sum(coalesce(audio_seconds, duration, 0)), 0) FROM jobs "
+            "WHERE user_id=? AND created_at>=? AND status!='failed'",
+            user_id,
+            since,
+        )
+        return float(row[0]) if row else 0.0
+
+    async def stats(self) -> Stats:
+        async with self.db.execute("SELECT status, count(*) FROM jobs GROUP BY status") as cur:
+            by_status = {str(r[0]): int(r[1]) for r in await cur.fetchall()}
+        async with self.db.execute(
+            "SELECT model, sum(audio_seconds) FROM jobs WHERE status='done' GROUP BY model"
+        ) as cur:
+            minutes = {str(r[0]): float(r[1] or 0) / 60 for r in await cur.fetchall()}
+        async with self.db.execute(
+            "SELECT id, error FROM jobs WHERE status='failed' ORDER BY finished_at DESC LIMIT 5"
+        ) as cur:
+            failures = [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
+        return Stats(by_status=by_status, minutes_by_model=minutes, recent_failures=failures)
+
+
+def _job(row: sqlite3.Row) -> Job:
+    values = {name: row[name] for name in _JOB_FIELDS}
+    values["explicit"] = bool(values["explicit"])
+    return Job(**values)
+
+
+def _consume(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("database commit failed", exc_info=task.exception())

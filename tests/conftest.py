@@ -1,0 +1,161 @@
+"""One way to run the bot in tests: the real BotService against the fake servers, over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.app import BotService
+from bot.config import Settings
+from tests.fakes import FakeTelegram, FakeTranscriptionAPI
+
+TOKEN = "123456:TEST-token-abcdefghijklmnopqrstuvwxyz"
+API_KEY = "sk-test-key-0123456789abcdef"
+SECRET = "webhook-secret_0123456789"
+WEBHOOK_PATH = "/telegram/hook"
+
+_update_ids = itertools.count(1000)
+_message_ids = itertools.count(100)
+
+
+def next_update_id() -> int:
+    return next(_update_ids)
+
+
+def next_message_id() -> int:
+    return next(_message_ids)
+
+
+def make_audio(path: Path, *args: str) -> Path:
+    """Run ffmpeg to make a fixture file (lavfi sources: no input files needed)."""
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args, str(path)],
+        check=True,
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("audio")
+
+
+@pytest.fixture(scope="session")
+def voice_bytes(audio_dir: Path) -> bytes:
+    """A real 2-second ogg/opus voice note, as Telegram clients record them."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    path = make_audio(
+        audio_dir / "voice.ogg",
+        *("-f", "lavfi", "-i", "sine=frequency=440:duration=2"),
+        *("-ac", "1", "-c:a", "libopus", "-b:a", "24k", "-f", "ogg"),
+    )
+    return path.read_bytes()
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeTranscriptionAPI]:
+    async with FakeTranscriptionAPI(API_KEY) as fake:
+        yield fake
+
+
+@dataclass
+class RunningBot:
+    service: BotService
+    settings: Settings
+    http: httpx.AsyncClient
+    task: asyncio.Task[None]
+    stop: asyncio.Event
+    sent: list[int] = field(default_factory=list)
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.service.web.port}{WEBHOOK_PATH}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.service.web.port}"
+
+    async def deliver(
+        self, update: dict[str, Any], *, secret: str | None = SECRET
+    ) -> httpx.Response:
+        """POST an update to the webhook as Telegram does."""
+        headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
+        return await self.http.post(self.webhook_url, json=update, headers=headers)
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 30)
+
+
+BotFactory = Callable[..., contextlib.AbstractAsyncContextManager[RunningBot]]
+
+
+def bot_settings(
+    tg: FakeTelegram, api: FakeTranscriptionAPI, db: Path, **overrides: Any
+) -> Settings:
+    values: dict[str, Any] = {
+        "telegram_bot_token": TOKEN,
+        "telegram_api_url": tg.url,
+        "openai_api_key": API_KEY,
+        "openai_base_url": api.url,
+        "database_url": f"sqlite:///{db}",
+        "listen_host": "127.0.0.1",
+        "listen_port": 0,
+        "webhook_url": f"https://bot.example.com{WEBHOOK_PATH}",
+        "webhook_secret": SECRET,
+        "upstream_retry_seconds": 20,
+        "shutdown_grace_seconds": 5,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def bot_factory(tg: FakeTelegram, api: FakeTranscriptionAPI, tmp_path: Path) -> BotFactory:
+    """`async with bot_factory(**settings) as bot:` runs a bot; leaving it stops the bot."""
+
+    @contextlib.asynccontextmanager
+    async def run(**overrides: Any) -> AsyncIterator[RunningBot]:
+        settings = bot_settings(tg, api, tmp_path / "bot.sqlite3", **overrides)
+        service = BotService(settings)
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
+        async with httpx.AsyncClient(timeout=10) as http:
+            running = RunningBot(service, settings, http, task, stop)
+            for _ in range(500):
+                if service.web.ready or task.done():
+                    break
+                await asyncio.sleep(0.01)
+            if task.done():
+                task.result()  # raise the start-up error
+            assert service.web.ready, "the bot did not become ready"
+            try:
+                yield running
+            finally:
+                stop.set()
+                await asyncio.wait_for(task, 30)
+
+    return run
+
+
+@pytest.fixture
+async def bot(bot_factory: BotFactory) -> AsyncIterator[RunningBot]:
+    async with bot_factory() as running:
+        yield running

@@ -1,0 +1,89 @@
+"""Settings: clear one-line errors, no traceback, no secret echoed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from bot.config import Settings, describe_errors
+
+
+def run_bot(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": os.environ["PATH"], "HOME": str(cwd)}
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        env={**base, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_missing_settings_stop_the_bot_with_one_line_each(tmp_path: Path) -> None:
+    result = run_bot({}, tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "TELEGRAM_BOT_TOKEN: is required but not set" in result.stderr
+    assert "OPENAI_API_KEY: is required but not set" in result.stderr
+    assert ".env.example" in result.stderr
+
+
+def test_invalid_values_name_the_variable_and_hide_the_value(tmp_path: Path) -> None:
+    result = run_bot(
+        {
+            "TELEGRAM_BOT_TOKEN": "123:secret-token-value",
+            "OPENAI_API_KEY": "sk-very-secret",
+            "DEFAULT_MODEL": "whisper-9",
+            "LISTEN_PORT": "eighty",
+            "DATABASE_URL": "postgres://x",
+            "WEBHOOK_URL": "https://bot.example.com/hook",
+            "ADMIN_USER_IDS": "12,abc",
+        },
+        tmp_path,
+    )
+    assert result.returncode == 2
+    err = result.stderr
+    assert "Traceback" not in err
+    for name in ("DEFAULT_MODEL", "LISTEN_PORT", "DATABASE_URL", "ADMIN_USER_IDS"):
+        assert f"{name}: " in err
+    assert "secret-token-value" not in err
+    assert "sk-very-secret" not in err
+
+
+def test_webhook_url_needs_a_secret() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(
+            _env_file=None,
+            telegram_bot_token="1:x",
+            openai_api_key="k",
+            webhook_url="https://bot.example.com/hook",
+        )
+    assert describe_errors(caught.value) == ["WEBHOOK_SECRET: is required when WEBHOOK_URL is set"]
+
+
+def test_comma_separated_ids_and_defaults() -> None:
+    settings = Settings(
+        _env_file=None,
+        telegram_bot_token="1:x",
+        openai_api_key="k",
+        admin_user_ids="1, 2,3",
+    )
+    assert settings.admin_user_ids == frozenset({1, 2, 3})
+    assert settings.default_model == "gpt-4o-mini-transcribe"
+    assert settings.database_url == "sqlite:///data/bot.sqlite3"
+    assert settings.auto_transcribe_groups is True
+    assert settings.webhook_path == "/webhook"
+
+
+def test_env_file_is_read(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("TELEGRAM_BOT_TOKEN=1:abc\nOPENAI_API_KEY=k\nDEFAULT_MODEL=gpt-4o-transcribe\n")
+    settings = Settings(_env_file=env)
+    assert settings.default_model == "gpt-4o-transcribe"
