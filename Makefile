@@ -1,0 +1,55 @@
+# Two commands for a newcomer: `make run` (the bot) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Debian packages the tests need (ffmpeg for audio work, espeak-ng for real speech fixtures).
+SYSTEM_PACKAGES := ffmpeg espeak-ng
+
+.PHONY: run test lint typecheck pytest bench system-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.run-installed
+
+## make run: install into .venv and start the bot with the settings from .env
+run: $(VENV)/.run-installed
+	$(BIN)/python -m bot
+
+## make test: lint, type checks and the whole pytest suite
+test: $(VENV)/.dev-installed system-deps lint typecheck pytest
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy
+
+pytest: $(VENV)/.dev-installed system-deps
+	$(BIN)/pytest
+
+## make bench: the benchmark against the fake servers (not part of the tests)
+bench: $(VENV)/.dev-installed system-deps
+	$(BIN)/python -m bench
+
+# Installs what is missing with apt-get (needs root, or sudo).
+system-deps:
+	@missing=""; \
+	command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing="$$missing ffmpeg"; \
+	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
