@@ -80,10 +80,12 @@ class Dispatcher:
 
     async def _claim_loop(self) -> None:
         while True:
+            # Cleared before looking, so a wake-up that comes during the claim is not lost; and
+            # cleared even when there is no room, else a set event makes this loop spin.
+            self._wake.clear()
             free = self._max - len(self._running)
             claimed: list[Job] = []
             if free > 0:
-                self._wake.clear()
                 try:
                     claimed = await self._store.claim_jobs(self.owner, free, self._lease)
                 except Exception:
@@ -92,8 +94,11 @@ class Dispatcher:
                     self._spawn(job)
             if free > 0 and len(claimed) == free:
                 continue  # there may be more waiting
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives while it handles its own timeout, and stop() would wait for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), _IDLE_POLL_SECONDS)
+                async with asyncio.timeout(_IDLE_POLL_SECONDS):
+                    await self._wake.wait()
 
     def _spawn(self, job: Job) -> None:
         task = asyncio.create_task(self._guarded(job), name=f"job:{job.id}")

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import shutil
+import socket
 import subprocess
-from collections.abc import AsyncIterator, Callable
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,3 +162,118 @@ def bot_factory(tg: FakeTelegram, api: FakeTranscriptionAPI, tmp_path: Path) -> 
 async def bot(bot_factory: BotFactory) -> AsyncIterator[RunningBot]:
     async with bot_factory() as running:
         yield running
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class BotProcess:
+    """`python -m bot` as a real subprocess, as production runs it."""
+
+    env: dict[str, str]
+    log_path: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{WEBHOOK_PATH}"
+
+    async def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        async with httpx.AsyncClient(timeout=1) as http:
+            for _ in range(300):
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"bot exited at start:\n{self.log()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(f"http://127.0.0.1:{self.port}/healthz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.05)
+        raise RuntimeError(f"bot did not become healthy:\n{self.log()}")
+
+    async def deliver(self, update: dict[str, Any], *, secret: str = SECRET) -> int:
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.post(
+                self.webhook_url,
+                json=update,
+                headers={"X-Telegram-Bot-Api-Secret-Token": secret},
+            )
+            return response.status_code
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    async def wait(self, timeout: float = 30) -> int:
+        assert self.proc is not None
+        for _ in range(int(timeout * 20)):
+            code = self.proc.poll()
+            if code is not None:
+                return code
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"bot did not exit:\n{self.log()}")
+
+    def stop_now(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+ProcessFactory = Callable[..., BotProcess]
+
+
+@pytest.fixture
+def bot_process(
+    tg: FakeTelegram, api: FakeTranscriptionAPI, tmp_path: Path
+) -> Iterator[ProcessFactory]:
+    """`bot_process(SETTING="value", ...)` builds (not starts) a subprocess bot."""
+    made: list[BotProcess] = []
+
+    def make(**settings: str) -> BotProcess:
+        port = free_port()
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(tmp_path),
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": tg.url,
+            "OPENAI_API_KEY": API_KEY,
+            "OPENAI_BASE_URL": api.url,
+            "WEBHOOK_URL": f"https://bot.example.com{WEBHOOK_PATH}",
+            "WEBHOOK_SECRET": SECRET,
+            "LISTEN_HOST": "127.0.0.1",
+            "LISTEN_PORT": str(port),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
+            "SHUTDOWN_GRACE_SECONDS": "10",
+            **settings,
+        }
+        process = BotProcess(env, tmp_path / "bot.log", port)
+        made.append(process)
+        return process
+
+    yield make
+    for process in made:
+        process.stop_now()
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 10, what: str = "") -> None:
+    """Poll a condition that no fake call signals (e.g. a request still in flight)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+    assert predicate(), what

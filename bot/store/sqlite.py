@@ -100,8 +100,7 @@ class SqliteStore:
         await self._migrate()
 
     async def _migrate(self) -> None:
-        async with self.db.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
+        row = await self._one("PRAGMA user_version")
         version = int(row[0]) if row else 0
         for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
             await self.db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
@@ -114,7 +113,7 @@ class SqliteStore:
             self._db = None
 
     async def ping(self) -> None:
-        await self.db.execute("SELECT 1")
+        await self._rows("SELECT 1")
 
     async def commit(self) -> None:
         # Every statement goes through aiosqlite's one thread in order, so a commit queued after
@@ -142,14 +141,20 @@ class SqliteStore:
         task = asyncio.get_running_loop().create_task(run())
         task.add_done_callback(_consume)
 
+    # Each helper is one call into aiosqlite's thread that runs the statement to completion: a
+    # cursor left open between calls (a SELECT not fully read, a RETURNING) would make another
+    # caller's commit fail with "SQL statements in progress".
+
+    async def _rows(self, sql: str, *params: Any) -> list[sqlite3.Row]:
+        return list(await self.db.execute_fetchall(sql, params))
+
     async def _one(self, sql: str, *params: Any) -> sqlite3.Row | None:
-        async with self.db.execute(sql, params) as cur:
-            row: sqlite3.Row | None = await cur.fetchone()
-            return row
+        rows = await self._rows(sql, *params)
+        return rows[0] if rows else None
 
     async def _write(self, sql: str, *params: Any) -> int:
-        async with self.db.execute(sql, params) as cur:
-            return cur.rowcount
+        """Run a statement; with RETURNING, the number of rows it touched."""
+        return len(await self._rows(sql, *params))
 
     # settings
 
@@ -200,7 +205,8 @@ class SqliteStore:
     async def claim_update(self, update_id: int) -> bool:
         return (
             await self._write(
-                "INSERT OR IGNORE INTO updates (update_id, seen_at) VALUES (?, ?)",
+                "INSERT OR IGNORE INTO updates (update_id, seen_at) VALUES (?, ?) "
+                "RETURNING update_id",
                 update_id,
                 time.time(),
             )
@@ -216,7 +222,7 @@ class SqliteStore:
         marks = ", ".join("?" for _ in _NEW_JOB_FIELDS)
         values = [getattr(job, name) for name in _NEW_JOB_FIELDS]
         created = await self._write(
-            f"INSERT OR IGNORE INTO jobs ({names}, created_at) VALUES ({marks}, ?)",  # noqa: S608
+            f"INSERT OR IGNORE INTO jobs ({names}, created_at) VALUES ({marks}, ?) RETURNING id",  # noqa: S608
             *values,
             time.time(),
         )
@@ -224,13 +230,16 @@ class SqliteStore:
 
     async def claim_jobs(self, owner: str, limit: int, lease_seconds: float) -> list[Job]:
         now = time.time()
-        async with self.db.execute(
+        rows = await self._rows(
             "UPDATE jobs SET status='running', lease_owner=?, lease_until=?, attempts=attempts+1 "
             "WHERE id IN (SELECT id FROM jobs WHERE (status='queued' AND not_before<=?) "
             "OR (status='running' AND lease_until<?) ORDER BY id LIMIT ?) RETURNING *",
-            (owner, now + lease_seconds, now, now, limit),
-        ) as cur:
-            rows = await cur.fetchall()
+            owner,
+            now + lease_seconds,
+            now,
+            now,
+            limit,
+        )
         if rows:
             await self.commit()
         return sorted((_job(row) for row in rows), key=lambda job: job.id)
@@ -286,7 +295,7 @@ class SqliteStore:
         # attempts-1: being stopped is not the job's fault.
         count = await self._write(
             "UPDATE jobs SET status='queued', attempts=max(attempts-1, 0), lease_owner=NULL, "
-            "lease_until=NULL WHERE status='running' AND lease_owner=?",
+            "lease_until=NULL WHERE status='running' AND lease_owner=? RETURNING id",
             owner,
         )
         await self.commit()
@@ -297,7 +306,7 @@ class SqliteStore:
         # that is gone, so it need not wait for its lease to run out.
         count = await self._write(
             "UPDATE jobs SET status='queued', lease_owner=NULL, lease_until=NULL "
-            "WHERE status='running'"
+            "WHERE status='running' RETURNING id"
         )
         await self.commit()
         return count
@@ -305,7 +314,8 @@ class SqliteStore:
     async def prune(self, older_than_seconds: float) -> int:
         cutoff = time.time() - older_than_seconds
         count = await self._write(
-            "DELETE FROM jobs WHERE status IN ('done', 'failed') AND finished_at<?", cutoff
+            "DELETE FROM jobs WHERE status IN ('done', 'failed') AND finished_at<? RETURNING id",
+            cutoff,
         )
         await self._write(
             "DELETE FROM updates WHERE seen_at<?", time.time() - _UPDATE_MEMORY_SECONDS
@@ -316,11 +326,12 @@ class SqliteStore:
     # limits and statistics
 
     async def user_job_times(self, user_id: int, since: float) -> list[float]:
-        async with self.db.execute(
+        rows = await self._rows(
             "SELECT created_at FROM jobs WHERE user_id=? AND created_at>=? ORDER BY created_at",
-            (user_id, since),
-        ) as cur:
-            return [float(row[0]) for row in await cur.fetchall()]
+            user_id,
+            since,
+        )
+        return [float(row[0]) for row in rows]
 
     async def user_audio_seconds_since(self, user_id: int, since: float) -> float:
         row = await self._one(
@@ -332,16 +343,16 @@ class SqliteStore:
         return float(row[0]) if row else 0.0
 
     async def stats(self) -> Stats:
-        async with self.db.execute("SELECT status, count(*) FROM jobs GROUP BY status") as cur:
-            by_status = {str(r[0]): int(r[1]) for r in await cur.fetchall()}
-        async with self.db.execute(
+        statuses = await self._rows("SELECT status, count(*) FROM jobs GROUP BY status")
+        by_status = {str(r[0]): int(r[1]) for r in statuses}
+        models = await self._rows(
             "SELECT model, sum(audio_seconds) FROM jobs WHERE status='done' GROUP BY model"
-        ) as cur:
-            minutes = {str(r[0]): float(r[1] or 0) / 60 for r in await cur.fetchall()}
-        async with self.db.execute(
+        )
+        minutes = {str(r[0]): float(r[1] or 0) / 60 for r in models}
+        failed = await self._rows(
             "SELECT id, error FROM jobs WHERE status='failed' ORDER BY finished_at DESC LIMIT 5"
-        ) as cur:
-            failures = [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
+        )
+        failures = [(int(r[0]), str(r[1])) for r in failed]
         return Stats(by_status=by_status, minutes_by_model=minutes, recent_failures=failures)
 
 

@@ -1,0 +1,78 @@
+"""Nothing lost, nothing twice: crashes, restarts, shutdown and redeliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from tests.conftest import ProcessFactory, eventually, next_message_id, next_update_id
+from tests.fakes import FakeTelegram, FakeTranscriptionAPI, voice_update
+
+USER = 4242
+
+
+def voice(tg: FakeTelegram, data: bytes, chat_id: int = USER) -> dict[str, object]:
+    file = tg.add_file(data)
+    message_id = next_message_id()
+    tg.add_message(chat_id, message_id)
+    return voice_update(
+        next_update_id(), chat_id=chat_id, user_id=USER, message_id=message_id, file=file
+    )
+
+
+def final_texts(tg: FakeTelegram, chat_id: int = USER) -> list[str]:
+    """The text of every bot message in the chat, as it stands now."""
+    return [m.text or "" for m in tg.bot_messages(chat_id)]
+
+
+async def test_sigkill_during_transcription_then_restart_gives_exactly_one_transcript(
+    bot_process: ProcessFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    api.set_transcript(voice_bytes, "survived the crash")
+    api.delay = 30  # the first attempt hangs upstream until the bot is killed
+    first = bot_process()
+    await first.start()
+    assert await first.deliver(voice(tg, voice_bytes)) == 200
+    await eventually(lambda: api.in_flight > 0, timeout=15)
+    await tg.wait_calls("sendMessage", 1)  # the placeholder went out
+    first.signal(signal.SIGKILL)
+    assert await first.wait() == -signal.SIGKILL
+
+    api.delay = 0
+    second = bot_process()
+    await second.start()
+    await tg.wait_for(lambda: "survived the crash" in final_texts(tg), timeout=20)
+    await asyncio.sleep(0.5)
+    assert len(tg.calls("sendMessage")) == 1  # the retried job edited the placeholder it had
+    assert final_texts(tg) == ["survived the crash"]
+    second.signal(signal.SIGTERM)
+    assert await second.wait() == 0
+
+
+async def test_sigterm_drains_running_jobs_and_keeps_the_rest_queued(
+    bot_process: ProcessFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    api.delay = 1.5
+    bot = bot_process(MAX_CONCURRENT_JOBS="2")
+    await bot.start()
+    for _ in range(4):
+        assert await bot.deliver(voice(tg, voice_bytes)) == 200
+    await eventually(lambda: api.in_flight >= 2, timeout=10)
+    bot.signal(signal.SIGTERM)
+    await asyncio.sleep(0.2)
+    late = voice(tg, voice_bytes)
+    assert await bot.deliver(late) == 503  # not accepted while stopping: Telegram redelivers
+    assert await bot.wait(timeout=20) == 0
+    assert "stopped" in bot.log()
+    done_before_restart = sum(1 for text in final_texts(tg) if text.startswith("transcript "))
+    assert done_before_restart == 2  # the two running jobs finished within the grace
+
+    api.delay = 0
+    again = bot_process()
+    await again.start()
+    assert await again.deliver(late) == 200
+    await tg.wait_for(
+        lambda: sum(1 for t in final_texts(tg) if t.startswith("transcript ")) == 5, timeout=20
+    )
+    again.signal(signal.SIGTERM)
+    assert await again.wait() == 0
