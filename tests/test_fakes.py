@@ -443,7 +443,7 @@ async def test_python_telegram_bot_parses_every_answer(
         assert tg.text_of(CHAT, sent.message_id) is None
 
         tg.fail_next("sendMessage", retry_after=7)
-        with pytest.raises(telegram.error.RetryAfter, match="Retry in (7 seconds|0:00:07)"):
+        with pytest.raises(telegram.error.RetryAfter, match=r"Retry in (7 seconds|0:00:07)"):
             await bot.send_message(CHAT, "hello")
 
 

@@ -1,0 +1,137 @@
+"""Allow lists, per-user rate limit, daily audio quota, admin-only /stats."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from tests.conftest import BotFactory, RunningBot, next_message_id, next_update_id
+from tests.fakes import FakeTelegram, FakeTranscriptionAPI, text_update, voice_update
+
+USER = 501
+OTHER = 502
+ADMIN = 503
+
+
+async def send(
+    bot: RunningBot,
+    tg: FakeTelegram,
+    data: bytes,
+    *,
+    user: int,
+    chat: int | None = None,
+    duration: int = 3,
+    chat_type: str = "private",
+) -> int:
+    chat_id = user if chat is None else chat
+    file = tg.add_file(data)
+    message_id = next_message_id()
+    tg.add_message(chat_id, message_id)
+    update = voice_update(
+        next_update_id(),
+        chat_id=chat_id,
+        user_id=user,
+        message_id=message_id,
+        file=file,
+        duration=duration,
+        chat_type=chat_type,
+    )
+    assert (await bot.deliver(update)).status_code == 200
+    return message_id
+
+
+def replies_to(tg: FakeTelegram, chat_id: int) -> list[str]:
+    return [m.text or "" for m in tg.bot_messages(chat_id)]
+
+
+async def test_users_not_on_the_allow_list_get_one_polite_refusal_and_no_transcription(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    async with bot_factory(allowed_user_ids=str(USER)) as bot:
+        await send(bot, tg, voice_bytes, user=OTHER)
+        await tg.wait_calls("sendMessage", 1)
+        await send(bot, tg, voice_bytes, user=USER)
+        await api.wait_calls(1)
+        await tg.wait_for(
+            lambda: (
+                len(replies_to(tg, USER)) == 1 and replies_to(tg, USER)[0].startswith("transcript")
+            )
+        )
+    assert replies_to(tg, OTHER) == ["Sorry, this bot is private. Ask its owner for access."]
+    assert len(api.requests) == 1
+
+
+async def test_allowed_chat_lets_everyone_in_it_use_the_bot(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    group = -100777
+    async with bot_factory(allowed_chat_ids=str(group)) as bot:
+        await send(bot, tg, voice_bytes, user=OTHER, chat=group, chat_type="supergroup")
+        await api.wait_calls(1)
+        await send(bot, tg, voice_bytes, user=OTHER)  # the same person privately: refused
+        await tg.wait_for(lambda: len(replies_to(tg, OTHER)) == 1)
+        await asyncio.sleep(0.3)
+    assert len(api.requests) == 1
+    assert "private" in replies_to(tg, OTHER)[0]
+
+
+async def test_per_minute_limit_tells_when_it_frees_and_admins_are_exempt(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    async with bot_factory(user_jobs_per_minute=2, admin_user_ids=str(ADMIN)) as bot:
+        for _ in range(3):
+            await send(bot, tg, voice_bytes, user=USER)
+        for _ in range(3):
+            await send(bot, tg, voice_bytes, user=ADMIN)
+        await api.wait_calls(4)
+        await tg.wait_for(lambda: any("Try again in" in t for t in replies_to(tg, USER)))
+        await asyncio.sleep(0.3)
+    assert len(api.requests) == 5  # 2 for the user, 3 for the admin
+    refusal = next(t for t in replies_to(tg, USER) if "Try again" in t)
+    seconds = int(refusal.split("Try again in ")[1].split(" s")[0])
+    assert 50 <= seconds <= 60
+
+
+async def test_daily_quota_says_when_it_resets(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    async with bot_factory(user_daily_audio_seconds=5) as bot:
+        await send(bot, tg, voice_bytes, user=USER, duration=3)
+        await api.wait_calls(1)
+        await send(bot, tg, voice_bytes, user=USER, duration=3)  # would make 6 s > 5 s
+        await tg.wait_for(lambda: any("resets at 00:00 UTC" in t for t in replies_to(tg, USER)))
+    assert len(api.requests) == 1
+
+
+async def test_stats_is_for_admins_only(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    async with bot_factory(admin_user_ids=str(ADMIN)) as bot:
+        api.set_transcript(voice_bytes, "counted")
+        await send(bot, tg, voice_bytes, user=USER)
+        await tg.wait_for(lambda: "counted" in replies_to(tg, USER))
+        api.fail_next(400, message="Audio file might be corrupted or unsupported")
+        await send(bot, tg, voice_bytes, user=USER)
+        await tg.wait_for(lambda: any("couldn't process" in t for t in replies_to(tg, USER)))
+        for user in (USER, ADMIN):
+            message_id = next_message_id()
+            tg.add_message(user, message_id)
+            await bot.deliver(
+                text_update(
+                    next_update_id(),
+                    chat_id=user,
+                    user_id=user,
+                    message_id=message_id,
+                    text="/stats",
+                )
+            )
+        await tg.wait_for(
+            lambda: (
+                len(replies_to(tg, ADMIN)) == 1 and any("admins" in t for t in replies_to(tg, USER))
+            )
+        )
+    stats = replies_to(tg, ADMIN)[0]
+    assert "done: 1" in stats
+    assert "failed: 1" in stats
+    assert re.search(r"gpt-4o-mini-transcribe: 0\.0[35]\b", stats)  # 2-3 s of audio
+    assert "corrupted" in stats
