@@ -1,0 +1,73 @@
+"""Long polling for local use: deleteWebhook, then getUpdates; the offset waits for the job."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import (
+    API_KEY,
+    TOKEN,
+    BotFactory,
+    eventually,
+    next_message_id,
+    next_update_id,
+)
+from tests.fakes import FakeTelegram, FakeTranscriptionAPI, voice_update
+
+
+async def test_polling_mode_transcribes_and_confirms_the_offset(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    async with bot_factory(webhook_url=None, webhook_secret=None) as bot:
+        assert tg.calls("deleteWebhook")
+        health = await bot.http.get(f"{bot.base_url}/healthz")
+        assert health.status_code == 200
+        file = tg.add_file(voice_bytes)
+        message_id = next_message_id()
+        tg.add_message(77, message_id)
+        api.set_transcript(voice_bytes, "polled words")
+        tg.push_update(
+            voice_update(next_update_id(), chat_id=77, user_id=77, message_id=message_id, file=file)
+        )
+        await tg.wait_for(lambda: tg.text_of(77, tg.last_message_id(77)) == "polled words")
+        # The next getUpdates carries the offset past it: Telegram forgets the update.
+        await eventually(lambda: len(tg.pending_updates) == 0, timeout=10)
+    assert not tg.calls("setWebhook")
+    assert len(api.requests) == 1
+
+
+async def test_polling_while_another_instance_polls_says_so_clearly(
+    bot_factory: BotFactory, tg: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    tg.set_conflict(True)
+    with caplog.at_level(logging.ERROR, logger="bot.app"):
+        async with bot_factory(webhook_url=None, webhook_secret=None):
+            await tg.wait_calls("getUpdates", 1)
+            await eventually(lambda: "409 Conflict" in caplog.text, timeout=5)
+    assert "another process is polling with this token" in caplog.text
+    assert "webhook mode" in caplog.text
+
+
+async def test_privacy_mode_on_is_explained_in_the_log(
+    tmp_path: Path, api: FakeTranscriptionAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncio
+
+    from bot.app import BotService
+    from tests.conftest import bot_settings
+
+    async with FakeTelegram(TOKEN, can_read_all_group_messages=False) as tg:
+        settings = bot_settings(tg, api, tmp_path / "db.sqlite3")
+        assert settings.openai_api_key.get_secret_value() == API_KEY
+        service = BotService(settings)
+        stop = asyncio.Event()
+        with caplog.at_level(logging.WARNING, logger="bot.app"):
+            task = asyncio.create_task(service.run(stop))
+            await eventually(lambda: service.web.ready, timeout=10)
+            stop.set()
+            await task
+    assert "privacy mode is on" in caplog.text
+    assert "/setprivacy" in caplog.text
