@@ -100,6 +100,7 @@ class TranscriptionCall:
     error_code: str | None = None
     text: str | None = None  # the transcript answered
     handler_seconds: float = 0.0  # time spent in the fake, delay included
+    data: bytes = b""  # the uploaded file, when the fake keeps uploads (and it is <= 25 MB)
 
     @property
     def ok(self) -> bool:
@@ -123,13 +124,21 @@ class _Fault:
 class FakeTranscriptionAPI(FakeServer):
     """The API at `url` (the OpenAI base URL, ending in /v1)."""
 
-    def __init__(self, api_key: str = "sk-test-key", *, check_duration: bool = False) -> None:
+    def __init__(
+        self,
+        api_key: str = "sk-test-key",
+        *,
+        check_duration: bool = False,
+        keep_uploads: bool = False,
+    ) -> None:
         super().__init__()
         self.api_key = api_key
         self.check_duration = check_duration  # run ffprobe on every upload (slow)
+        self.keep_uploads = keep_uploads  # keep each upload's bytes in its TranscriptionCall
         self.delay = 0.0  # seconds added to every request
         self.transcripts: dict[str, str] = {}  # by sha256 of the file
         self.total_own_time = 0.0  # sum of handler_seconds, for benchmarks to subtract
+        self.in_flight = 0  # requests being handled right now (e.g. waiting out `delay`)
         self._log: CallLog[TranscriptionCall] = CallLog(_describe)
         self._faults: deque[_Fault] = deque()  # served in the order they were asked for
 
@@ -206,11 +215,14 @@ class FakeTranscriptionAPI(FakeServer):
             at=time.monotonic(),
             headers={h: request.headers[h] for h in _RECORDED_HEADERS if h in request.headers},
         )
+        self.in_flight += 1
         try:
             response = await self._transcribe(request, call)
         except OpenAIError as exc:
             call.status, call.error_code = exc.status, exc.code
             response = exc.response()
+        finally:
+            self.in_flight -= 1
         call.handler_seconds = time.perf_counter() - started
         self.total_own_time += call.handler_seconds
         self._log.append(call)
@@ -218,6 +230,8 @@ class FakeTranscriptionAPI(FakeServer):
 
     async def _transcribe(self, request: web.Request, call: TranscriptionCall) -> web.Response:
         file = await _read_form(request, call)
+        if self.keep_uploads and file is not None:
+            call.data = file.data
         if self.delay:
             await asyncio.sleep(self.delay)
         if self._faults and self._next_fault_drops():
