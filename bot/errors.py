@@ -23,6 +23,10 @@ class FfmpegMissing(AudioError):
     """The format needs conversion, but ffmpeg/ffprobe is not installed."""
 
 
+class ConversionTimeout(AudioError):
+    """ffprobe or ffmpeg took longer than its bound on this file (and was killed)."""
+
+
 class AudioTooLong(AudioError):
     """Longer than MAX_AUDIO_SECONDS."""
 
@@ -33,7 +37,7 @@ class AudioTooLong(AudioError):
 
 
 class FileTooBig(AudioError):
-    """Telegram will not let the bot download it (cloud Bot API: 20 MB)."""
+    """Telegram will not let the bot download it (cloud Bot API: 20 MB; local server: 2000 MB)."""
 
     def __init__(self, size: int | None, limit: int) -> None:
         super().__init__(f"file is {size} bytes, the download limit is {limit}")

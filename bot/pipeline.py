@@ -4,39 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import tempfile
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import httpx
 from telegram import Bot, InputFile, ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot import audio, texts
+from bot import texts
 from bot.config import Settings
-from bot.errors import AudioTooLong, CorruptAudio, FileTooBig, TranscribotError
+from bot.errors import TranscribotError
 from bot.replies import ATTACH_AFTER_MESSAGES, escape, split_for_telegram
 from bot.store import Job, Store
 from bot.transcriber import Transcriber
+from bot.uploads import Upload, UploadMaker
 
 log = logging.getLogger(__name__)
 
-CLOUD_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the cloud Bot API's getFile limit
-MEMORY_AUDIO_BYTES = 8 * 1024 * 1024  # larger downloads are streamed to a temporary file
 PARTS_AT_ONCE = 4  # parts of one long recording sent to the API concurrently
-
-
-@dataclass(frozen=True)
-class Upload:
-    """One request's worth of audio."""
-
-    data: bytes | Path
-    filename: str
-    start: float
-    duration: float | None
 
 
 class JobRunner:
@@ -54,23 +41,26 @@ class JobRunner:
         self._store = store
         self._transcriber = transcriber
         self._settings = settings
-        self._http = http
+        self._uploads = UploadMaker(bot, http, settings)
 
     async def __call__(self, job: Job) -> None:
         started = time.monotonic()
         placeholder = job.placeholder_id
         try:
             placeholder = await self._ensure_placeholder(job)
-            async with self._uploads(job) as uploads:
+            preparing = functools.partial(self._progress, job, placeholder, texts.PREPARING)
+            async with self._uploads.uploads(job, preparing) as uploads:
                 text, audio_seconds = await self._transcribe(job, uploads, placeholder)
             await self._deliver(job, placeholder, text)
             await self._store.finish_job(job.id, audio_seconds)
             log.info(
-                "job=%d done chat=%s model=%s audio=%.1fs chars=%d in %.2fs",
+                "job=%d done chat=%s kind=%s model=%s audio=%.1fs parts=%d chars=%d in %.2fs",
                 job.id,
                 job.chat_id,
+                job.kind,
                 job.model,
                 audio_seconds or 0,
+                len(uploads),
                 len(text),
                 time.monotonic() - started,
             )
@@ -169,97 +159,39 @@ class JobRunner:
                 reply_parameters=self._reply_to(job),
             )
 
-    async def _progress(self, job: Job, placeholder: int, done: int, total: int) -> None:
+    async def _progress(self, job: Job, placeholder: int, html: str) -> None:
+        """A progress note in the placeholder; not worth failing the job for."""
         with contextlib.suppress(TelegramError):
-            await self._edit(job, placeholder, texts.part_progress(done, total))
-
-    # audio side
-
-    @contextlib.asynccontextmanager
-    async def _uploads(self, job: Job) -> AsyncIterator[list[Upload]]:
-        """Download the file and turn it into uploads; temporary files go when this exits."""
-        limit = self._settings.max_audio_seconds
-        if job.duration is not None and job.duration > limit:
-            raise AudioTooLong(job.duration, limit)
-        local = self._settings.telegram_local_mode
-        if not local and job.file_size is not None and job.file_size > CLOUD_DOWNLOAD_LIMIT:
-            raise FileTooBig(job.file_size, CLOUD_DOWNLOAD_LIMIT)
-        location = await self._locate(job)
-        with tempfile.TemporaryDirectory(prefix="transcribot-") as tmp:
-            workdir = Path(tmp)
-            source: bytes | Path
-            if local and Path(location).is_absolute():
-                source = Path(location)  # a local Bot API server's own disk: read it in place
-            else:
-                source = await self._download(location, job, workdir)
-            fast = _as_is(source, job)
-            if fast is not None:
-                yield [fast]
-                return
-            path = source if isinstance(source, Path) else _spill(source, workdir)
-            info = await audio.probe(path)
-            audio.check_duration(info, limit)
-            parts = await audio.prepare_parts(path, info, workdir)
-            yield [Upload(p.path, p.filename, p.start, p.duration) for p in parts]
-
-    async def _locate(self, job: Job) -> str:
-        try:
-            tg_file = await self._bot.get_file(job.file_id)
-        except BadRequest as exc:
-            if "too big" in str(exc).lower():
-                raise FileTooBig(job.file_size, CLOUD_DOWNLOAD_LIMIT) from exc
-            if "invalid file_id" in str(exc).lower() or "wrong file_id" in str(exc).lower():
-                raise CorruptAudio("Telegram does not know this file any more") from exc
-            raise
-        if not tg_file.file_path:
-            raise CorruptAudio("Telegram gave no file path")
-        return tg_file.file_path
-
-    async def _download(self, url: str, job: Job, workdir: Path) -> bytes | Path:
-        """Small files into memory, large ones streamed to disk: memory stays bounded."""
-        try:
-            async with self._http.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise NetworkError(f"file download answered HTTP {response.status_code}")
-                size = int(response.headers.get("content-length") or job.file_size or 0)
-                if size and size <= MEMORY_AUDIO_BYTES:
-                    data = await response.aread()
-                    if not data:
-                        raise CorruptAudio("the file is empty")
-                    return data
-                target = workdir / "download"
-                written = 0
-                with target.open("wb") as out:
-                    async for chunk in response.aiter_bytes(1 << 16):
-                        out.write(chunk)
-                        written += len(chunk)
-                if written == 0:
-                    raise CorruptAudio("the file is empty")
-                return target
-        except httpx.HTTPError as exc:
-            raise NetworkError(f"file download failed: {type(exc).__name__}") from exc
+            await self._edit(job, placeholder, html)
 
     async def _transcribe(
         self, job: Job, uploads: list[Upload], placeholder: int
     ) -> tuple[str, float | None]:
-        total = len(uploads)
+        """Each upload's text, joined in order; the parts of a long one go concurrently."""
+        progress = _Progress(len(uploads), functools.partial(self._progress, job, placeholder))
         gate = asyncio.Semaphore(PARTS_AT_ONCE)
-        done = 0
 
         async def one(upload: Upload) -> str:
-            nonlocal done
             async with gate:
                 result = await self._transcriber.transcribe(
                     upload.data, upload.filename, job.model, duration=upload.duration
                 )
-            done += 1
-            if total > 1:
-                await self._progress(job, placeholder, done, total)
+            progress.part_done()
             return result.text
 
-        if total > 1:
-            await self._progress(job, placeholder, 0, total)
-        texts_in_order = await asyncio.gather(*(one(u) for u in uploads))
+        progress.start()
+        tasks = [asyncio.create_task(one(u)) for u in uploads]
+        try:
+            texts_in_order = await asyncio.gather(*tasks)
+        except BaseException:
+            # One part failed (or the job was cancelled): the others are of no use any more,
+            # and their files are about to be removed.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            await progress.finish()
         seconds = [u.duration for u in uploads]
         audio_seconds = sum(s for s in seconds if s is not None) if None not in seconds else None
         if audio_seconds is None:
@@ -267,22 +199,40 @@ class JobRunner:
         return "\n\n".join(t for t in texts_in_order if t), audio_seconds
 
 
-def _as_is(source: bytes | Path, job: Job) -> Upload | None:
-    """A voice note (or mp3/wav/flac) the API takes as it is: no ffprobe, no copy."""
-    if not isinstance(source, bytes):
-        return None
-    if job.duration is None or job.duration > audio.MAX_PART_SECONDS:
-        return None
-    if len(source) > audio.MAX_UPLOAD_BYTES:
-        return None
-    extension = audio.sniff_extension(source[:64])
-    if extension is None:
-        return None
-    # Telegram names voice notes .oga; the API (and strict proxies) want .ogg for the same bytes.
-    return Upload(source, f"audio.{extension}", 0.0, job.duration)
+class _Progress:
+    """ "3 of 8 parts done" in a long job's placeholder, edited beside the work, not in its way.
 
+    One edit at a time, always the latest count: when Telegram is slow (a group allows 20
+    messages a minute) counts are skipped rather than queued, and transcription never waits.
+    """
 
-def _spill(data: bytes, workdir: Path) -> Path:
-    path = workdir / "download"
-    path.write_bytes(data)
-    return path
+    def __init__(self, total: int, show: Callable[[str], Awaitable[None]]) -> None:
+        self._total = total
+        self._show = show
+        self._done = 0
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._total > 1:
+            self._changed.set()  # "0 of 8": tells how long the wait is
+            self._task = asyncio.create_task(self._run(), name="progress")
+
+    def part_done(self) -> None:
+        self._done += 1
+        self._changed.set()
+
+    async def finish(self) -> None:
+        """Wait for an edit under way, so that none can land after the transcript."""
+        if self._task is not None:
+            self._done = self._total
+            self._changed.set()
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            if self._done >= self._total:
+                return  # the transcript replaces the placeholder now
+            await self._show(texts.part_progress(self._done, self._total))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.errors import (
     AudioTooLong,
+    ConversionTimeout,
     CorruptAudio,
     FfmpegMissing,
     FileTooBig,
@@ -20,6 +21,7 @@ MODEL_LABELS = {
 }
 
 WORKING = "🎙 Transcribing…"
+PREPARING = "🎙 A long recording: cutting it into parts…"
 NO_SPEECH = "🤷 No speech recognised."
 FULL_TRANSCRIPT_CAPTION = "The whole transcript as a text file."
 UNEXPECTED = "😔 Sorry, something went wrong with this one. Please try again later."
@@ -83,27 +85,36 @@ def quota_used(limit_seconds: int, resets_in_seconds: int) -> str:
 
 
 def part_progress(done: int, total: int) -> str:
-    return f"🎙 Transcribing… part {done} of {total}"
+    return f"🎙 Transcribing a long recording… {done} of {total} parts done"
 
 
 def for_error(error: TranscribotError) -> str:
     """The one short message a user sees for an error we expected."""
     if isinstance(error, FileTooBig):
         return (
-            "📦 This file is too big for me to download (Telegram lets bots fetch up to 20 MB). "
-            "Send a shorter recording, or compress it (e.g. as a voice note or mp3) and try again."
+            f"📦 This file is too big for me: Telegram lets bots download up to "
+            f"{error.limit // (1024 * 1024)} MB. Send a shorter recording, or a compressed one "
+            "(a voice note or an mp3)."
         )
     if isinstance(error, AudioTooLong):
         return (
-            f"⏱ That recording is too long: I take up to {error.limit // 60} minutes. "
+            f"⏱ That recording is too long: I take up to {span(error.limit)}. "
             "Please send a shorter one."
         )
     if isinstance(error, FfmpegMissing):
-        return "🛠 This format needs converting, and the bot's server can't do that right now."
+        return (
+            "🛠 This file needs converting, and the bot's server can't do that right now "
+            "(ffmpeg is missing). A voice note works."
+        )
+    if isinstance(error, ConversionTimeout):
+        return (
+            "⏱ Converting this file took too long. Try a shorter recording, or a voice note "
+            "or an mp3."
+        )
     if isinstance(error, UnsupportedAudio):
         return "🔇 I couldn't find any audio in that file."
     if isinstance(error, CorruptAudio):
-        return "🔇 I couldn't read that audio: the file seems damaged or in an unknown format."
+        return "🔇 I couldn't read that file: it seems damaged, or it isn't audio."
     if isinstance(error, UpstreamAuthError):
         return "🛠 The transcription service refused the bot's credentials. The admin is told."
     if isinstance(error, UpstreamRejected):
@@ -113,12 +124,26 @@ def for_error(error: TranscribotError) -> str:
     return UNEXPECTED
 
 
+def span(seconds: float) -> str:
+    """A duration as people say it: "45 seconds", "1 minute", "1 h 30 min", "3 hours"."""
+    total = max(1, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if not hours and not minutes:
+        return f"{secs} second{'s' if secs != 1 else ''}"
+    if not secs and not (hours and minutes):
+        count, unit = (hours, "hour") if hours else (minutes, "minute")
+        return f"{count} {unit}{'s' if count != 1 else ''}"
+    units = ((hours, "h"), (minutes, "min"), (secs, "s"))
+    return " ".join(f"{n} {unit}" for n, unit in units if n)
+
+
 def stats(by_status: dict[str, int], minutes: dict[str, float], failures: list[str]) -> str:
     lines = ["<b>Jobs</b>"]
     for status in ("queued", "running", "done", "failed"):
         lines.append(f"{status}: {by_status.get(status, 0)}")
     lines.append("\n<b>Audio minutes</b>")
-    lines.extend(f"{model}: {value:.1f}" for model, value in sorted(minutes.items()))
+    lines.extend(f"{model}: {value:.2f}" for model, value in sorted(minutes.items()))
     if not minutes:
         lines.append("none yet")
     if failures:

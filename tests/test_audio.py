@@ -364,6 +364,11 @@ def test_plan_cuts_ignores_silences_long_before_the_limit() -> None:
     assert plan_cuts(150.0, [(10.0, 12.0)], 100.0) == [100.0]
 
 
+def test_plan_cuts_skips_a_silence_with_too_little_of_it_inside_the_window() -> None:
+    # (99.9, 103.0) has only 0.1 s before the limit: cutting there would clip the next sound.
+    assert plan_cuts(150.0, [(80.0, 82.0), (99.9, 103.0)], 100.0) == [81.0]
+
+
 def test_plan_cuts_keeps_a_silence_that_runs_past_the_limit_inside_the_part() -> None:
     assert plan_cuts(150.0, [(95.0, 120.0)], 100.0) == [97.5]
 

@@ -16,14 +16,13 @@ from bot.store import NewJob
 
 log = logging.getLogger(__name__)
 
-MEDIA_FILTER = (
-    filters.VOICE
-    | filters.AUDIO
-    | filters.VIDEO_NOTE
-    | filters.VIDEO
-    | filters.Document.AUDIO
-    | filters.Document.VIDEO
+# Recordings sent "as a file" often arrive as application/octet-stream (or application/ogg):
+# the name tells then. What the file really is, ffprobe decides later.
+_MEDIA_EXTENSIONS = frozenset(
+    {"mp3", "m4a", "aac", "wav", "flac", "ogg", "oga", "opus", "amr", "wma", "aiff", "aif"}
+    | {"caf", "mka", "weba", "webm", "mkv", "mp4", "mov", "m4v", "3gp"}
 )
+_MEDIA_MIME_TYPES = frozenset({"application/ogg", "application/x-ogg"})
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,8 @@ def media_of(message: Message | None) -> Media | None:
             w.mime_type,
         )
     doc = message.document
-    if doc and doc.mime_type and doc.mime_type.split("/")[0] in ("audio", "video"):
+    # A GIF comes as an mp4 animation, with `document` set too: no sound to transcribe.
+    if doc and not message.animation and _is_media_document(doc.mime_type, doc.file_name):
         return Media(
             "document",
             doc.file_id,
@@ -91,6 +91,24 @@ def media_of(message: Message | None) -> Media | None:
             doc.mime_type,
         )
     return None
+
+
+def _is_media_document(mime_type: str | None, file_name: str | None) -> bool:
+    mime = (mime_type or "").lower()
+    if mime.startswith(("audio/", "video/")) or mime in _MEDIA_MIME_TYPES:
+        return True
+    _, dot, extension = (file_name or "").rpartition(".")
+    return bool(dot) and extension.lower() in _MEDIA_EXTENSIONS
+
+
+class _Transcribable(filters.MessageFilter):
+    """Messages media_of finds a file to transcribe in."""
+
+    def filter(self, message: Message) -> bool:
+        return media_of(message) is not None
+
+
+MEDIA_FILTER = _Transcribable(name="transcribable media")
 
 
 def _secs(duration: Any) -> float | None:

@@ -1,0 +1,110 @@
+"""The few formats the API takes that are recognisable from their bytes alone, without ffmpeg.
+
+A voice note (ogg/opus), a WAV or a FLAC file says what it is in its first bytes and how long
+it lasts in its headers: such a file can go to the API as it is, with no ffprobe and no copy,
+and still be checked against the duration limits. Everything else is for ffprobe to judge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+HEAD_BYTES = 4096  # enough for a WAV's chunks before "data" (ffmpeg writes a LIST first)
+TAIL_BYTES = 65536  # an Ogg page is under 64 KiB: the last one starts in here
+
+_OPUS_RATE = 48_000  # Opus granule positions always count 48 kHz samples
+# (format tag, bits per sample) of the WAVs the API reads: integer PCM and 32-bit float.
+_WAV_ACCEPTED = frozenset({(1, 8), (1, 16), (1, 24), (1, 32), (3, 32)})
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    """An upload extension the API accepts, and the duration when the headers tell it."""
+
+    extension: str
+    duration: float | None
+
+
+def sniff_file(path: Path) -> Sniffed | None:
+    """sniff() for a file on disk, reading only its head and tail."""
+    size = path.stat().st_size
+    with path.open("rb") as file:
+        head = file.read(HEAD_BYTES)
+        file.seek(max(0, size - TAIL_BYTES))
+        tail = file.read(TAIL_BYTES)
+    return sniff(head, tail, size)
+
+
+def sniff(head: bytes, tail: bytes, size: int) -> Sniffed | None:
+    """What the first and last bytes of a file of `size` bytes say, or None if nothing sure."""
+    try:
+        if head.startswith(b"OggS"):
+            return _ogg(head, tail)
+        if head.startswith(b"fLaC"):
+            return Sniffed("flac", _flac_duration(head))
+        if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+            return _wav(head, size)
+    except (IndexError, ValueError):
+        return None
+    if head.startswith(b"ID3") or _mpeg_layer3_sync(head):
+        return Sniffed("mp3", None)  # VBR: only decoding (ffprobe) gives its duration
+    return None
+
+
+def _mpeg_layer3_sync(head: bytes) -> bool:
+    # 11 sync bits, then layer III (ADTS aac has the same sync with layer 0).
+    return len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and (head[1] >> 1) & 3 == 1
+
+
+def _ogg(head: bytes, tail: bytes) -> Sniffed | None:
+    """Ogg Opus or Vorbis with one logical stream: samples counted by the last page."""
+    first_packet = 27 + head[26]
+    codec = head[first_packet : first_packet + 16]
+    if codec.startswith(b"OpusHead"):
+        rate, pre_skip = _OPUS_RATE, int.from_bytes(codec[10:12], "little")
+    elif codec.startswith(b"\x01vorbis"):
+        rate, pre_skip = int.from_bytes(codec[12:16], "little"), 0
+    else:
+        return None  # Ogg FLAC, Speex, a video first...: ffprobe decides
+    segments = head[26]
+    second_page = 27 + segments + sum(head[27 : 27 + segments])
+    if head[second_page : second_page + 4] == b"OggS" and head[second_page + 5] & 0x02:
+        return None  # a second stream begins here (a video?): ffprobe decides
+    serial = head[14:18]
+    last_page = tail.rfind(b"OggS")
+    if last_page < 0 or tail[last_page + 14 : last_page + 18] != serial:
+        return Sniffed("ogg", None)  # another stream last (a video?) or a damaged end
+    granule = int.from_bytes(tail[last_page + 6 : last_page + 14], "little", signed=True)
+    if granule < pre_skip or rate <= 0:
+        return Sniffed("ogg", None)
+    return Sniffed("ogg", (granule - pre_skip) / rate)
+
+
+def _flac_duration(head: bytes) -> float | None:
+    # STREAMINFO, the first metadata block: 20 bits of sample rate at byte 18, then 3 bits of
+    # channels, 5 of bits per sample and 36 of total samples (0: unknown).
+    if head[4] & 0x7F != 0:
+        return None
+    rate = int.from_bytes(head[18:21], "big") >> 4
+    samples = int.from_bytes(head[21:26], "big") & 0xF_FFFF_FFFF
+    return samples / rate if rate and samples else None
+
+
+def _wav(head: bytes, size: int) -> Sniffed | None:
+    """PCM or float WAV (what the API reads); the duration from the data chunk's size."""
+    pos, byte_rate, kind = 12, 0, (0, 0)
+    while pos + 8 <= len(head):
+        chunk, length = head[pos : pos + 4], int.from_bytes(head[pos + 4 : pos + 8], "little")
+        if chunk == b"fmt ":
+            tag = int.from_bytes(head[pos + 8 : pos + 10], "little")
+            byte_rate = int.from_bytes(head[pos + 16 : pos + 20], "little")
+            kind = (tag, int.from_bytes(head[pos + 22 : pos + 24], "little"))
+        elif chunk == b"data":
+            if kind not in _WAV_ACCEPTED or not byte_rate:
+                return None  # ADPCM, GSM, 64-bit float, extensible...: ffprobe decides
+            # A streamed WAV leaves the size at 0 or 0xFFFFFFFF: the file's end bounds it.
+            length = min(length or size, size - pos - 8)
+            return Sniffed("wav", length / byte_rate)
+        pos += 8 + length + (length & 1)
+    return None

@@ -1,0 +1,185 @@
+"""From a Telegram file to the uploads the API takes: download, sniff or probe, convert, split.
+
+Audio stays in memory only up to MEMORY_AUDIO_BYTES; larger downloads and everything ffmpeg
+makes live in a temporary directory that is removed when the caller is done with the uploads,
+also on errors and cancellation (ffmpeg is killed first: see bot.audio).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import httpx
+from telegram import Bot
+from telegram.error import BadRequest, NetworkError
+
+from bot import audio, formats
+from bot.config import Settings
+from bot.errors import AudioTooLong, ConversionTimeout, CorruptAudio, FfmpegMissing, FileTooBig
+from bot.store import Job
+
+log = logging.getLogger(__name__)
+
+CLOUD_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the cloud Bot API's getFile limit
+LOCAL_DOWNLOAD_LIMIT = 2000 * 1024 * 1024  # a self-hosted `telegram-bot-api --local`'s
+MEMORY_AUDIO_BYTES = 8 * 1024 * 1024  # larger downloads are streamed to a temporary file
+_CHUNK = 1 << 16
+
+Source = bytes | Path
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One request's worth of audio, and where it sits in the recording (seconds)."""
+
+    data: Source
+    filename: str
+    start: float
+    duration: float | None
+
+
+class UploadMaker:
+    """Turns a job's file into uploads; built once, shared by every job."""
+
+    def __init__(self, bot: Bot, http: httpx.AsyncClient, settings: Settings) -> None:
+        self._bot = bot
+        self._http = http
+        self._limit = settings.max_audio_seconds
+        self._local = settings.telegram_local_mode
+
+    @contextlib.asynccontextmanager
+    async def uploads(
+        self, job: Job, preparing: Callable[[], Awaitable[None]]
+    ) -> AsyncIterator[list[Upload]]:
+        """The job's uploads, in order; their temporary files go when this exits.
+
+        `preparing` is awaited before long work (converting or splitting a long recording).
+        """
+        if job.duration is not None and job.duration > self._limit:
+            raise AudioTooLong(job.duration, self._limit)  # refused before any download
+        size_limit = LOCAL_DOWNLOAD_LIMIT if self._local else CLOUD_DOWNLOAD_LIMIT
+        if job.file_size is not None and job.file_size > size_limit:
+            raise FileTooBig(job.file_size, size_limit)
+        location = await self._locate(job, size_limit)
+        with tempfile.TemporaryDirectory(prefix="transcribot-") as tmp:
+            workdir = Path(tmp)
+            source: Source
+            if self._local and Path(location).is_absolute():
+                source = Path(location)  # a local Bot API server's own disk: read in place
+            else:
+                source = await self._download(location, workdir, job.file_size)
+            try:
+                uploads = await self._prepare(job, source, workdir, preparing)
+            except TimeoutError as exc:  # probe's or prepare_parts' own bound: ffmpeg is killed
+                raise ConversionTimeout("ffmpeg took too long on this file") from exc
+            yield uploads
+
+    async def _locate(self, job: Job, size_limit: int) -> str:
+        """getFile: a URL to download from, or in local mode a path on this machine."""
+        try:
+            tg_file = await self._bot.get_file(job.file_id)
+        except BadRequest as exc:
+            text = str(exc).lower()
+            if "too big" in text:
+                raise FileTooBig(job.file_size, size_limit) from exc
+            if "invalid file_id" in text or "wrong file_id" in text:
+                raise CorruptAudio("Telegram does not know this file any more") from exc
+            raise
+        if not tg_file.file_path:
+            raise CorruptAudio("Telegram gave no file path")
+        if self._local and tg_file.file_path.startswith(self._bot.base_file_url + "//"):
+            # python-telegram-bot turns a path it cannot find on this disk into a URL.
+            log.warning(
+                "job=%d: local mode, but the Bot API server's file is not on this machine: "
+                "mount its working directory here at the same path; trying HTTP instead",
+                job.id,
+            )
+        return tg_file.file_path
+
+    async def _download(self, url: str, workdir: Path, size_hint: int | None) -> Source:
+        """Into memory up to MEMORY_AUDIO_BYTES, else to a file: memory stays bounded."""
+        chunks: list[bytes] = []
+        held = 0
+        target = workdir / "download"
+        try:
+            async with self._http.stream("GET", url) as response:
+                if response.status_code != 200:
+                    raise NetworkError(f"file download answered HTTP {response.status_code}")
+                announced = int(response.headers.get("content-length") or size_hint or 0)
+                with contextlib.ExitStack() as stack:
+                    out: BinaryIO | None = None
+                    if announced > MEMORY_AUDIO_BYTES:
+                        out = stack.enter_context(target.open("wb"))
+                    async for chunk in response.aiter_bytes(_CHUNK):
+                        if out is not None:
+                            out.write(chunk)
+                            continue
+                        chunks.append(chunk)
+                        held += len(chunk)
+                        if held > MEMORY_AUDIO_BYTES:  # longer than announced: spill
+                            out = stack.enter_context(target.open("wb"))
+                            out.writelines(chunks)
+                            chunks.clear()
+                    spilled = out is not None
+        except httpx.HTTPError as exc:
+            raise NetworkError(f"file download failed: {type(exc).__name__}") from exc
+        if spilled:
+            return target
+        if held == 0:
+            raise CorruptAudio("the file is empty")
+        return b"".join(chunks)
+
+    async def _prepare(
+        self, job: Job, source: Source, workdir: Path, preparing: Callable[[], Awaitable[None]]
+    ) -> list[Upload]:
+        """As it is when the bytes say it may go as it is; else probed, converted, split."""
+        size = len(source) if isinstance(source, bytes) else source.stat().st_size
+        if size == 0:
+            raise CorruptAudio("the file is empty")
+        sniffed = _sniff(source, size)
+        if sniffed is not None and sniffed.duration is not None:
+            if sniffed.duration > self._limit:
+                raise AudioTooLong(sniffed.duration, self._limit)
+            if _fits(size, sniffed.duration):
+                return [Upload(source, f"audio.{sniffed.extension}", 0.0, sniffed.duration)]
+        path = source if isinstance(source, Path) else _spill(source, workdir)
+        try:
+            info = await audio.probe(path)
+        except FfmpegMissing:
+            # An mp3 needs no conversion, only ffprobe to tell its length: trust Telegram's.
+            # (A sniffed file with a known duration got here because it needs splitting.)
+            declared = job.duration
+            if sniffed is None or sniffed.duration is not None or declared is None:
+                raise
+            if not _fits(size, declared):
+                raise
+            log.warning("job=%d: no ffprobe; sending the %s as it is", job.id, sniffed.extension)
+            return [Upload(source, f"audio.{sniffed.extension}", 0.0, declared)]
+        audio.check_duration(info, self._limit)
+        if info.duration is None or not _fits(info.size, info.duration):
+            await preparing()  # to be cut into parts: seconds, or a minute for hours of audio
+        parts = await audio.prepare_parts(path, info, workdir)
+        return [Upload(p.path, p.filename, p.start, p.duration) for p in parts]
+
+
+def _sniff(source: Source, size: int) -> formats.Sniffed | None:
+    if isinstance(source, Path):
+        return formats.sniff_file(source)
+    return formats.sniff(source[: formats.HEAD_BYTES], source[-formats.TAIL_BYTES :], size)
+
+
+def _fits(size: int, duration: float) -> bool:
+    """Whether one request takes it: the API's size and duration limits (bot.audio's margins)."""
+    return size <= audio.MAX_UPLOAD_BYTES and duration <= audio.MAX_PART_SECONDS
+
+
+def _spill(data: bytes, workdir: Path) -> Path:
+    path = workdir / "download"
+    path.write_bytes(data)
+    return path
