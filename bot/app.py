@@ -21,6 +21,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from bot import audio
 from bot.config import Settings
 from bot.handlers import commands, media
 from bot.jobs import Dispatcher
@@ -160,6 +161,11 @@ class BotService:
             raise StartupError(f"TELEGRAM_API_URL: cannot reach the Bot API: {exc}") from exc
         me = app.bot.bot
         log.info("running as @%s (id %d)", me.username, me.id)
+        if not audio.ffmpeg_available():
+            log.warning(
+                "ffmpeg/ffprobe not found: voice notes (and WAV, FLAC, mp3 with a duration) still "
+                "work; other formats, videos and long recordings are refused until it is installed"
+            )
         if not me.can_read_all_group_messages:
             log.warning(
                 "privacy mode is on: in groups the bot sees only commands and replies to it, not "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
@@ -124,10 +125,12 @@ class Transcriber:
                         timeout=limits,
                     )
             else:
+                # A file object is sent in chunks; raw bytes would go as one write that
+                # stalls the event loop for tens of milliseconds on a big upload.
                 response = await self._client.post(
                     self._url,
                     data=fields,
-                    files={"file": (filename, audio)},
+                    files={"file": (filename, io.BytesIO(audio))},
                     headers=headers,
                     timeout=limits,
                 )

@@ -95,10 +95,10 @@ async def test_per_minute_limit_tells_when_it_frees_and_admins_are_exempt(
 async def test_daily_quota_says_when_it_resets(
     bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
 ) -> None:
-    async with bot_factory(user_daily_audio_seconds=5) as bot:
+    async with bot_factory(user_daily_audio_seconds=4) as bot:
         await send(bot, tg, voice_bytes, user=USER, duration=3)
         await api.wait_calls(1)
-        await send(bot, tg, voice_bytes, user=USER, duration=3)  # would make 6 s > 5 s
+        await send(bot, tg, voice_bytes, user=USER, duration=3)  # 2-3 s used + 3 s > 4 s
         await tg.wait_for(lambda: any("resets at 00:00 UTC" in t for t in replies_to(tg, USER)))
     assert len(api.requests) == 1
 
