@@ -20,7 +20,7 @@ import pytest
 
 from bot.app import BotService
 from bot.config import Settings
-from tests.fakes import FakeTelegram, FakeTranscriptionAPI
+from tests.fakes import FakeTelegram, FakeTranscriptionAPI, voice_update
 
 TOKEN = "123456:TEST-token-abcdefghijklmnopqrstuvwxyz"
 API_KEY = "sk-test-key-0123456789abcdef"
@@ -277,3 +277,35 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 10, what: s
         while not predicate():
             await asyncio.sleep(0.02)
     assert predicate(), what
+
+
+def voice_message(
+    tg: FakeTelegram,
+    data: bytes,
+    *,
+    chat_id: int,
+    user_id: int | None = None,
+    chat_type: str = "private",
+    duration: int = 2,
+) -> dict[str, Any]:
+    """A voice-note update whose file and message the fake Telegram knows."""
+    file = tg.add_file(data)
+    message_id = next_message_id()
+    tg.add_message(chat_id, message_id)
+    return voice_update(
+        next_update_id(),
+        chat_id=chat_id,
+        user_id=chat_id if user_id is None else user_id,
+        message_id=message_id,
+        file=file,
+        chat_type=chat_type,
+        duration=duration,
+    )
+
+
+async def send_voice(bot: RunningBot, tg: FakeTelegram, data: bytes, **how: Any) -> int:
+    """Deliver a voice note to the webhook; its message id."""
+    update = voice_message(tg, data, **how)
+    assert (await bot.deliver(update)).status_code == 200
+    message_id: int = update["message"]["message_id"]
+    return message_id

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from tests.conftest import BotFactory, RunningBot, next_message_id, next_update_id
-from tests.fakes import FakeTelegram, FakeTranscriptionAPI, text_update, voice_update
+from tests.conftest import BotFactory, RunningBot, next_message_id, next_update_id, send_voice
+from tests.fakes import FakeTelegram, FakeTranscriptionAPI, text_update
 
 USER = 501
 OTHER = 502
@@ -24,20 +24,9 @@ async def send(
     chat_type: str = "private",
 ) -> int:
     chat_id = user if chat is None else chat
-    file = tg.add_file(data)
-    message_id = next_message_id()
-    tg.add_message(chat_id, message_id)
-    update = voice_update(
-        next_update_id(),
-        chat_id=chat_id,
-        user_id=user,
-        message_id=message_id,
-        file=file,
-        duration=duration,
-        chat_type=chat_type,
+    return await send_voice(
+        bot, tg, data, chat_id=chat_id, user_id=user, duration=duration, chat_type=chat_type
     )
-    assert (await bot.deliver(update)).status_code == 200
-    return message_id
 
 
 def replies_to(tg: FakeTelegram, chat_id: int) -> list[str]:

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 
-from tests.conftest import ProcessFactory, eventually, next_message_id, next_update_id
-from tests.fakes import FakeTelegram, FakeTranscriptionAPI, voice_update
+from tests.conftest import ProcessFactory, eventually, voice_message
+from tests.fakes import FakeTelegram, FakeTranscriptionAPI
 
 USER = 4242
 
 
-def voice(tg: FakeTelegram, data: bytes, chat_id: int = USER) -> dict[str, object]:
-    file = tg.add_file(data)
-    message_id = next_message_id()
-    tg.add_message(chat_id, message_id)
-    return voice_update(
-        next_update_id(), chat_id=chat_id, user_id=USER, message_id=message_id, file=file
-    )
+def voice(tg: FakeTelegram, data: bytes, chat_id: int = USER) -> dict[str, Any]:
+    return voice_message(tg, data, chat_id=chat_id, user_id=USER)
 
 
 def final_texts(tg: FakeTelegram, chat_id: int = USER) -> list[str]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tests.conftest import BotFactory, next_message_id, next_update_id
+from tests.conftest import BotFactory, next_message_id, next_update_id, send_voice
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI, callback_update, text_update
-from tests.test_private_chat import USER, send_voice
+from tests.test_private_chat import USER
 
 
 async def test_model_choice_persists_across_a_restart(
@@ -38,6 +38,6 @@ async def test_model_choice_persists_across_a_restart(
 
     tg.requests.clear()
     async with bot_factory() as bot:
-        await send_voice(bot, tg, voice_bytes)
+        await send_voice(bot, tg, voice_bytes, chat_id=USER)
         await api.wait_calls(1)
         assert api.requests[-1].model == "gpt-4o-transcribe"

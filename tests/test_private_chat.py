@@ -4,44 +4,17 @@ from __future__ import annotations
 
 import hashlib
 
-from tests.conftest import RunningBot, next_message_id, next_update_id
-from tests.fakes import FakeTelegram, FakeTranscriptionAPI, voice_update
+from tests.conftest import RunningBot, next_message_id, next_update_id, send_voice
+from tests.fakes import FakeTelegram, FakeTranscriptionAPI
 
 USER = 42
-
-
-async def send_voice(
-    bot: RunningBot,
-    tg: FakeTelegram,
-    data: bytes,
-    *,
-    chat_id: int = USER,
-    user_id: int = USER,
-    chat_type: str = "private",
-    duration: int = 2,
-) -> int:
-    file = tg.add_file(data)
-    message_id = next_message_id()
-    tg.add_message(chat_id, message_id)
-    update = voice_update(
-        next_update_id(),
-        chat_id=chat_id,
-        user_id=user_id,
-        message_id=message_id,
-        file=file,
-        chat_type=chat_type,
-        duration=duration,
-    )
-    response = await bot.deliver(update)
-    assert response.status_code == 200
-    return message_id
 
 
 async def test_voice_note_gets_a_reply_with_its_transcript(
     bot: RunningBot, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
 ) -> None:
     api.set_transcript(voice_bytes, "Hello from the voice note")
-    message_id = await send_voice(bot, tg, voice_bytes)
+    message_id = await send_voice(bot, tg, voice_bytes, chat_id=USER)
 
     placeholder = (await tg.wait_calls("sendMessage", 1))[0]
     assert placeholder.params["reply_parameters"]["message_id"] == message_id
@@ -59,7 +32,7 @@ async def test_html_hostile_transcript_arrives_intact(
     bot: RunningBot, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
 ) -> None:
     api.set_transcript(voice_bytes, "1 < 2 & <b>bold</b> &amp;")
-    await send_voice(bot, tg, voice_bytes)
+    await send_voice(bot, tg, voice_bytes, chat_id=USER)
     edit = (await tg.wait_calls("editMessageText", 1))[0]
     assert tg.text_of(USER, int(edit.params["message_id"])) == "1 < 2 & <b>bold</b> &amp;"
 
@@ -69,7 +42,7 @@ async def test_long_transcript_is_split_under_the_limit(
 ) -> None:
     words = [f"слово{i}" for i in range(2500)]  # ~22,000 characters, non-Latin
     api.set_transcript(voice_bytes, " ".join(words))
-    await send_voice(bot, tg, voice_bytes)
+    await send_voice(bot, tg, voice_bytes, chat_id=USER)
     await tg.wait_calls("sendDocument", 1)
     edit = tg.calls("editMessageText")[-1]
     rest = tg.calls("sendMessage")[1:]
@@ -85,7 +58,7 @@ async def test_empty_transcript_says_no_speech(
     bot: RunningBot, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
 ) -> None:
     api.set_transcript(voice_bytes, "")
-    await send_voice(bot, tg, voice_bytes)
+    await send_voice(bot, tg, voice_bytes, chat_id=USER)
     edit = (await tg.wait_calls("editMessageText", 1))[0]
     assert "No speech recognised" in edit.params["text"]
 

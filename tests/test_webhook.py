@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import RunningBot, next_message_id, next_update_id
-from tests.fakes import FakeTelegram, FakeTranscriptionAPI, voice_update
+from tests.conftest import RunningBot, next_update_id, voice_message
+from tests.fakes import FakeTelegram, FakeTranscriptionAPI
 from tests.test_private_chat import USER
 
 
 async def test_missing_or_wrong_secret_is_refused_and_nothing_transcribed(
     bot: RunningBot, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
 ) -> None:
-    file = tg.add_file(voice_bytes)
-    message_id = next_message_id()
-    tg.add_message(USER, message_id)
-    update = voice_update(
-        next_update_id(), chat_id=USER, user_id=USER, message_id=message_id, file=file
-    )
+    update = voice_message(tg, voice_bytes, chat_id=USER)
     missing = await bot.deliver(update, secret=None)
     wrong = await bot.deliver(update, secret="not-the-secret")
     assert missing.status_code == 401
@@ -45,12 +40,7 @@ async def test_bodies_that_are_not_updates_get_400(bot: RunningBot) -> None:
 async def test_redelivered_update_is_done_once(
     bot: RunningBot, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
 ) -> None:
-    file = tg.add_file(voice_bytes)
-    message_id = next_message_id()
-    tg.add_message(USER, message_id)
-    update = voice_update(
-        next_update_id(), chat_id=USER, user_id=USER, message_id=message_id, file=file
-    )
+    update = voice_message(tg, voice_bytes, chat_id=USER)
     for _ in range(3):
         assert (await bot.deliver(update)).status_code == 200
     await tg.wait_calls("editMessageText", 1)
