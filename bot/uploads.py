@@ -67,8 +67,7 @@ class UploadMaker:
         if job.file_size is not None and job.file_size > size_limit:
             raise FileTooBig(job.file_size, size_limit)
         location = await self._locate(job, size_limit)
-        with tempfile.TemporaryDirectory(prefix="transcribot-") as tmp:
-            workdir = Path(tmp)
+        with _LazyDir() as workdir:
             source: Source
             if self._local and Path(location).is_absolute():
                 source = Path(location)  # a local Bot API server's own disk: read in place
@@ -102,11 +101,11 @@ class UploadMaker:
             )
         return tg_file.file_path
 
-    async def _download(self, url: str, workdir: Path, size_hint: int | None) -> Source:
+    async def _download(self, url: str, workdir: _LazyDir, size_hint: int | None) -> Source:
         """Into memory up to MEMORY_AUDIO_BYTES, else to a file: memory stays bounded."""
         chunks: list[bytes] = []
         held = 0
-        target = workdir / "download"
+        spilled: Path | None = None
         try:
             async with self._http.stream("GET", url) as response:
                 if response.status_code != 200:
@@ -115,7 +114,8 @@ class UploadMaker:
                 with contextlib.ExitStack() as stack:
                     out: BinaryIO | None = None
                     if announced > MEMORY_AUDIO_BYTES:
-                        out = stack.enter_context(target.open("wb"))
+                        spilled = workdir / "download"
+                        out = stack.enter_context(spilled.open("wb"))
                     async for chunk in response.aiter_bytes(_CHUNK):
                         if out is not None:
                             out.write(chunk)
@@ -123,20 +123,24 @@ class UploadMaker:
                         chunks.append(chunk)
                         held += len(chunk)
                         if held > MEMORY_AUDIO_BYTES:  # longer than announced: spill
-                            out = stack.enter_context(target.open("wb"))
+                            spilled = workdir / "download"
+                            out = stack.enter_context(spilled.open("wb"))
                             out.writelines(chunks)
                             chunks.clear()
-                    spilled = out is not None
         except httpx.HTTPError as exc:
             raise NetworkError(f"file download failed: {type(exc).__name__}") from exc
-        if spilled:
-            return target
+        if spilled is not None:
+            return spilled
         if held == 0:
             raise CorruptAudio("the file is empty")
         return b"".join(chunks)
 
     async def _prepare(
-        self, job: Job, source: Source, workdir: Path, preparing: Callable[[], Awaitable[None]]
+        self,
+        job: Job,
+        source: Source,
+        workdir: _LazyDir,
+        preparing: Callable[[], Awaitable[None]],
     ) -> list[Upload]:
         """As it is when the bytes say it may go as it is; else probed, converted, split."""
         size = len(source) if isinstance(source, bytes) else source.stat().st_size
@@ -164,7 +168,7 @@ class UploadMaker:
         audio.check_duration(info, self._limit)
         if info.duration is None or not _fits(info.size, info.duration):
             await preparing()  # to be cut into parts: seconds, or a minute for hours of audio
-        parts = await audio.prepare_parts(path, info, workdir)
+        parts = await audio.prepare_parts(path, info, workdir.path)
         return [Upload(p.path, p.filename, p.start, p.duration) for p in parts]
 
 
@@ -179,7 +183,34 @@ def _fits(size: int, duration: float) -> bool:
     return size <= audio.MAX_UPLOAD_BYTES and duration <= audio.MAX_PART_SECONDS
 
 
-def _spill(data: bytes, workdir: Path) -> Path:
+def _spill(data: bytes, workdir: _LazyDir) -> Path:
     path = workdir / "download"
     path.write_bytes(data)
     return path
+
+
+class _LazyDir:
+    """A temporary directory made only when something is written to it, removed on exit.
+
+    Most voice notes go from memory to the API untouched: they should not pay for a mkdir and an
+    rmtree each.
+    """
+
+    def __init__(self) -> None:
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def path(self) -> Path:
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="transcribot-")
+        return Path(self._tmp.name)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    def __enter__(self) -> _LazyDir:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
