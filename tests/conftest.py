@@ -238,6 +238,26 @@ class BotProcess:
 ProcessFactory = Callable[..., BotProcess]
 
 
+def process_env(
+    tg: FakeTelegram, api: FakeTranscriptionAPI, home: Path, port: int, **settings: str
+) -> dict[str, str]:
+    """The environment of a `python -m bot` subprocess talking to the fakes."""
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": tg.url,
+        "OPENAI_API_KEY": API_KEY,
+        "OPENAI_BASE_URL": api.url,
+        "WEBHOOK_URL": f"https://bot.example.com{WEBHOOK_PATH}",
+        "WEBHOOK_SECRET": SECRET,
+        "LISTEN_HOST": "127.0.0.1",
+        "LISTEN_PORT": str(port),
+        "DATABASE_URL": f"sqlite:///{home / 'bot.sqlite3'}",
+        **settings,
+    }
+
+
 @pytest.fixture
 def bot_process(
     tg: FakeTelegram, api: FakeTranscriptionAPI, tmp_path: Path
@@ -247,21 +267,7 @@ def bot_process(
 
     def make(**settings: str) -> BotProcess:
         port = free_port()
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(tmp_path),
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_URL": tg.url,
-            "OPENAI_API_KEY": API_KEY,
-            "OPENAI_BASE_URL": api.url,
-            "WEBHOOK_URL": f"https://bot.example.com{WEBHOOK_PATH}",
-            "WEBHOOK_SECRET": SECRET,
-            "LISTEN_HOST": "127.0.0.1",
-            "LISTEN_PORT": str(port),
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
-            "SHUTDOWN_GRACE_SECONDS": "10",
-            **settings,
-        }
+        env = process_env(tg, api, tmp_path, port, **{"SHUTDOWN_GRACE_SECONDS": "10", **settings})
         process = BotProcess(env, tmp_path / "bot.log", port)
         made.append(process)
         return process

@@ -9,7 +9,6 @@ long recording a part starts, how loud a part's edges are).
 from __future__ import annotations
 
 import array
-import asyncio
 import itertools
 import json
 import os
@@ -23,6 +22,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from tests.conftest import RunningBot, next_message_id, next_update_id
+from tests.conftest import eventually as eventually  # re-exported for the media tests
 from tests.fakes import FakeTelegram, media_update
 from tests.fakes.telegram_models import StoredMessage
 
@@ -249,13 +249,6 @@ async def outcome(tg: FakeTelegram, message_id: int, timeout: float = 15) -> str
     text = final()
     assert text is not None
     return text
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 15) -> None:
-    """Poll what no fake records (files on disk, processes)."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 def child_processes() -> set[int]:

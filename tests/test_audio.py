@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import shutil
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from bot.audio import (
     probe,
 )
 from bot.errors import AudioTooLong, CorruptAudio, FfmpegMissing, UnsupportedAudio
+from tests.media_fixtures import child_processes
 
 needs_ffmpeg = pytest.mark.skipif(
     shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
@@ -70,19 +70,6 @@ def decoded_seconds(path: Path) -> float:
         [*command, "-ac", "1", "-ar", "8000", "-f", "s16le", "-"], check=True, capture_output=True
     )
     return len(pcm.stdout) / 16000
-
-
-def child_processes() -> set[int]:
-    """Pids whose parent is this process (zombies included: they are not reaped yet)."""
-    children = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == os.getpid():
-            children.add(int(stat.parent.name))
-    return children
 
 
 @pytest.fixture

@@ -150,7 +150,7 @@ async def test_cancelled_long_job_leaves_no_ffmpeg_and_no_files(
             return message is not None and "long recording" in (message.text or "")
 
         await tg.wait_for(cutting, timeout=15)
-        await eventually(lambda: bool(child_processes()))  # ffmpeg at work on it
+        await eventually(lambda: bool(child_processes()), timeout=15)  # ffmpeg at work on it
 
         await bot.shutdown()  # the job is cancelled mid-way
 

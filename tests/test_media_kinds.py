@@ -428,7 +428,7 @@ async def test_temporary_files_are_removed_after_work_and_failures(
     big_id = await send(bot, tg, big, "audio", suffix=".wav")
 
     # While the API works on it, the big file waits on disk, not in memory.
-    await eventually(lambda: len(big) in sizes_of_files_in(temp))
+    await eventually(lambda: len(big) in sizes_of_files_in(temp), timeout=15)
     outcomes = [await outcome(tg, message_id) for message_id in [*ids, big_id]]
     assert sum("couldn't" in text for text in outcomes) == 2  # the corrupt one, the refused one
     assert any(r.sha256 == sha256(big) for r in api.requests)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import API_KEY, SECRET, TOKEN, BotProcess, free_port
+from tests.conftest import API_KEY, SECRET, TOKEN, BotProcess, free_port, process_env
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI, voice_update
 
 T = TypeVar("T")
@@ -39,8 +39,6 @@ class Background:
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BotProcess, FakeTelegram]]:
-    import os
-
     home = tmp_path_factory.mktemp("fuzz")
     bg = Background()
     tg = FakeTelegram(TOKEN)
@@ -48,20 +46,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BotProce
     bg.run(tg.start())
     bg.run(api.start())
     port = free_port()
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_URL": tg.url,
-        "OPENAI_API_KEY": API_KEY,
-        "OPENAI_BASE_URL": api.url,
-        "WEBHOOK_URL": "https://bot.example.com/telegram/hook",
-        "WEBHOOK_SECRET": SECRET,
-        "LISTEN_HOST": "127.0.0.1",
-        "LISTEN_PORT": str(port),
-        "DATABASE_URL": f"sqlite:///{home / 'bot.sqlite3'}",
-        "USER_JOBS_PER_MINUTE": "0",
-    }
+    env = process_env(tg, api, home, port, USER_JOBS_PER_MINUTE="0")
     bot = BotProcess(env, Path(home / "bot.log"), port)
     try:
         bg.run(bot.start())
