@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter
+from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -177,17 +177,31 @@ class BotService:
         await app.start()
         runner = JobRunner(app.bot, self.store, self.transcriber, self.settings, self.downloads)
         await self.dispatcher.start(runner)
-        await app.bot.set_my_commands(list(commands.COMMANDS))
+        try:
+            await app.bot.set_my_commands(list(commands.COMMANDS))
+        except TelegramError as exc:  # a menu is a nicety: never a reason not to start
+            log.warning("could not register the command menu: %s", exc)
         await self.web.start()
         if self.settings.webhook_url is not None:
             assert self.settings.webhook_secret is not None
-            await app.bot.set_webhook(
-                url=str(self.settings.webhook_url),
-                secret_token=self.settings.webhook_secret.get_secret_value(),
-                allowed_updates=ALLOWED_UPDATES,
-                max_connections=100,
-            )
-            log.info("webhook mode: Telegram delivers to %s", self.settings.webhook_path)
+            try:
+                await app.bot.set_webhook(
+                    url=str(self.settings.webhook_url),
+                    secret_token=self.settings.webhook_secret.get_secret_value(),
+                    allowed_updates=ALLOWED_UPDATES,
+                    max_connections=100,
+                )
+            except TelegramError as exc:
+                # Serve anyway: the webhook may already be set (e.g. by another replica), and a
+                # bot that exits here would be restarted into the same error.
+                log.error(
+                    "setWebhook failed (%s): check WEBHOOK_URL (https, port 443/80/88/8443). "
+                    "Serving %s anyway; Telegram delivers only once the webhook is set.",
+                    exc,
+                    self.settings.webhook_path,
+                )
+            else:
+                log.info("webhook mode: Telegram delivers to %s", self.settings.webhook_path)
         else:
             await app.bot.delete_webhook()
             self._poller = asyncio.create_task(self._poll(), name="polling")

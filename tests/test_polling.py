@@ -71,3 +71,22 @@ async def test_privacy_mode_on_is_explained_in_the_log(
             await task
     assert "privacy mode is on" in caplog.text
     assert "/setprivacy" in caplog.text
+
+
+async def test_refused_set_webhook_is_logged_and_the_bot_serves_anyway(
+    bot_factory: BotFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    voice_bytes: bytes,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.conftest import send_voice
+
+    tg.fail_next("setWebhook", error_code=400, description="Bad Request: bad webhook: Failed")
+    tg.fail_next("setMyCommands", error_code=500, description="Internal Server Error")
+    with caplog.at_level(logging.WARNING, logger="bot.app"):
+        async with bot_factory() as bot:
+            await send_voice(bot, tg, voice_bytes, chat_id=78)
+            await api.wait_calls(1)
+    assert "setWebhook failed" in caplog.text
+    assert "could not register the command menu" in caplog.text
