@@ -56,27 +56,34 @@ async def _current_model(svc: Services, message: Message) -> str:
     return await policy.model_for(svc.store, svc.settings, message.chat_id, user_id)
 
 
-async def _allowed(svc: Services, message: Message) -> bool:
+async def _allowed_message(
+    update: Update, context: ContextTypes.DEFAULT_TYPE
+) -> tuple[Message, Services] | None:
+    """The command's message, once its sender is allowed (others get the refusal)."""
+    message = update.effective_message
+    if message is None:
+        return None
+    svc = services_of(context)
     user_id = message.from_user.id if message.from_user else None
-    if policy.is_allowed(svc.settings, user_id, message.chat_id):
-        return True
-    await message.reply_text(texts.NOT_ALLOWED)
-    return False
+    if not policy.is_allowed(svc.settings, user_id, message.chat_id):
+        await message.reply_text(texts.NOT_ALLOWED)
+        return None
+    return message, svc
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    message = update.effective_message
-    svc = services_of(context)
-    if message is None or not await _allowed(svc, message):
+    found = await _allowed_message(update, context)
+    if found is None:
         return
+    message, svc = found
     await message.reply_text(texts.start(await _current_model(svc, message)))
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    message = update.effective_message
-    svc = services_of(context)
-    if message is None or not await _allowed(svc, message):
+    found = await _allowed_message(update, context)
+    if found is None:
         return
+    message, svc = found
     model = await _current_model(svc, message)
     await message.reply_text(texts.help_text(model, _in_group(message)))
 
@@ -96,10 +103,10 @@ def model_keyboard(current: str) -> InlineKeyboardMarkup:
 
 
 async def model_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    message = update.effective_message
-    svc = services_of(context)
-    if message is None or not await _allowed(svc, message):
+    found = await _allowed_message(update, context)
+    if found is None:
         return
+    message, svc = found
     current = await _current_model(svc, message)
     await message.reply_text(
         texts.model_prompt(current, _in_group(message)), reply_markup=model_keyboard(current)
@@ -130,10 +137,10 @@ async def model_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def autotranscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    message = update.effective_message
-    svc = services_of(context)
-    if message is None or not await _allowed(svc, message):
+    found = await _allowed_message(update, context)
+    if found is None:
         return
+    message, svc = found
     if not _in_group(message):
         await message.reply_text("This setting is for groups: add me to one and use it there.")
         return

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import Message, ReplyParameters, Update
+from telegram import Audio, Document, Message, ReplyParameters, Update, Video, VideoNote, Voice
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes, MessageHandler, filters
 
@@ -41,56 +41,38 @@ def media_of(message: Message | None) -> Media | None:
     if message is None:
         return None
     if message.voice:
-        v = message.voice
-        return Media(
-            "voice", v.file_id, v.file_unique_id, _secs(v.duration), v.file_size, None, v.mime_type
-        )
+        return _media("voice", message.voice, message.voice.mime_type)
     if message.audio:
         a = message.audio
-        return Media(
-            "audio",
-            a.file_id,
-            a.file_unique_id,
-            _secs(a.duration),
-            a.file_size,
-            a.file_name,
-            a.mime_type,
-        )
+        return _media("audio", a, a.mime_type, a.file_name)
     if message.video_note:
-        n = message.video_note
-        return Media(
-            "video_note",
-            n.file_id,
-            n.file_unique_id,
-            _secs(n.duration),
-            n.file_size,
-            None,
-            "video/mp4",
-        )
+        return _media("video_note", message.video_note, "video/mp4")
     if message.video:
         w = message.video
-        return Media(
-            "video",
-            w.file_id,
-            w.file_unique_id,
-            _secs(w.duration),
-            w.file_size,
-            w.file_name,
-            w.mime_type,
-        )
+        return _media("video", w, w.mime_type, w.file_name)
     doc = message.document
     # A GIF comes as an mp4 animation, with `document` set too: no sound to transcribe.
     if doc and not message.animation and _is_media_document(doc.mime_type, doc.file_name):
-        return Media(
-            "document",
-            doc.file_id,
-            doc.file_unique_id,
-            None,
-            doc.file_size,
-            doc.file_name,
-            doc.mime_type,
-        )
+        return _media("document", doc, doc.mime_type, doc.file_name)
     return None
+
+
+_TelegramFile = Voice | Audio | VideoNote | Video | Document
+
+
+def _media(
+    kind: str, file: _TelegramFile, mime_type: str | None, file_name: str | None = None
+) -> Media:
+    duration = getattr(file, "duration", None)  # documents have none
+    return Media(
+        kind,
+        file.file_id,
+        file.file_unique_id,
+        _secs(duration),
+        file.file_size,
+        file_name,
+        mime_type,
+    )
 
 
 def _is_media_document(mime_type: str | None, file_name: str | None) -> bool:
