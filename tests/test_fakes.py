@@ -16,11 +16,11 @@ import pytest
 import telegram
 from telegram.constants import ParseMode
 
+from tests.conftest import API_KEY as KEY
+from tests.conftest import TOKEN
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI, text_update, voice_update
 from tests.fakes.audio_probe import header_duration
 
-TOKEN = "654321:FAKES-self-test"
-KEY = "sk-fakes-self-test"
 MB = 1024 * 1024
 CHAT = 42
 
@@ -38,18 +38,6 @@ def ogg(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     path = tmp_path_factory.mktemp("audio") / "voice.ogg"
     sine = ("-f", "lavfi", "-i", "sine=frequency=440:duration=1")
     return _ffmpeg(path, *sine, "-c:a", "libopus", "-f", "ogg")
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeTranscriptionAPI]:
-    async with FakeTranscriptionAPI(KEY) as fake:
-        yield fake
 
 
 @pytest.fixture
