@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///data/bot.sqlite3"
     admin_user_ids: IdList = frozenset()
     auto_transcribe_groups: bool = True
+    quiet_groups_by_default: bool = False
+    cache_transcripts_hours: float = Field(default=24.0, ge=0)
+    # Today's list prices, for /usage estimates (USD per audio minute).
+    price_gpt_4o_transcribe_per_minute: float = Field(default=0.006, ge=0)
+    price_gpt_4o_mini_transcribe_per_minute: float = Field(default=0.003, ge=0)
 
     allowed_user_ids: IdList = frozenset()
     allowed_chat_ids: IdList = frozenset()
@@ -114,6 +119,11 @@ class Settings(BaseSettings):
         if self.webhook_url is None:
             return "/webhook"
         return urlsplit(str(self.webhook_url)).path or "/"
+
+    def price_per_minute(self, model: str) -> float:
+        if model == "gpt-4o-transcribe":
+            return self.price_gpt_4o_transcribe_per_minute
+        return self.price_gpt_4o_mini_transcribe_per_minute
 
     @property
     def api_root(self) -> str:

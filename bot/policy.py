@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bot import texts
 from bot.config import Settings
-from bot.store import Store
+from bot.store import Prefs, Store
 
 _DAY = 24 * 3600
 
@@ -55,19 +55,73 @@ async def check_limits(
     return None
 
 
+@dataclass(frozen=True)
+class Choice:
+    """A value in effect and where it comes from: "group", "user" or "default"."""
+
+    value: str | bool | None
+    source: str
+
+
+@dataclass(frozen=True)
+class Effective:
+    """Everything in effect for one person in one chat."""
+
+    model: Choice
+    language: Choice
+    prompt: Choice
+    quiet: Choice
+    auto_transcribe: Choice
+    sender_names: Choice
+
+    @property
+    def model_name(self) -> str:
+        return str(self.model.value)
+
+
+def in_group(chat_id: int) -> bool:
+    return chat_id < 0  # groups, supergroups (and channels) have negative ids
+
+
+async def effective(
+    store: Store, settings: Settings, chat_id: int, user_id: int | None
+) -> Effective:
+    """The group's choice if set, else the person's own, else the default."""
+    group = in_group(chat_id)
+    chat = await store.get_prefs("chat", chat_id)
+    user = await store.get_prefs("user", user_id) if user_id is not None else Prefs()
+
+    def layered(name: str, default: str | bool | None) -> Choice:
+        if group and getattr(chat, name) is not None:
+            return Choice(getattr(chat, name), "group")
+        if getattr(user, name) is not None:
+            return Choice(getattr(user, name), "user")
+        return Choice(default, "default")
+
+    def chat_only(name: str, default: bool) -> Choice:
+        value = getattr(chat, name)
+        return (
+            Choice(value, "group" if group else "user")
+            if value is not None
+            else (Choice(default, "default"))
+        )
+
+    return Effective(
+        model=layered("model", settings.default_model),
+        language=layered("language", None),
+        prompt=layered("prompt", None),
+        # Quiet is the chat's: a group's admins or the person in a private chat decide it.
+        quiet=chat_only("quiet", settings.quiet_groups_by_default if group else False),
+        auto_transcribe=chat_only("auto_transcribe", settings.auto_transcribe_groups),
+        sender_names=chat_only("sender_names", True),
+    )
+
+
 async def model_for(store: Store, settings: Settings, chat_id: int, user_id: int | None) -> str:
     """The group's choice if set, else the sender's own, else DEFAULT_MODEL."""
-    if chat_id < 0:
-        chosen = (await store.get_chat_settings(chat_id)).model
-        if chosen:
-            return chosen
-    if user_id is not None:
-        own = await store.get_user_model(user_id)
-        if own:
-            return own
-    return settings.default_model
+    return (await effective(store, settings, chat_id, user_id)).model_name
 
 
 async def auto_transcribe_on(store: Store, settings: Settings, chat_id: int) -> bool:
-    chosen = (await store.get_chat_settings(chat_id)).auto_transcribe
+    chosen = (await store.get_prefs("chat", chat_id)).auto_transcribe
     return settings.auto_transcribe_groups if chosen is None else chosen

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from bot.store import NewJob, Store, open_store
+from bot.store import NewJob, Prefs, Store, Usage, open_store
+from bot.store.sqlite import _MIGRATIONS
 
 
 def job(message_id: int, *, chat_id: int = 1, user_id: int = 10) -> NewJob:
@@ -41,15 +44,17 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 async def test_settings_survive_a_reopen(store_url: str) -> None:
     first = open_store(store_url)
     await first.open()
-    await first.set_user_model(5, "gpt-4o-transcribe")
-    await first.set_chat_auto_transcribe(-7, False)
-    await first.set_chat_model(-7, "gpt-4o-transcribe")
+    await first.set_pref("user", 5, "model", "gpt-4o-transcribe")
+    await first.set_pref("user", 5, "prompt", "Kubernetes, Nguyễn")
+    await first.set_pref("chat", -7, "auto_transcribe", False)
+    await first.set_pref("chat", -7, "model", "gpt-4o-transcribe")
     await first.close()
     second = open_store(store_url)
     await second.open()
-    assert await second.get_user_model(5) == "gpt-4o-transcribe"
-    assert await second.get_user_model(6) is None
-    chat = await second.get_chat_settings(-7)
+    user = await second.get_prefs("user", 5)
+    assert (user.model, user.prompt) == ("gpt-4o-transcribe", "Kubernetes, Nguyễn")
+    assert await second.get_prefs("user", 6) == Prefs()
+    chat = await second.get_prefs("chat", -7)
     assert (chat.model, chat.auto_transcribe) == ("gpt-4o-transcribe", False)
     await second.close()
 
@@ -139,6 +144,116 @@ async def test_limits_and_statistics(store: Store) -> None:
     assert await store.user_audio_seconds_since(10, since=0) == 90.0  # measured, not declared
     stats = await store.stats()
     assert stats.by_status == {"done": 1, "failed": 1, "running": 1}
-    assert stats.minutes_by_model == {"gpt-4o-mini-transcribe": 1.5}
+    assert stats.minutes_by_model == {"gpt-4o-mini-transcribe": 1.5}  # from finish_job
     assert stats.recent_failures == [(second.id, "UpstreamRejected: too long")]
     assert third.user_id == 11
+
+
+async def test_preferences_are_set_and_cleared_per_scope(store: Store) -> None:
+    await store.set_pref("chat", -7, "quiet", True)
+    await store.set_pref("chat", -7, "language", "vi")
+    await store.set_pref("user", -7, "language", "ru")  # same number, other scope
+    assert await store.get_prefs("chat", -7) == Prefs(quiet=True, language="vi")
+    await store.set_pref("chat", -7, "language", None)
+    assert await store.get_prefs("chat", -7) == Prefs(quiet=True)
+    assert (await store.get_prefs("user", -7)).language == "ru"
+    with pytest.raises(ValueError, match="unknown"):
+        await store.set_pref("user", 1, "colour", "red")
+
+
+async def test_a_claim_is_given_once_until_released_or_expired(store: Store) -> None:
+    assert await store.claim_once("summary:1", 60)
+    assert not await store.claim_once("summary:1", 60)
+    await store.release_claim("summary:1")
+    assert await store.claim_once("summary:1", 0.2)
+    await asyncio.sleep(0.3)
+    assert await store.claim_once("summary:1", 60)
+
+
+async def test_a_job_keeps_its_hints_and_replies(store: Store) -> None:
+    new = replace(
+        job(1, chat_id=-5),
+        language="vi",
+        prompt="Nguyễn, PostgreSQL",
+        quiet=True,
+        sender_name="Ann <3",
+        replaces=(40, 41),
+    )
+    assert await store.enqueue(new)
+    (taken,) = await store.claim_jobs("a", 1, 30)
+    assert (taken.language, taken.prompt, taken.quiet) == ("vi", "Nguyễn, PostgreSQL", True)
+    assert (taken.sender_name, taken.replaces) == ("Ann <3", (40, 41))
+    await store.finish_job(taken.id, 30.0, reply_ids=(50, 51, 52))
+    done = await store.get_job(taken.id)
+    assert done is not None
+    assert (done.status, done.reply_ids, done.audio_seconds) == ("done", (50, 51, 52), 30.0)
+    assert await store.get_job(taken.id + 100) is None
+
+
+async def test_the_same_message_is_queued_once_per_model(store: Store) -> None:
+    assert await store.enqueue(job(1))
+    assert not await store.enqueue(job(1))
+    assert await store.enqueue(replace(job(1), model="gpt-4o-transcribe"))
+
+
+async def test_cached_transcripts_expire(store: Store) -> None:
+    assert await store.get_transcript("k") is None
+    await store.put_transcript("k", "hello", ttl_seconds=0.2)
+    await store.put_transcript("never", "kept", ttl_seconds=0)
+    assert await store.get_transcript("k") == "hello"
+    assert await store.get_transcript("never") is None
+    await asyncio.sleep(0.3)
+    assert await store.get_transcript("k") is None
+
+
+async def test_usage_adds_up_per_model_and_feeds_the_statistics(store: Store) -> None:
+    await store.enqueue(job(1, chat_id=-5, user_id=10))
+    await store.enqueue(job(2, chat_id=-5, user_id=10))
+    first, second = await store.claim_jobs("a", 2, 30)
+    await store.finish_job(first.id, 120.0)
+    await store.finish_job(second.id, 0)  # answered from the cache: free
+    await store.add_usage(
+        Usage(user_id=10, chat_id=-5, model="gpt-4o-mini", input_tokens=900, output_tokens=80)
+    )
+    await store.add_usage(Usage(user_id=10, chat_id=3, model="gpt-4o-transcribe", audio_seconds=60))
+    await store.add_usage(Usage(user_id=11, chat_id=3, model="gpt-4o-transcribe", audio_seconds=6))
+    await store.add_usage(
+        Usage(user_id=10, chat_id=3, model="gpt-4o-transcribe", audio_seconds=600, at=1000.0)
+    )
+    totals = {t.model: t for t in await store.usage_since(10, since=2000.0)}
+    assert set(totals) == {"gpt-4o-mini", "gpt-4o-mini-transcribe", "gpt-4o-transcribe"}
+    assert (
+        totals["gpt-4o-mini-transcribe"].count,
+        totals["gpt-4o-mini-transcribe"].audio_seconds,
+    ) == (1, 120.0)
+    assert totals["gpt-4o-transcribe"].audio_seconds == 60.0
+    assert (totals["gpt-4o-mini"].input_tokens, totals["gpt-4o-mini"].output_tokens) == (900, 80)
+    stats = await store.stats(days=7)
+    assert stats.minutes_by_model == {"gpt-4o-mini-transcribe": 2.0, "gpt-4o-transcribe": 11.1}
+    (today,) = stats.minutes_by_day.values()
+    assert today == {"gpt-4o-mini-transcribe": 2.0, "gpt-4o-transcribe": 1.1}
+    assert stats.top_chats[0] == (3, 3, 11.1)
+    assert stats.top_chats[1] == (-5, 1, 2.0)
+
+
+async def test_a_version_1_database_keeps_its_settings_and_usage(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(_MIGRATIONS[0] + "PRAGMA user_version=1;")
+        db.execute("INSERT INTO users VALUES (5, 'gpt-4o-transcribe', 0)")
+        db.execute("INSERT INTO chats VALUES (-7, NULL, 0, 0)")
+        db.execute(
+            "INSERT INTO jobs (chat_id, message_id, user_id, chat_type, kind, file_id, "
+            "file_unique_id, model, status, audio_seconds, created_at, finished_at) "
+            "VALUES (5, 1, 5, 'private', 'voice', 'f', 'u', 'gpt-4o-transcribe', 'done', 90, 1, 2)"
+        )
+    store = open_store(f"sqlite:///{path}")
+    await store.open()
+    assert (await store.get_prefs("user", 5)).model == "gpt-4o-transcribe"
+    assert (await store.get_prefs("chat", -7)).auto_transcribe is False
+    (total,) = await store.usage_since(5, since=0)
+    assert (total.model, total.audio_seconds) == ("gpt-4o-transcribe", 90.0)
+    old = await store.get_job(1)
+    assert old is not None
+    assert (old.status, old.replaces, old.quiet) == ("done", (), False)
+    await store.close()

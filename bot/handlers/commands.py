@@ -129,9 +129,9 @@ async def model_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         if not await _is_chat_admin(context, message.chat_id, user_id):
             await query.answer(texts.GROUP_ADMINS_ONLY, show_alert=True)
             return
-        await svc.store.set_chat_model(message.chat_id, model)
+        await svc.store.set_pref("chat", message.chat_id, "model", model)
     else:
-        await svc.store.set_user_model(user_id, model)
+        await svc.store.set_pref("user", user_id, "model", model)
     await query.answer()
     await query.edit_message_text(texts.model_set(model, group), reply_markup=model_keyboard(model))
 
@@ -154,7 +154,7 @@ async def autotranscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await message.reply_text(texts.GROUP_ADMINS_ONLY)
         return
     enabled = args[0] == "on"
-    await svc.store.set_chat_auto_transcribe(message.chat_id, enabled)
+    await svc.store.set_pref("chat", message.chat_id, "auto_transcribe", enabled)
     await message.reply_text(texts.auto_transcribe_state(enabled))
 
 

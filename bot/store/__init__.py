@@ -5,17 +5,35 @@ from __future__ import annotations
 import sqlite3
 
 from bot.config import database_location
-from bot.store.base import ChatSettings, Job, NewJob, Stats, Store
+from bot.store.base import (
+    BOOL_PREFS,
+    PREF_NAMES,
+    Job,
+    NewJob,
+    Prefs,
+    PrefValue,
+    Scope,
+    Stats,
+    Store,
+    Usage,
+    UsageTotal,
+)
 from bot.store.sqlite import SqliteStore
 
 __all__ = [
+    "BOOL_PREFS",
+    "PREF_NAMES",
     "TRANSIENT_STORE_ERRORS",
-    "ChatSettings",
     "Job",
     "NewJob",
+    "PrefValue",
+    "Prefs",
+    "Scope",
     "SqliteStore",
     "Stats",
     "Store",
+    "Usage",
+    "UsageTotal",
     "open_store",
 ]
 

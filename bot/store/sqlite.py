@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import time
@@ -12,7 +13,17 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.base import ChatSettings, Job, NewJob, Stats
+from bot.store.base import (
+    PREF_NAMES,
+    Job,
+    NewJob,
+    Prefs,
+    PrefValue,
+    Scope,
+    Stats,
+    Usage,
+    UsageTotal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +76,103 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_ready ON jobs (status, not_before);
     CREATE INDEX jobs_user ON jobs (user_id, created_at);
     """,
+    """
+    CREATE TABLE prefs (
+        scope TEXT NOT NULL,
+        owner_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (scope, owner_id, name)
+    );
+    INSERT INTO prefs SELECT 'user', user_id, 'model', json_quote(model), updated_at
+        FROM users WHERE model IS NOT NULL;
+    INSERT INTO prefs SELECT 'chat', chat_id, 'model', json_quote(model), updated_at
+        FROM chats WHERE model IS NOT NULL;
+    INSERT INTO prefs SELECT 'chat', chat_id, 'auto_transcribe',
+        CASE auto_transcribe WHEN 0 THEN 'false' ELSE 'true' END, updated_at
+        FROM chats WHERE auto_transcribe IS NOT NULL;
+    DROP TABLE users;
+    DROP TABLE chats;
+    CREATE TABLE claims (
+        key TEXT PRIMARY KEY,
+        expires_at REAL NOT NULL
+    );
+    CREATE TABLE transcripts (
+        key TEXT PRIMARY KEY,
+        text TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE TABLE usage (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL,
+        chat_id INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        audio_seconds REAL NOT NULL DEFAULT 0,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        at REAL NOT NULL
+    );
+    CREATE INDEX usage_user ON usage (user_id, at);
+    CREATE INDEX usage_at ON usage (at);
+    INSERT INTO usage (user_id, chat_id, model, audio_seconds, at)
+        SELECT user_id, chat_id, model, audio_seconds, finished_at FROM jobs
+        WHERE status='done' AND audio_seconds IS NOT NULL;
+    CREATE TABLE jobs_v2 (
+        id INTEGER PRIMARY KEY,
+        chat_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        chat_type TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        file_id TEXT NOT NULL,
+        file_unique_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        duration REAL,
+        file_size INTEGER,
+        file_name TEXT,
+        mime_type TEXT,
+        language_code TEXT,
+        explicit INTEGER NOT NULL DEFAULT 0,
+        language TEXT,
+        prompt TEXT,
+        quiet INTEGER NOT NULL DEFAULT 0,
+        sender_name TEXT,
+        replaces TEXT NOT NULL DEFAULT '[]',
+        status TEXT NOT NULL DEFAULT 'queued',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before REAL NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_until REAL,
+        placeholder_id INTEGER,
+        error TEXT,
+        reply_ids TEXT NOT NULL DEFAULT '[]',
+        audio_seconds REAL,
+        created_at REAL NOT NULL,
+        finished_at REAL,
+        UNIQUE (chat_id, message_id, model)
+    );
+    INSERT INTO jobs_v2 (id, chat_id, message_id, user_id, chat_type, kind, file_id,
+        file_unique_id, model, duration, file_size, file_name, mime_type, language_code,
+        explicit, status, attempts, not_before, lease_owner, lease_until, placeholder_id, error,
+        audio_seconds, created_at, finished_at)
+        SELECT id, chat_id, message_id, user_id, chat_type, kind, file_id,
+        file_unique_id, model, duration, file_size, file_name, mime_type, language_code,
+        explicit, status, attempts, not_before, lease_owner, lease_until, placeholder_id, error,
+        audio_seconds, created_at, finished_at FROM jobs;
+    DROP TABLE jobs;
+    ALTER TABLE jobs_v2 RENAME TO jobs;
+    CREATE INDEX jobs_ready ON jobs (status, not_before);
+    CREATE INDEX jobs_user ON jobs (user_id, created_at);
+    CREATE INDEX jobs_finished ON jobs (finished_at);
+    """,
 )
 
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
 _NEW_JOB_FIELDS = tuple(f.name for f in fields(NewJob))
 # How long a seen update id is remembered: Telegram gives up redelivering after about a day.
 _UPDATE_MEMORY_SECONDS = 2 * 24 * 3600
+_DAY = 24 * 3600
 
 
 class SqliteStore:
@@ -156,48 +258,32 @@ class SqliteStore:
         """Run a statement; with RETURNING, the number of rows it touched."""
         return len(await self._rows(sql, *params))
 
-    # settings
+    # preferences
 
-    async def get_user_model(self, user_id: int) -> str | None:
-        row = await self._one("SELECT model FROM users WHERE user_id=?", user_id)
-        return row["model"] if row else None
-
-    async def set_user_model(self, user_id: int, model: str) -> None:
-        await self._write(
-            "INSERT INTO users (user_id, model, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (user_id) DO UPDATE SET model=excluded.model, "
-            "updated_at=excluded.updated_at",
-            user_id,
-            model,
-            time.time(),
+    async def get_prefs(self, scope: Scope, owner_id: int) -> Prefs:
+        rows = await self._rows(
+            "SELECT name, value FROM prefs WHERE scope=? AND owner_id=?", scope, owner_id
         )
-        await self.commit()
+        return Prefs(**{row[0]: json.loads(row[1]) for row in rows if row[0] in PREF_NAMES})
 
-    async def get_chat_settings(self, chat_id: int) -> ChatSettings:
-        row = await self._one("SELECT model, auto_transcribe FROM chats WHERE chat_id=?", chat_id)
-        if row is None:
-            return ChatSettings()
-        auto = row["auto_transcribe"]
-        return ChatSettings(
-            model=row["model"], auto_transcribe=None if auto is None else bool(auto)
-        )
-
-    async def set_chat_model(self, chat_id: int, model: str) -> None:
-        await self._set_chat(chat_id, "model", model)
-
-    async def set_chat_auto_transcribe(self, chat_id: int, enabled: bool) -> None:
-        await self._set_chat(chat_id, "auto_transcribe", int(enabled))
-
-    async def _set_chat(self, chat_id: int, column: str, value: object) -> None:
-        assert column in {"model", "auto_transcribe"}
-        await self._write(
-            f"INSERT INTO chats (chat_id, {column}, updated_at) VALUES (?, ?, ?) "  # noqa: S608
-            f"ON CONFLICT (chat_id) DO UPDATE SET {column}=excluded.{column}, "
-            "updated_at=excluded.updated_at",
-            chat_id,
-            value,
-            time.time(),
-        )
+    async def set_pref(self, scope: Scope, owner_id: int, name: str, value: PrefValue) -> None:
+        if name not in PREF_NAMES:
+            raise ValueError(f"unknown preference {name!r}")
+        if value is None:
+            await self._write(
+                "DELETE FROM prefs WHERE scope=? AND owner_id=? AND name=?", scope, owner_id, name
+            )
+        else:
+            await self._write(
+                "INSERT INTO prefs (scope, owner_id, name, value, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, owner_id, name) "
+                "DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
+                scope,
+                owner_id,
+                name,
+                json.dumps(value),
+                time.time(),
+            )
         await self.commit()
 
     # updates and jobs
@@ -217,16 +303,39 @@ class SqliteStore:
         await self._write("DELETE FROM updates WHERE update_id=?", update_id)
         await self.commit()
 
+    async def claim_once(self, key: str, ttl_seconds: float) -> bool:
+        now = time.time()
+        claimed = await self._write(
+            "INSERT INTO claims (key, expires_at) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET expires_at=excluded.expires_at "
+            "WHERE claims.expires_at<=? RETURNING key",
+            key,
+            now + ttl_seconds,
+            now,
+        )
+        await self.commit()
+        return claimed == 1
+
+    async def release_claim(self, key: str) -> None:
+        await self._write("DELETE FROM claims WHERE key=?", key)
+        await self.commit()
+
+    # jobs
+
     async def enqueue(self, job: NewJob) -> bool:
         names = ", ".join(_NEW_JOB_FIELDS)
         marks = ", ".join("?" for _ in _NEW_JOB_FIELDS)
-        values = [getattr(job, name) for name in _NEW_JOB_FIELDS]
+        values = [_column(getattr(job, name)) for name in _NEW_JOB_FIELDS]
         created = await self._write(
             f"INSERT OR IGNORE INTO jobs ({names}, created_at) VALUES ({marks}, ?) RETURNING id",  # noqa: S608
             *values,
             time.time(),
         )
         return created == 1
+
+    async def get_job(self, job_id: int) -> Job | None:
+        row = await self._one("SELECT * FROM jobs WHERE id=?", job_id)
+        return None if row is None else _job(row)
 
     async def claim_jobs(self, owner: str, limit: int, lease_seconds: float) -> list[Job]:
         now = time.time()
@@ -261,14 +370,24 @@ class SqliteStore:
         await self._write("UPDATE jobs SET placeholder_id=? WHERE id=?", message_id, job_id)
         await self.commit()
 
-    async def finish_job(self, job_id: int, audio_seconds: float | None) -> None:
+    async def finish_job(
+        self, job_id: int, audio_seconds: float | None, reply_ids: tuple[int, ...] = ()
+    ) -> None:
         await self._write(
-            "UPDATE jobs SET status='done', audio_seconds=?, finished_at=?, lease_owner=NULL, "
-            "lease_until=NULL, error=NULL WHERE id=?",
+            "UPDATE jobs SET status='done', audio_seconds=?, reply_ids=?, finished_at=?, "
+            "lease_owner=NULL, lease_until=NULL, error=NULL WHERE id=?",
             audio_seconds,
+            json.dumps(list(reply_ids)),
             time.time(),
             job_id,
         )
+        if audio_seconds:
+            await self._write(
+                "INSERT INTO usage (user_id, chat_id, model, audio_seconds, at) "
+                "SELECT user_id, chat_id, model, ?, finished_at FROM jobs WHERE id=?",
+                audio_seconds,
+                job_id,
+            )
         await self.commit()
 
     async def fail_job(self, job_id: int, reason: str) -> None:
@@ -317,13 +436,57 @@ class SqliteStore:
             "DELETE FROM jobs WHERE status IN ('done', 'failed') AND finished_at<? RETURNING id",
             cutoff,
         )
-        await self._write(
-            "DELETE FROM updates WHERE seen_at<?", time.time() - _UPDATE_MEMORY_SECONDS
-        )
+        now = time.time()
+        await self._write("DELETE FROM updates WHERE seen_at<?", now - _UPDATE_MEMORY_SECONDS)
+        await self._write("DELETE FROM claims WHERE expires_at<=?", now)
+        await self._write("DELETE FROM transcripts WHERE expires_at<=?", now)
         await self.commit()
         return count
 
-    # limits and statistics
+    # transcript cache
+
+    async def get_transcript(self, key: str) -> str | None:
+        row = await self._one(
+            "SELECT text FROM transcripts WHERE key=? AND expires_at>?", key, time.time()
+        )
+        return None if row is None else str(row[0])
+
+    async def put_transcript(self, key: str, text: str, ttl_seconds: float) -> None:
+        if ttl_seconds <= 0:
+            return
+        await self._write(
+            "INSERT INTO transcripts (key, text, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET text=excluded.text, expires_at=excluded.expires_at",
+            key,
+            text,
+            time.time() + ttl_seconds,
+        )
+        await self.commit()
+
+    # usage, limits and statistics
+
+    async def add_usage(self, usage: Usage) -> None:
+        await self._write(
+            "INSERT INTO usage (user_id, chat_id, model, audio_seconds, input_tokens, "
+            "output_tokens, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            usage.user_id,
+            usage.chat_id,
+            usage.model,
+            usage.audio_seconds,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.at or time.time(),
+        )
+        await self.commit()
+
+    async def usage_since(self, user_id: int, since: float) -> list[UsageTotal]:
+        rows = await self._rows(
+            "SELECT model, count(*), sum(audio_seconds), sum(input_tokens), sum(output_tokens) "
+            "FROM usage WHERE user_id=? AND at>=? GROUP BY model ORDER BY model",
+            user_id,
+            since,
+        )
+        return [UsageTotal(str(r[0]), int(r[1]), float(r[2]), int(r[3]), int(r[4])) for r in rows]
 
     async def user_job_times(self, user_id: int, since: float) -> list[float]:
         rows = await self._rows(
@@ -342,23 +505,46 @@ class SqliteStore:
         )
         return float(row[0]) if row else 0.0
 
-    async def stats(self) -> Stats:
+    async def stats(self, days: int = 7) -> Stats:
         statuses = await self._rows("SELECT status, count(*) FROM jobs GROUP BY status")
-        by_status = {str(r[0]): int(r[1]) for r in statuses}
         models = await self._rows(
-            "SELECT model, sum(audio_seconds) FROM jobs WHERE status='done' GROUP BY model"
+            "SELECT model, sum(audio_seconds) FROM usage WHERE audio_seconds>0 GROUP BY model"
         )
-        minutes = {str(r[0]): float(r[1] or 0) / 60 for r in models}
+        since = time.time() - time.time() % _DAY - (days - 1) * _DAY
+        by_day: dict[str, dict[str, float]] = {}
+        for day, model, seconds in await self._rows(
+            "SELECT date(at, 'unixepoch'), model, sum(audio_seconds) FROM usage "
+            "WHERE at>=? AND audio_seconds>0 GROUP BY 1, 2 ORDER BY 1 DESC, 2",
+            since,
+        ):
+            by_day.setdefault(str(day), {})[str(model)] = float(seconds) / 60
+        chats = await self._rows(
+            "SELECT chat_id, count(*), sum(audio_seconds) FROM usage WHERE audio_seconds>0 "
+            "GROUP BY chat_id ORDER BY 3 DESC LIMIT 5"
+        )
         failed = await self._rows(
             "SELECT id, error FROM jobs WHERE status='failed' ORDER BY finished_at DESC LIMIT 5"
         )
-        failures = [(int(r[0]), str(r[1])) for r in failed]
-        return Stats(by_status=by_status, minutes_by_model=minutes, recent_failures=failures)
+        return Stats(
+            by_status={str(r[0]): int(r[1]) for r in statuses},
+            minutes_by_model={str(r[0]): float(r[1] or 0) / 60 for r in models},
+            minutes_by_day=by_day,
+            top_chats=[(int(r[0]), int(r[1]), float(r[2]) / 60) for r in chats],
+            recent_failures=[(int(r[0]), str(r[1])) for r in failed],
+        )
+
+
+def _column(value: object) -> object:
+    """A NewJob field as SQLite stores it."""
+    return json.dumps(list(value)) if isinstance(value, tuple) else value
 
 
 def _job(row: sqlite3.Row) -> Job:
     values = {name: row[name] for name in _JOB_FIELDS}
     values["explicit"] = bool(values["explicit"])
+    values["quiet"] = bool(values["quiet"])
+    values["replaces"] = tuple(json.loads(values["replaces"]))
+    values["reply_ids"] = tuple(json.loads(values["reply_ids"]))
     return Job(**values)
 
 
