@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # Today's list prices, for /usage estimates (USD per audio minute).
     price_gpt_4o_transcribe_per_minute: float = Field(default=0.006, ge=0)
     price_gpt_4o_mini_transcribe_per_minute: float = Field(default=0.003, ge=0)
+    summary_model: str = "gpt-4o-mini"  # empty: no summaries
+    summary_min_words: int = Field(default=150, ge=0)
+    summary_input_price_per_million: float = Field(default=0.15, ge=0)
+    summary_output_price_per_million: float = Field(default=0.60, ge=0)
 
     allowed_user_ids: IdList = frozenset()
     allowed_chat_ids: IdList = frozenset()

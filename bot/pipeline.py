@@ -1,22 +1,23 @@
-"""One job, start to end: placeholder, download, prepare, transcribe, reply."""
+"""One job, start to end: placeholder, cache or download, prepare, transcribe, reply."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
 import httpx
-from telegram import Bot, InputFile, ReplyParameters
+from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot import texts
 from bot.config import Settings
+from bot.delivery import Replies
 from bot.errors import TranscribotError
-from bot.replies import ATTACH_AFTER_MESSAGES, escape, split_for_telegram
 from bot.store import Job, Store
 from bot.transcriber import Transcriber
 from bot.uploads import Upload, UploadMaker
@@ -37,37 +38,50 @@ class JobRunner:
         settings: Settings,
         http: httpx.AsyncClient,
     ) -> None:
-        self._bot = bot
         self._store = store
         self._transcriber = transcriber
         self._settings = settings
         self._uploads = UploadMaker(bot, http, settings)
+        self._replies = Replies(bot, store, settings)
 
     async def __call__(self, job: Job) -> None:
         started = time.monotonic()
         placeholder = job.placeholder_id
         try:
-            placeholder = await self._ensure_placeholder(job)
-            preparing = functools.partial(self._progress, job, placeholder, texts.PREPARING)
-            async with self._uploads.uploads(job, preparing) as uploads:
-                text, audio_seconds = await self._transcribe(job, uploads, placeholder)
-            await self._deliver(job, placeholder, text)
-            await self._store.finish_job(job.id, audio_seconds)
+            placeholder = await self._replies.placeholder(job)
+            key = cache_key(job)
+            cached = await self._cached(key)
+            parts = 0
+            if cached is not None:
+                text, billed = cached, 0.0  # the same file was transcribed already: free
+            else:
+                preparing = functools.partial(
+                    self._replies.progress, job, placeholder, texts.PREPARING
+                )
+                async with self._uploads.uploads(job, preparing) as uploads:
+                    parts = len(uploads)
+                    text, audio_seconds = await self._transcribe(job, uploads, placeholder)
+                billed = audio_seconds or 0.0
+                await self._remember(key, text)
+            reply_ids = await self._replies.transcript(job, placeholder, text)
+            await self._store.finish_job(job.id, billed, reply_ids)
             log.info(
-                "job=%d done chat=%s kind=%s model=%s audio=%.1fs parts=%d chars=%d in %.2fs",
+                "job=%d done chat=%s kind=%s model=%s audio=%.1fs parts=%d chars=%d cached=%s "
+                "in %.2fs",
                 job.id,
                 job.chat_id,
                 job.kind,
                 job.model,
-                audio_seconds or 0,
-                len(uploads),
+                billed,
+                parts,
                 len(text),
+                cached is not None,
                 time.monotonic() - started,
             )
         except TranscribotError as exc:
             log.warning("job=%d failed: %s: %s", job.id, type(exc).__name__, exc)
             await self._store.fail_job(job.id, f"{type(exc).__name__}: {exc}")
-            await self._tell(job, placeholder, texts.for_error(exc))
+            await self._replies.tell(job, placeholder, texts.for_error(exc))
         except Forbidden as exc:
             log.info(
                 "job=%d dropped: the bot may not write to chat=%s (%s)", job.id, job.chat_id, exc
@@ -84,6 +98,16 @@ class JobRunner:
             log.exception("job=%d: unexpected error", job.id)
             await self._retry_or_fail(job, placeholder, f"{type(exc).__name__}: {exc}")
 
+    async def _cached(self, key: str) -> str | None:
+        if self._settings.cache_transcripts_hours <= 0:
+            return None
+        return await self._store.get_transcript(key)
+
+    async def _remember(self, key: str, text: str) -> None:
+        hours = self._settings.cache_transcripts_hours
+        if hours > 0:
+            await self._store.put_transcript(key, text, hours * 3600)
+
     async def _retry_or_fail(self, job: Job, placeholder: int | None, reason: str) -> None:
         if job.attempts < self._settings.job_max_attempts:
             delay = min(60.0, 2.0**job.attempts)
@@ -99,76 +123,15 @@ class JobRunner:
         log.error("job=%d failed after %d attempts: %s", job.id, job.attempts, reason)
         await self._store.fail_job(job.id, reason)
         with contextlib.suppress(TelegramError):
-            await self._tell(job, placeholder, texts.UNEXPECTED)
-
-    # Telegram side
-
-    def _reply_to(self, job: Job) -> ReplyParameters:
-        return ReplyParameters(job.message_id, allow_sending_without_reply=True)
-
-    async def _ensure_placeholder(self, job: Job) -> int:
-        """The "working" reply, sent once: a retried job edits the one it already has."""
-        if job.placeholder_id is not None:
-            return job.placeholder_id
-        message = await self._bot.send_message(
-            job.chat_id, texts.WORKING, reply_parameters=self._reply_to(job)
-        )
-        await self._store.set_placeholder(job.id, message.message_id)
-        return message.message_id
-
-    async def _edit(self, job: Job, message_id: int, html: str) -> None:
-        try:
-            await self._bot.edit_message_text(html, chat_id=job.chat_id, message_id=message_id)
-        except BadRequest as exc:
-            text = str(exc).lower()
-            if "not modified" in text:
-                return  # a retried job delivering the same text again
-            if "not found" in text:
-                await self._bot.send_message(
-                    job.chat_id, html, reply_parameters=self._reply_to(job)
-                )
-                return
-            raise
-
-    async def _tell(self, job: Job, placeholder: int | None, html: str) -> None:
-        try:
-            if placeholder is not None:
-                await self._edit(job, placeholder, html)
-            else:
-                await self._bot.send_message(
-                    job.chat_id, html, reply_parameters=self._reply_to(job)
-                )
-        except TelegramError as exc:
-            log.warning("job=%d: could not tell the user: %s", job.id, exc)
-
-    async def _deliver(self, job: Job, placeholder: int, text: str) -> None:
-        pieces = split_for_telegram(text)
-        if not pieces:
-            await self._edit(job, placeholder, texts.NO_SPEECH)
-            return
-        await self._edit(job, placeholder, escape(pieces[0]))
-        for piece in pieces[1:]:
-            await self._bot.send_message(
-                job.chat_id, escape(piece), reply_parameters=self._reply_to(job)
-            )
-        if len(pieces) > ATTACH_AFTER_MESSAGES:
-            await self._bot.send_document(
-                job.chat_id,
-                InputFile(text.encode("utf-8"), filename="transcript.txt"),
-                caption=texts.FULL_TRANSCRIPT_CAPTION,
-                reply_parameters=self._reply_to(job),
-            )
-
-    async def _progress(self, job: Job, placeholder: int, html: str) -> None:
-        """A progress note in the placeholder; not worth failing the job for."""
-        with contextlib.suppress(TelegramError):
-            await self._edit(job, placeholder, html)
+            await self._replies.tell(job, placeholder, texts.UNEXPECTED)
 
     async def _transcribe(
-        self, job: Job, uploads: list[Upload], placeholder: int
+        self, job: Job, uploads: list[Upload], placeholder: int | None
     ) -> tuple[str, float | None]:
         """Each upload's text, joined in order; the parts of a long one go concurrently."""
-        progress = _Progress(len(uploads), functools.partial(self._progress, job, placeholder))
+        progress = _Progress(
+            len(uploads), functools.partial(self._replies.progress, job, placeholder)
+        )
         gate = asyncio.Semaphore(PARTS_AT_ONCE)
 
         async def one(upload: Upload) -> str:
@@ -196,7 +159,29 @@ class JobRunner:
         audio_seconds = sum(s for s in seconds if s is not None) if None not in seconds else None
         if audio_seconds is None:
             audio_seconds = job.duration
-        return "\n\n".join(t for t in texts_in_order if t), audio_seconds
+        return join_parts(uploads, texts_in_order), audio_seconds
+
+
+def cache_key(job: Job) -> str:
+    """The same file (forwarded anywhere) asked for with the same model and hints."""
+    parts = (job.file_unique_id, job.model, job.language or "", job.prompt or "")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def join_parts(uploads: list[Upload], part_texts: list[str]) -> str:
+    """One text; when the recording came in parts, each headed by where it starts."""
+    if len(uploads) == 1:
+        return part_texts[0].strip()
+    return "\n\n".join(
+        f"[{clock(upload.start)}]\n{text.strip()}"
+        for upload, text in zip(uploads, part_texts, strict=True)
+        if text.strip()
+    )
+
+
+def clock(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 class _Progress:

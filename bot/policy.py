@@ -12,6 +12,71 @@ from bot.store import Prefs, Store
 
 _DAY = 24 * 3600
 
+# The languages OpenAI's speech-to-text models accept as a `language` hint (ISO 639-1).
+LANGUAGE_HINTS = frozenset(
+    {
+        "af",
+        "ar",
+        "az",
+        "be",
+        "bg",
+        "bs",
+        "ca",
+        "cs",
+        "cy",
+        "da",
+        "de",
+        "el",
+        "en",
+        "es",
+        "et",
+        "fa",
+        "fi",
+        "fr",
+        "gl",
+        "he",
+        "hi",
+        "hr",
+        "hu",
+        "hy",
+        "id",
+        "is",
+        "it",
+        "ja",
+        "kk",
+        "kn",
+        "ko",
+        "lt",
+        "lv",
+        "mi",
+        "mk",
+        "mr",
+        "ms",
+        "ne",
+        "nl",
+        "no",
+        "pl",
+        "pt",
+        "ro",
+        "ru",
+        "sk",
+        "sl",
+        "sr",
+        "sv",
+        "sw",
+        "ta",
+        "th",
+        "tl",
+        "tr",
+        "uk",
+        "ur",
+        "vi",
+        "zh",
+    }
+)
+# The API reads at most ~224 tokens of prompt; a hint is a list of words, not an essay.
+PROMPT_MAX_CHARS = 300
+
 
 def is_admin(settings: Settings, user_id: int | None) -> bool:
     return user_id is not None and user_id in settings.admin_user_ids

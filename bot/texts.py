@@ -14,6 +14,7 @@ from bot.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from bot.i18n import _, ngettext
 
 MODEL_LABELS = {
     "gpt-4o-mini-transcribe": "gpt-4o-mini-transcribe (fast, cheaper)",
@@ -150,3 +151,189 @@ def stats(by_status: dict[str, int], minutes: dict[str, float], failures: list[s
         lines.append("\n<b>Recent failures</b>")
         lines.extend(failures)
     return "\n".join(lines)
+
+
+# Settings: /language, /prompt, /quiet, /names, /settings. Catalogue-ready: every text goes
+# through `_` when it is used, with named {placeholders}.
+
+
+def _whose(for_group: bool) -> str:
+    return _("this group") if for_group else _("you")
+
+
+def language_state(code: str | None, for_group: bool) -> str:
+    if code is None:
+        return _("Language for {whose}: detected from the audio.").format(whose=_whose(for_group))
+    return _("Language for {whose}: <b>{code}</b>.").format(whose=_whose(for_group), code=code)
+
+
+def language_usage() -> str:
+    return _(
+        "Tell me the language of your recordings to make transcripts more accurate: "
+        "/language vi, /language en, /language ru… (a two-letter ISO 639-1 code), "
+        "or /language auto to let the model detect it."
+    )
+
+
+def language_unknown(code: str) -> str:
+    return _("I don't know the language code <b>{code}</b>. {usage}").format(
+        code=code, usage=language_usage()
+    )
+
+
+def prompt_state(prompt: str | None, for_group: bool) -> str:
+    if prompt is None:
+        return _("No vocabulary hint for {whose}.").format(whose=_whose(for_group))
+    return _("Vocabulary hint for {whose}: <i>{prompt}</i>").format(
+        whose=_whose(for_group), prompt=prompt
+    )
+
+
+def prompt_usage(limit: int) -> str:
+    return _(
+        "A vocabulary hint helps with names, jargon and spelling: "
+        "/prompt Kubernetes, Nguyễn, PostgreSQL (up to {limit} characters). "
+        "/prompt off removes it."
+    ).format(limit=limit)
+
+
+def prompt_too_long(limit: int) -> str:
+    return _("That hint is too long: {limit} characters at most.").format(limit=limit)
+
+
+def quiet_state(enabled: bool) -> str:
+    if enabled:
+        return _("🤫 Quiet mode is on: I only post the finished transcript here.")
+    return _("🔔 Quiet mode is off: I show progress while I work.")
+
+
+def quiet_usage() -> str:
+    return _("Use /quiet on or /quiet off.")
+
+
+def names_state(enabled: bool) -> str:
+    if enabled:
+        return _("👤 Transcripts here start with the sender's name.")
+    return _("Transcripts here no longer start with the sender's name.")
+
+
+def names_usage() -> str:
+    return _("Use /names on or /names off.")
+
+
+def groups_only() -> str:
+    return _("This setting is for groups: add me to one and use it there.")
+
+
+def settings_overview(rows: list[tuple[str, str, str]]) -> str:
+    """rows: (what, value, where it comes from), all HTML-safe already."""
+    lines = [_("<b>Settings in effect here</b>")]
+    lines.extend(
+        _("{what}: <b>{value}</b> ({source})").format(what=w, value=v, source=s) for w, v, s in rows
+    )
+    lines.append(_("Change them with /model, /language, /prompt, /quiet, /names."))
+    return "\n".join(lines)
+
+
+def source_label(source: str) -> str:
+    return {
+        "group": _("this group's"),
+        "user": _("yours"),
+        "default": _("default"),
+    }.get(source, source)
+
+
+def setting_label(name: str) -> str:
+    return {
+        "model": _("Model"),
+        "language": _("Language"),
+        "prompt": _("Vocabulary hint"),
+        "quiet": _("Quiet mode"),
+        "auto_transcribe": _("Automatic transcription"),
+        "sender_names": _("Sender names"),
+    }[name]
+
+
+def on_off(value: bool) -> str:
+    return _("on") if value else _("off")
+
+
+def auto_detect() -> str:
+    return _("detected")
+
+
+def none_set() -> str:
+    return _("none")
+
+
+# Usage and statistics: /usage, /stats.
+
+
+def usage_report(since: str, rows: list[tuple[str, str, float]], total: float) -> str:
+    """rows: (model, amount already worded, estimated USD)."""
+    lines = [_("<b>Your usage this month</b> (since {date}, UTC)").format(date=since)]
+    if not rows:
+        lines.append(_("Nothing yet."))
+    lines.extend(
+        _("{model}: {amount}, ≈ ${cost}").format(model=m, amount=a, cost=f"{c:.4f}")
+        for m, a, c in rows
+    )
+    if rows:
+        lines.append(_("Total ≈ ${cost}").format(cost=f"{total:.4f}"))
+    lines.append(_("Prices are estimates from list prices. Answers from the cache are free."))
+    return "\n".join(lines)
+
+
+def minutes_amount(minutes: float, count: int) -> str:
+    notes = ngettext("{n} recording", "{n} recordings", count).format(n=count)
+    return _("{minutes} min in {notes}").format(minutes=f"{minutes:.1f}", notes=notes)
+
+
+def tokens_amount(input_tokens: int, output_tokens: int) -> str:
+    return _("summaries, {tokens} tokens").format(tokens=input_tokens + output_tokens)
+
+
+def stats_report(
+    by_status: dict[str, int],
+    minutes: dict[str, float],
+    by_day: dict[str, dict[str, float]],
+    top_chats: list[tuple[int, int, float]],
+    failures: list[str],
+) -> str:
+    lines = [_("<b>Jobs</b>")]
+    lines.extend(
+        f"{status}: {by_status.get(status, 0)}"
+        for status in ("queued", "running", "done", "failed")
+    )
+    lines.append("\n" + _("<b>Audio minutes by model</b>"))
+    lines.extend(f"{model}: {value:.2f}" for model, value in sorted(minutes.items()))
+    if not minutes:
+        lines.append(_("none yet"))
+    if by_day:
+        lines.append("\n" + _("<b>Minutes by day</b>"))
+        for day, models in by_day.items():
+            per_model = ", ".join(f"{m} {v:.1f}" for m, v in sorted(models.items()))
+            lines.append(f"{day}: {per_model}")
+    if top_chats:
+        lines.append("\n" + _("<b>Top chats</b>"))
+        lines.extend(
+            _("{chat}: {jobs} jobs, {minutes} min").format(
+                chat=chat, jobs=jobs, minutes=f"{mins:.1f}"
+            )
+            for chat, jobs, mins in top_chats
+        )
+    if failures:
+        lines.append("\n" + _("<b>Recent failures</b>"))
+        lines.extend(failures)
+    return "\n".join(lines)
+
+
+# Buttons under a transcript.
+
+
+def upgrade_button(model: str) -> str:
+    return _("✨ Transcribe with {model}").format(model=model)
+
+
+def summary_button() -> str:
+    return _("📝 Summary")

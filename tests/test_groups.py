@@ -63,7 +63,7 @@ async def test_voice_note_in_group_is_transcribed_when_auto_is_on(
     assert placeholder.params["chat_id"] == GROUP
     assert placeholder.params["reply_parameters"]["message_id"] == message_id
     edit = (await tg.wait_calls("editMessageText", 1))[0]
-    assert edit.params["text"] == "group words"
+    assert edit.params["text"] == "👤 <b>Ann</b>\ngroup words"
 
 
 async def test_autotranscribe_by_a_non_admin_is_refused(

@@ -61,6 +61,9 @@ async def api() -> AsyncIterator[FakeTranscriptionAPI]:
         yield fake
 
 
+_HEADED = re.compile(r"\[(\d\d):(\d\d):(\d\d)\]\n([^\n]*)")
+
+
 async def send_two_hours(bot: RunningBot, tg: FakeTelegram, data: bytes) -> int:
     return await send(
         bot,
@@ -99,7 +102,15 @@ async def test_two_hour_recording_is_split_under_the_api_limits_and_joined_in_or
     sections = [round((pitch - PITCHES[0]) / 150) for pitch in sorted(pitches.values())]
     assert sections == sorted(set(sections)), "two parts start in one section"
     in_recording_order = sorted(parts, key=lambda part: pitches[part.sha256])
-    assert text == "\n\n".join(part.text or "" for part in in_recording_order)
+    # Each part is headed by where it starts in the recording.
+    sections_shown = _HEADED.findall(text)
+    assert [body for *_, body in sections_shown] == [p.text for p in in_recording_order]
+    starts = [int(h) * 3600 + int(m) * 60 + int(s) for h, m, s, _ in sections_shown]
+    assert starts[0] == 0
+    expected = [
+        sum(p.duration_seconds or 0 for p in in_recording_order[:i]) for i in range(len(parts))
+    ]
+    assert starts == pytest.approx(expected, abs=1 + 0.5 * len(parts))
 
     # Cut in the silences between tones: no part ends or begins in the middle of a sound.
     edges = [edge_peaks(part.data, tmp_path) for part in in_recording_order]
@@ -129,7 +140,7 @@ async def test_placeholder_shows_progress_on_long_work(
     done = [d for d, _ in counts]
     assert done == sorted(set(done))
     assert done[-1] < total
-    assert final.startswith("transcript ")
+    assert final.startswith("[00:00:00]\ntranscript ")
 
 
 async def test_cancelled_long_job_leaves_no_ffmpeg_and_no_files(

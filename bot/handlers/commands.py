@@ -12,14 +12,12 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.constants import ChatMemberStatus, ChatType
-from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import policy, texts
 from bot.config import MODELS
+from bot.handlers.common import allowed_message, in_group, is_chat_admin, user_id_of
 from bot.handlers.media import accept, media_of
-from bot.replies import escape
 from bot.services import Services, services_of
 
 log = logging.getLogger(__name__)
@@ -30,49 +28,23 @@ COMMANDS = (
     BotCommand("model", "Choose the transcription model"),
     BotCommand("autotranscribe", "Groups: transcribe voice notes automatically (on/off)"),
     BotCommand("transcribe", "Reply to a voice note to transcribe it"),
+    BotCommand("language", "Language of your recordings (or auto)"),
+    BotCommand("prompt", "Vocabulary hint: names, jargon, spelling"),
+    BotCommand("quiet", "Only post finished transcripts (on/off)"),
+    BotCommand("names", "Groups: start transcripts with the sender's name (on/off)"),
+    BotCommand("settings", "Everything in effect here, and where it comes from"),
+    BotCommand("usage", "Your minutes this month and their estimated cost"),
 )
 
 _MODEL_PREFIX = "model:"
 
 
-def _in_group(message: Message) -> bool:
-    return message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
-
-
-async def _is_chat_admin(context: ContextTypes.DEFAULT_TYPE, chat_id: int, user_id: int) -> bool:
-    svc = services_of(context)
-    if policy.is_admin(svc.settings, user_id):
-        return True
-    try:
-        member = await context.bot.get_chat_member(chat_id, user_id)
-    except TelegramError as exc:
-        log.warning("getChatMember failed for chat=%s: %s", chat_id, exc)
-        return False
-    return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
-
-
 async def _current_model(svc: Services, message: Message) -> str:
-    user_id = message.from_user.id if message.from_user else None
-    return await policy.model_for(svc.store, svc.settings, message.chat_id, user_id)
-
-
-async def _allowed_message(
-    update: Update, context: ContextTypes.DEFAULT_TYPE
-) -> tuple[Message, Services] | None:
-    """The command's message, once its sender is allowed (others get the refusal)."""
-    message = update.effective_message
-    if message is None:
-        return None
-    svc = services_of(context)
-    user_id = message.from_user.id if message.from_user else None
-    if not policy.is_allowed(svc.settings, user_id, message.chat_id):
-        await message.reply_text(texts.NOT_ALLOWED)
-        return None
-    return message, svc
+    return await policy.model_for(svc.store, svc.settings, message.chat_id, user_id_of(message))
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    found = await _allowed_message(update, context)
+    found = await allowed_message(update, context)
     if found is None:
         return
     message, svc = found
@@ -80,12 +52,12 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    found = await _allowed_message(update, context)
+    found = await allowed_message(update, context)
     if found is None:
         return
     message, svc = found
     model = await _current_model(svc, message)
-    await message.reply_text(texts.help_text(model, _in_group(message)))
+    await message.reply_text(texts.help_text(model, in_group(message)))
 
 
 def model_keyboard(current: str) -> InlineKeyboardMarkup:
@@ -103,13 +75,13 @@ def model_keyboard(current: str) -> InlineKeyboardMarkup:
 
 
 async def model_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    found = await _allowed_message(update, context)
+    found = await allowed_message(update, context)
     if found is None:
         return
     message, svc = found
     current = await _current_model(svc, message)
     await message.reply_text(
-        texts.model_prompt(current, _in_group(message)), reply_markup=model_keyboard(current)
+        texts.model_prompt(current, in_group(message)), reply_markup=model_keyboard(current)
     )
 
 
@@ -124,9 +96,9 @@ async def model_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await query.answer()
         return
     user_id = query.from_user.id
-    group = _in_group(message)
+    group = in_group(message)
     if group:
-        if not await _is_chat_admin(context, message.chat_id, user_id):
+        if not await is_chat_admin(context, message.chat_id, user_id):
             await query.answer(texts.GROUP_ADMINS_ONLY, show_alert=True)
             return
         await svc.store.set_pref("chat", message.chat_id, "model", model)
@@ -137,11 +109,11 @@ async def model_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def autotranscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    found = await _allowed_message(update, context)
+    found = await allowed_message(update, context)
     if found is None:
         return
     message, svc = found
-    if not _in_group(message):
+    if not in_group(message):
         await message.reply_text("This setting is for groups: add me to one and use it there.")
         return
     args = [a.lower() for a in (context.args or [])]
@@ -150,7 +122,7 @@ async def autotranscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await message.reply_text(texts.auto_transcribe_state(enabled) + "\n" + texts.AUTO_USAGE)
         return
     user_id = message.from_user.id if message.from_user else 0
-    if not await _is_chat_admin(context, message.chat_id, user_id):
+    if not await is_chat_admin(context, message.chat_id, user_id):
         await message.reply_text(texts.GROUP_ADMINS_ONLY)
         return
     enabled = args[0] == "on"
@@ -175,19 +147,6 @@ async def transcribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await accept(svc, context, target, message, media, explicit=True)
 
 
-async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    message = update.effective_message
-    svc = services_of(context)
-    if message is None:
-        return
-    if not policy.is_admin(svc.settings, message.from_user.id if message.from_user else None):
-        await message.reply_text(texts.ADMINS_ONLY)
-        return
-    found = await svc.store.stats()
-    failures = [f"#{job_id}: {escape(reason)[:200]}" for job_id, reason in found.recent_failures]
-    await message.reply_text(texts.stats(found.by_status, found.minutes_by_model, failures))
-
-
 def handlers() -> list[BaseHandler[Any, Any, Any]]:
     # Commands answer after the webhook has; /transcribe queues a job, so it blocks like media.
     return [
@@ -196,6 +155,5 @@ def handlers() -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("model", model_command, block=False),
         CommandHandler("autotranscribe", autotranscribe, block=False),
         CommandHandler("transcribe", transcribe, block=True),
-        CommandHandler("stats", stats, block=False),
         CallbackQueryHandler(model_chosen, pattern=f"^{_MODEL_PREFIX}", block=False),
     ]

@@ -6,7 +6,20 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import Audio, Document, Message, ReplyParameters, Update, Video, VideoNote, Voice
+from telegram import (
+    Audio,
+    Document,
+    Message,
+    MessageOriginChannel,
+    MessageOriginChat,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
+    ReplyParameters,
+    Update,
+    Video,
+    VideoNote,
+    Voice,
+)
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes, MessageHandler, filters
 
@@ -135,6 +148,8 @@ async def accept(
         log.info("refused chat=%s user=%s: %s", chat_id, user_id, refusal.text)
         _reply_later(context, request, refusal.text)
         return
+    now = await policy.effective(svc.store, svc.settings, chat_id, user_id)
+    group = policy.in_group(chat_id)
     job = NewJob(
         chat_id=chat_id,
         message_id=target.message_id,
@@ -143,18 +158,44 @@ async def accept(
         kind=media.kind,
         file_id=media.file_id,
         file_unique_id=media.file_unique_id,
-        model=await policy.model_for(svc.store, svc.settings, chat_id, user_id),
+        model=now.model_name,
         duration=media.duration,
         file_size=media.file_size,
         file_name=media.file_name,
         mime_type=media.mime_type,
         language_code=user.language_code if user else None,
         explicit=explicit,
+        language=_text(now.language.value),
+        prompt=_text(now.prompt.value),
+        quiet=bool(now.quiet.value),
+        sender_name=sender_name(target) if group and now.sender_names.value else None,
     )
     if await svc.store.enqueue(job):
         svc.dispatcher.wake()
     else:
         log.info("chat=%s message=%s is queued already", chat_id, target.message_id)
+
+
+def sender_name(message: Message) -> str | None:
+    """Who said it: the original author of a forwarded note, else the sender."""
+    origin = message.forward_origin
+    if isinstance(origin, MessageOriginUser):
+        return origin.sender_user.first_name
+    if isinstance(origin, MessageOriginHiddenUser):
+        return origin.sender_user_name
+    if isinstance(origin, MessageOriginChat):
+        return origin.sender_chat.title or None
+    if isinstance(origin, MessageOriginChannel):
+        return origin.chat.title or None
+    if message.from_user is not None:
+        return message.from_user.first_name
+    if message.sender_chat is not None:
+        return message.sender_chat.title or None
+    return None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _reply_later(context: ContextTypes.DEFAULT_TYPE, message: Message, text: str) -> None:

@@ -1,0 +1,143 @@
+"""A job's messages: the placeholder, progress, the transcript (with its buttons), errors."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyParameters
+from telegram.error import BadRequest, TelegramError
+
+from bot import texts
+from bot.config import Settings
+from bot.replies import ATTACH_AFTER_MESSAGES, MESSAGE_LIMIT, escape, split_for_telegram, utf16_len
+from bot.store import Job, Store
+
+log = logging.getLogger(__name__)
+
+UPGRADE_PREFIX = "up:"
+SUMMARY_PREFIX = "sum:"
+UPGRADE_MODEL = "gpt-4o-transcribe"
+
+
+def shows_progress(job: Job) -> bool:
+    """Quiet chats see only the transcript; an upgrade keeps the old one until the new is in."""
+    return not job.quiet and not job.replaces
+
+
+def transcript_keyboard(job: Job, text: str, settings: Settings) -> InlineKeyboardMarkup | None:
+    """The buttons under a transcript: a better model for mini ones, a summary for long ones."""
+    row = []
+    if job.model != UPGRADE_MODEL:
+        row.append(
+            InlineKeyboardButton(
+                texts.upgrade_button(UPGRADE_MODEL), callback_data=f"{UPGRADE_PREFIX}{job.id}"
+            )
+        )
+    if settings.summary_model and len(text.split()) > settings.summary_min_words:
+        row.append(
+            InlineKeyboardButton(texts.summary_button(), callback_data=f"{SUMMARY_PREFIX}{job.id}")
+        )
+    return InlineKeyboardMarkup([[button] for button in row]) if row else None
+
+
+class Replies:
+    """Sends and edits a job's messages; a retried job reuses what it sent before."""
+
+    def __init__(self, bot: Bot, store: Store, settings: Settings) -> None:
+        self._bot = bot
+        self._store = store
+        self._settings = settings
+
+    def _reply_to(self, job: Job) -> ReplyParameters:
+        return ReplyParameters(job.message_id, allow_sending_without_reply=True)
+
+    async def placeholder(self, job: Job) -> int | None:
+        """The message the job's progress and transcript go in, sent once; None when quiet."""
+        if job.placeholder_id is not None:
+            return job.placeholder_id
+        if job.replaces:
+            return job.replaces[0]
+        if job.quiet:
+            return None
+        message = await self._bot.send_message(
+            job.chat_id, texts.WORKING, reply_parameters=self._reply_to(job)
+        )
+        await self._store.set_placeholder(job.id, message.message_id)
+        return message.message_id
+
+    async def progress(self, job: Job, placeholder: int | None, html: str) -> None:
+        """A progress note in the placeholder; not worth failing the job for."""
+        if placeholder is None or not shows_progress(job):
+            return
+        with contextlib.suppress(TelegramError):
+            await self.edit(job, placeholder, html)
+
+    async def edit(
+        self,
+        job: Job,
+        message_id: int,
+        html: str,
+        markup: InlineKeyboardMarkup | None = None,
+    ) -> int:
+        """Edit one of the job's messages (sent anew if it was deleted); its id."""
+        try:
+            await self._bot.edit_message_text(
+                html, chat_id=job.chat_id, message_id=message_id, reply_markup=markup
+            )
+        except BadRequest as exc:
+            text = str(exc).lower()
+            if "not modified" in text:
+                return message_id  # a retried job delivering the same text again
+            if "not found" in text:
+                return await self._send(job, html, markup)
+            raise
+        return message_id
+
+    async def _send(self, job: Job, html: str, markup: InlineKeyboardMarkup | None = None) -> int:
+        message = await self._bot.send_message(
+            job.chat_id, html, reply_parameters=self._reply_to(job), reply_markup=markup
+        )
+        return message.message_id
+
+    async def tell(self, job: Job, placeholder: int | None, html: str) -> None:
+        """A failure, told where the user looks; quiet chats hear only of what they asked for."""
+        if job.quiet and not job.explicit:
+            return
+        try:
+            if placeholder is not None and not job.replaces:
+                await self.edit(job, placeholder, html)
+            else:
+                await self._send(job, html)
+        except TelegramError as exc:
+            log.warning("job=%d: could not tell the user: %s", job.id, exc)
+
+    async def transcript(self, job: Job, placeholder: int | None, text: str) -> tuple[int, ...]:
+        """The transcript in as many messages as it takes (ids returned), headed by who said it."""
+        heading = f"👤 <b>{escape(job.sender_name)}</b>\n" if job.sender_name else ""
+        room = MESSAGE_LIMIT - (utf16_len(job.sender_name or "") + 4 if heading else 0)
+        pieces = split_for_telegram(text, room)
+        if pieces:
+            htmls = [heading + escape(pieces[0]), *(escape(p) for p in pieces[1:])]
+            markup = transcript_keyboard(job, text, self._settings)
+        else:
+            htmls, markup = [heading + texts.NO_SPEECH], None
+        earlier = list(job.replaces) or ([placeholder] if placeholder is not None else [])
+        ids: list[int] = []
+        for index, html in enumerate(htmls):
+            keyboard = markup if index == len(htmls) - 1 else None
+            if index < len(earlier):
+                ids.append(await self.edit(job, earlier[index], html, keyboard))
+            else:
+                ids.append(await self._send(job, html, keyboard))
+        for surplus in earlier[len(htmls) :]:  # an upgrade that came out shorter
+            with contextlib.suppress(TelegramError):
+                await self._bot.delete_message(job.chat_id, surplus)
+        if len(pieces) > ATTACH_AFTER_MESSAGES:
+            await self._bot.send_document(
+                job.chat_id,
+                InputFile(text.encode("utf-8"), filename="transcript.txt"),
+                caption=texts.FULL_TRANSCRIPT_CAPTION,
+                reply_parameters=self._reply_to(job),
+            )
+        return tuple(ids)

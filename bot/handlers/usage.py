@@ -1,0 +1,79 @@
+"""/usage for everyone, /stats for the bot's admins: minutes, tokens and estimated cost."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from telegram import Update
+from telegram.ext import BaseHandler, CommandHandler, ContextTypes
+
+from bot import policy, texts
+from bot.config import MODELS, Settings
+from bot.handlers.common import allowed_message, user_id_of
+from bot.replies import escape
+from bot.services import services_of
+from bot.store import UsageTotal
+
+
+def month_start(now: float) -> float:
+    """00:00 UTC on the first of this month."""
+    today = datetime.fromtimestamp(now, UTC)
+    return today.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def cost(settings: Settings, total: UsageTotal) -> float:
+    """Estimated USD: transcription by the minute, summaries by the token."""
+    if total.model in MODELS:
+        return total.audio_seconds / 60 * settings.price_per_minute(total.model)
+    return (
+        total.input_tokens * settings.summary_input_price_per_million
+        + total.output_tokens * settings.summary_output_price_per_million
+    ) / 1_000_000
+
+
+async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    found = await allowed_message(update, context)
+    if found is None:
+        return
+    message, svc = found
+    since = month_start(time.time())
+    totals = await svc.store.usage_since(user_id_of(message) or 0, since)
+    rows = []
+    for total in totals:
+        if total.model in MODELS:
+            amount = texts.minutes_amount(total.audio_seconds / 60, total.count)
+        else:
+            amount = texts.tokens_amount(total.input_tokens, total.output_tokens)
+        rows.append((escape(total.model), amount, cost(svc.settings, total)))
+    day = datetime.fromtimestamp(since, UTC).date().isoformat()
+    await message.reply_text(texts.usage_report(day, rows, sum(r[2] for r in rows)))
+
+
+async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    svc = services_of(context)
+    if message is None:
+        return
+    if not policy.is_admin(svc.settings, user_id_of(message)):
+        await message.reply_text(texts.ADMINS_ONLY)
+        return
+    found = await svc.store.stats()
+    failures = [f"#{job_id}: {escape(reason)[:200]}" for job_id, reason in found.recent_failures]
+    await message.reply_text(
+        texts.stats_report(
+            found.by_status,
+            found.minutes_by_model,
+            found.minutes_by_day,
+            found.top_chats,
+            failures,
+        )
+    )
+
+
+def handlers() -> list[BaseHandler[Any, Any, Any]]:
+    return [
+        CommandHandler("usage", usage, block=False),
+        CommandHandler("stats", stats, block=False),
+    ]
