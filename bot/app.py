@@ -23,7 +23,7 @@ from telegram.request import HTTPXRequest
 
 from bot import audio
 from bot.config import Settings
-from bot.handlers import commands, media, preferences, usage
+from bot.handlers import buttons, commands, media, preferences, usage
 from bot.jobs import Dispatcher
 from bot.pipeline import JobRunner
 from bot.services import Services, attach, services_of
@@ -82,7 +82,12 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
     application = builder.build()
     application.add_handler(TypeHandler(Update, _drop_duplicates), group=-1)
     application.add_handler(media.handler())
-    for handler in [*commands.handlers(), *preferences.handlers(), *usage.handlers()]:
+    for handler in [
+        *commands.handlers(),
+        *preferences.handlers(),
+        *usage.handlers(),
+        *buttons.handlers(),
+    ]:
         application.add_handler(handler)
     application.add_error_handler(_on_error)
     return application

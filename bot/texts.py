@@ -284,9 +284,9 @@ def usage_report(since: str, rows: list[tuple[str, str, float]], total: float) -
     return "\n".join(lines)
 
 
-def minutes_amount(minutes: float, count: int) -> str:
+def audio_amount(seconds: float, count: int) -> str:
     notes = ngettext("{n} recording", "{n} recordings", count).format(n=count)
-    return _("{minutes} min in {notes}").format(minutes=f"{minutes:.1f}", notes=notes)
+    return _("{duration} in {notes}").format(duration=span(seconds), notes=notes)
 
 
 def tokens_amount(input_tokens: int, output_tokens: int) -> str:
@@ -337,3 +337,15 @@ def upgrade_button(model: str) -> str:
 
 def summary_button() -> str:
     return _("📝 Summary")
+
+
+def button_expired() -> str:
+    return _("This button has expired.")
+
+
+def upgrade_not_yours() -> str:
+    return _("Only the person who asked for this transcript, or an admin, can do that.")
+
+
+def upgrading(model: str) -> str:
+    return _("Transcribing again with {model}…").format(model=model)

@@ -196,6 +196,19 @@ async def test_the_same_message_is_queued_once_per_model(store: Store) -> None:
     assert await store.enqueue(replace(job(1), model="gpt-4o-transcribe"))
 
 
+async def test_a_failed_job_asked_for_again_is_queued_afresh(store: Store) -> None:
+    assert await store.enqueue(job(1))
+    (taken,) = await store.claim_jobs("a", 1, 30)
+    await store.finish_job(taken.id, 30.0)
+    assert not await store.enqueue(job(1))  # done: stays done
+    assert await store.enqueue(job(2))
+    (taken,) = await store.claim_jobs("a", 1, 30)
+    await store.fail_job(taken.id, "UpstreamRejected: bad")
+    assert await store.enqueue(replace(job(2), explicit=True))
+    (again,) = await store.claim_jobs("a", 1, 30)
+    assert (again.message_id, again.explicit, again.attempts, again.error) == (2, True, 1, None)
+
+
 async def test_cached_transcripts_expire(store: Store) -> None:
     assert await store.get_transcript("k") is None
     await store.put_transcript("k", "hello", ttl_seconds=0.2)

@@ -43,7 +43,7 @@ async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rows = []
     for total in totals:
         if total.model in MODELS:
-            amount = texts.minutes_amount(total.audio_seconds / 60, total.count)
+            amount = texts.audio_amount(total.audio_seconds, total.count)
         else:
             amount = texts.tokens_amount(total.input_tokens, total.output_tokens)
         rows.append((escape(total.model), amount, cost(svc.settings, total)))

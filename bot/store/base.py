@@ -124,7 +124,10 @@ class Store(Protocol):
 
     # jobs
     async def enqueue(self, job: NewJob) -> bool:
-        """Queue a job; False when one exists already for that (chat, message, model)."""
+        """Queue a job; False when one is queued, running or done for (chat, message, model).
+
+        A failed one is replaced: asking again is how a person retries.
+        """
 
     async def get_job(self, job_id: int) -> Job | None: ...
     async def claim_jobs(self, owner: str, limit: int, lease_seconds: float) -> list[Job]: ...

@@ -326,8 +326,15 @@ class SqliteStore:
         names = ", ".join(_NEW_JOB_FIELDS)
         marks = ", ".join("?" for _ in _NEW_JOB_FIELDS)
         values = [_column(getattr(job, name)) for name in _NEW_JOB_FIELDS]
+        # A failed job asked for again starts afresh; a queued, running or done one stays.
+        fresh = ", ".join(f"{name}=excluded.{name}" for name in _NEW_JOB_FIELDS)
         created = await self._write(
-            f"INSERT OR IGNORE INTO jobs ({names}, created_at) VALUES ({marks}, ?) RETURNING id",  # noqa: S608
+            f"INSERT INTO jobs ({names}, created_at) VALUES ({marks}, ?) "  # noqa: S608
+            "ON CONFLICT (chat_id, message_id, model) DO UPDATE SET "
+            f"{fresh}, created_at=excluded.created_at, status='queued', attempts=0, "
+            "not_before=0, lease_owner=NULL, lease_until=NULL, placeholder_id=NULL, error=NULL, "
+            "reply_ids='[]', audio_seconds=NULL, finished_at=NULL WHERE jobs.status='failed' "
+            "RETURNING id",
             *values,
             time.time(),
         )

@@ -1,0 +1,103 @@
+"""The buttons under a transcript: upgrade to the better model, summarise."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
+from telegram.error import TelegramError
+from telegram.ext import BaseHandler, CallbackQueryHandler, ContextTypes
+
+from bot import policy, texts
+from bot.delivery import UPGRADE_MODEL, UPGRADE_PREFIX
+from bot.handlers.common import is_chat_admin
+from bot.services import Services, services_of
+from bot.store import Job, NewJob
+
+log = logging.getLogger(__name__)
+
+_NEW_JOB_FIELDS = tuple(f.name for f in dataclasses.fields(NewJob))
+
+
+def without_button(markup: InlineKeyboardMarkup | None, prefix: str) -> InlineKeyboardMarkup:
+    """The keyboard less the buttons whose data starts with `prefix` (maybe none left)."""
+    rows = [
+        [b for b in row if not str(b.callback_data or "").startswith(prefix)]
+        for row in (markup.inline_keyboard if markup else ())
+    ]
+    return InlineKeyboardMarkup([row for row in rows if row])
+
+
+async def _pressed(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, prefix: str
+) -> tuple[CallbackQuery, Message, Job, Services] | None:
+    """The press, the transcript message and its job; None (press answered) when stale."""
+    query = update.callback_query
+    if query is None or query.data is None:
+        return None
+    svc = services_of(context)
+    message = query.message
+    number = query.data.removeprefix(prefix)
+    job = await svc.store.get_job(int(number)) if number.isdigit() else None
+    if job is None or not isinstance(message, Message) or job.chat_id != message.chat_id:
+        _later(context, query.answer(texts.button_expired(), show_alert=True))
+        return None
+    return query, message, job, svc
+
+
+def _later(context: ContextTypes.DEFAULT_TYPE, coroutine: Any) -> None:
+    """Telegram calls that need not hold up the webhook's answer."""
+    context.application.create_task(_quietly(coroutine), name="button-reply")
+
+
+async def _quietly(coroutine: Any) -> None:
+    try:
+        await coroutine
+    except TelegramError as exc:
+        log.info("a button's answer failed: %s", exc)
+
+
+async def _may_upgrade(context: ContextTypes.DEFAULT_TYPE, job: Job, user_id: int) -> bool:
+    if user_id == job.user_id:
+        return True
+    if policy.in_group(job.chat_id):
+        return await is_chat_admin(context, job.chat_id, user_id)
+    return policy.is_admin(services_of(context).settings, user_id)
+
+
+async def upgrade(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Re-run a mini transcript with the full model; the new text replaces the old in place."""
+    found = await _pressed(update, context, UPGRADE_PREFIX)
+    if found is None:
+        return
+    query, message, job, svc = found
+    user_id = query.from_user.id
+    if not await _may_upgrade(context, job, user_id):
+        _later(context, query.answer(texts.upgrade_not_yours(), show_alert=True))
+        return
+    refusal = await policy.check_limits(svc.store, svc.settings, user_id, job.duration)
+    if refusal is not None:
+        _later(context, query.answer(refusal.text, show_alert=True))
+        return
+    values = {name: getattr(job, name) for name in _NEW_JOB_FIELDS}
+    values.update(
+        model=UPGRADE_MODEL,
+        user_id=user_id,
+        explicit=True,
+        replaces=job.reply_ids or (message.message_id,),
+    )
+    if await svc.store.enqueue(NewJob(**values)):
+        svc.dispatcher.wake()
+        log.info("job=%d: upgrade to %s asked by user=%s", job.id, UPGRADE_MODEL, user_id)
+    _later(context, query.answer(texts.upgrading(UPGRADE_MODEL)))
+    keyboard = without_button(message.reply_markup, UPGRADE_PREFIX)
+    _later(context, query.edit_message_reply_markup(reply_markup=keyboard))
+
+
+def handlers() -> list[BaseHandler[Any, Any, Any]]:
+    # The upgrade queues a job: it blocks like media, so the job is stored before the answer.
+    return [
+        CallbackQueryHandler(upgrade, pattern=f"^{UPGRADE_PREFIX}", block=True),
+    ]
