@@ -25,6 +25,7 @@ from bot import audio
 from bot.config import Settings
 from bot.handlers import commands, media
 from bot.jobs import Dispatcher
+from bot.logs import request_context
 from bot.pipeline import JobRunner
 from bot.services import Services, attach, services_of
 from bot.store import TRANSIENT_STORE_ERRORS, open_store
@@ -235,6 +236,10 @@ class BotService:
 
     async def accept(self, update: Update) -> bool:
         """Handle the update's blocking part (queue a job); True once it is durably accepted."""
+        with request_context(f"upd-{update.update_id}"):
+            return await self._accept(update)
+
+    async def _accept(self, update: Update) -> bool:
         await self.application.process_update(update)
         if update.update_id in self.services.failed_updates:
             self.services.failed_updates.discard(update.update_id)
