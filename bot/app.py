@@ -184,7 +184,9 @@ class BotService:
                 "bot to each group) or make the bot a group admin."
             )
         await app.start()
-        runner = JobRunner(app.bot, self.store, self.transcriber, self.settings, self.downloads)
+        runner = JobRunner(
+            app.bot, self.store, self.transcriber, self.settings, self.downloads, self.metrics
+        )
         await self.dispatcher.start(runner)
         try:
             await app.bot.set_my_commands(list(commands.COMMANDS))
