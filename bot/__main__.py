@@ -40,7 +40,7 @@ def main() -> None:
     ]
     if settings.webhook_secret is not None:
         secrets.append(settings.webhook_secret.get_secret_value())
-    setup_logging(settings.log_level, secrets)
+    setup_logging(settings.log_level, secrets, settings.log_format)
     from bot.app import StartupError
 
     try:

@@ -19,12 +19,13 @@ from telegram.ext import (
     Defaults,
     TypeHandler,
 )
-from telegram.request import HTTPXRequest
 
 from bot import audio
 from bot.config import Settings
 from bot.handlers import buttons, commands, media, preferences, usage
 from bot.jobs import Dispatcher
+from bot.logs import request_context
+from bot.metrics import MeteredRequest, Metrics
 from bot.pipeline import JobRunner
 from bot.services import Services, attach, services_of
 from bot.store import TRANSIENT_STORE_ERRORS, open_store
@@ -41,7 +42,9 @@ class StartupError(Exception):
     """The bot cannot start; the message says why, for one line on stderr."""
 
 
-def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
+def build_application(
+    settings: Settings, metrics: Metrics
+) -> Application[Any, Any, Any, Any, Any, Any]:
     root = settings.api_root
     # httpcore scans every pooled connection for each request: a bigger pool costs more than the
     # queueing it saves (measured with 1,000 concurrent jobs).
@@ -54,7 +57,8 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         .local_mode(settings.telegram_local_mode)
         .updater(None)
         .request(
-            HTTPXRequest(
+            MeteredRequest(
+                metrics,
                 connection_pool_size=pool,
                 pool_timeout=30.0,
                 connect_timeout=10.0,
@@ -63,7 +67,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
                 media_write_timeout=120.0,
             )
         )
-        .get_updates_request(HTTPXRequest(connection_pool_size=2, read_timeout=10.0))
+        .get_updates_request(MeteredRequest(metrics, connection_pool_size=2, read_timeout=10.0))
         .defaults(
             Defaults(
                 parse_mode=ParseMode.HTML,
@@ -116,7 +120,8 @@ class BotService:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.application = build_application(settings)
+        self.metrics = Metrics()
+        self.application = build_application(settings, self.metrics)
         self.store = open_store(settings.database_url)
         self.transcriber = Transcriber(
             settings.openai_root,
@@ -134,7 +139,10 @@ class BotService:
             lease_seconds=settings.job_lease_seconds,
             retention_seconds=settings.job_retention_days * 86400,
         )
-        self.services = Services(settings, self.store, self.transcriber, self.dispatcher)
+        self.metrics.watch_jobs(self.store, lambda: self.dispatcher.running)
+        self.services = Services(
+            settings, self.store, self.transcriber, self.dispatcher, self.metrics
+        )
         attach(self.application.bot_data, self.services)
         webhook = settings.webhook_url is not None
         self.web = WebServer(
@@ -143,6 +151,7 @@ class BotService:
             webhook_path=settings.webhook_path if webhook else None,
             secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
             accept=self._accept_json,
+            metrics=self.metrics,
         )
         self._poller: asyncio.Task[None] | None = None
 
@@ -180,7 +189,9 @@ class BotService:
                 "bot to each group) or make the bot a group admin."
             )
         await app.start()
-        runner = JobRunner(app.bot, self.store, self.transcriber, self.settings, self.downloads)
+        runner = JobRunner(
+            app.bot, self.store, self.transcriber, self.settings, self.downloads, self.metrics
+        )
         await self.dispatcher.start(runner)
         try:
             await app.bot.set_my_commands(list(commands.COMMANDS))
@@ -240,6 +251,10 @@ class BotService:
 
     async def accept(self, update: Update) -> bool:
         """Handle the update's blocking part (queue a job); True once it is durably accepted."""
+        with request_context(f"upd-{update.update_id}"):
+            return await self._accept(update)
+
+    async def _accept(self, update: Update) -> bool:
         await self.application.process_update(update)
         if update.update_id in self.services.failed_updates:
             self.services.failed_updates.discard(update.update_id)

@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     telegram_group_rate_per_minute: float = Field(default=20.0, ge=0)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("admin_user_ids", "allowed_user_ids", "allowed_chat_ids", mode="before")
     @classmethod
@@ -97,6 +98,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod

@@ -1,42 +1,115 @@
-"""Logging for operators: readable lines, secrets never printed."""
+"""Logging for operators: readable lines or JSON, a request id on each, secrets never printed."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+
+from pythonjsonlogger.json import JsonFormatter
 
 # A bot token anywhere (URLs of python-telegram-bot and httpx contain it): "123456:AA...".
 _TOKEN_RE = re.compile(r"\b\d{3,}:[A-Za-z0-9_-]{20,}")
 _BEARER_RE = re.compile(r"(?i)(bearer\s+)[^\s'\"]+")
 
+# What the current log lines are about: "upd-<update_id>" for a delivery, "job-<id>" for a job.
+# Tasks copy the context they are created in, so a job's helper tasks carry its id too.
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
-class RedactingFormatter(logging.Formatter):
-    """Formats as usual, then removes every known secret (messages, arguments, tracebacks)."""
+LogFormat = Literal["text", "json"]
 
-    def __init__(self, fmt: str, secrets: Iterable[str]) -> None:
-        super().__init__(fmt)
+
+@contextlib.contextmanager
+def request_context(request_id: str) -> Iterator[None]:
+    """Every log line written inside carries this request id."""
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `request_id` (None outside a request) to every record a handler sees."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = _request_id.get()
+        return True
+
+
+class Redactor:
+    """Removes every known secret from a text: the given values, bot tokens, bearer keys."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
         # Longest first, so a secret that contains another is removed whole.
         # Very short values (test keys like "k") would garble every line; real ones are long.
         self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
 
-    def redact(self, text: str) -> str:
+    def __call__(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         text = _TOKEN_RE.sub("***", text)
         return _BEARER_RE.sub(r"\1***", text)
 
+
+class RedactingFormatter(logging.Formatter):
+    """`time LEVEL logger [request]: message`, then every secret removed (tracebacks too)."""
+
+    _LINE = "%(asctime)s %(levelname)s %(name)s%(request)s: %(message)s"
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__(self._LINE)
+        self.redact = Redactor(secrets)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        request_id = getattr(record, "request_id", None)
+        request = f" [{request_id}]" if request_id else ""
+        return self._LINE % {**record.__dict__, "request": request}
+
     def format(self, record: logging.LogRecord) -> str:
         return self.redact(super().format(record))
 
 
-def setup_logging(level: str, secrets: Iterable[str]) -> None:
+class RedactingJsonFormatter(JsonFormatter):
+    """One JSON object a line: time, level, logger, message, request_id and any `extra` fields.
+
+    Secrets are removed from the values before they are serialised, so the line stays JSON.
+    """
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__(
+            ["levelname", "name", "message", "request_id"],
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="time",
+        )
+        self.redact = Redactor(secrets)
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        return {key: self._scrub(value) for key, value in log_data.items()}
+
+    def _scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {k: self._scrub(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._scrub(v) for v in value]
+        return value
+
+
+def setup_logging(level: str, secrets: Iterable[str], log_format: LogFormat = "text") -> None:
     """Root logging to stderr; quiet libraries whose INFO lines carry the bot token in URLs."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets)
+    secrets = list(secrets)
+    formatter = (
+        RedactingJsonFormatter(secrets) if log_format == "json" else RedactingFormatter(secrets)
     )
+    handler.setFormatter(formatter)
+    handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

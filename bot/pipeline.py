@@ -7,7 +7,6 @@ import contextlib
 import functools
 import hashlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -18,6 +17,9 @@ from bot import texts
 from bot.config import Settings
 from bot.delivery import Replies
 from bot.errors import TranscribotError
+from bot.logs import request_context
+from bot.metrics import Metrics
+from bot.report import JobReport, Outcome
 from bot.store import Job, Store
 from bot.transcriber import Transcriber
 from bot.uploads import Upload, UploadMaker
@@ -37,7 +39,9 @@ class JobRunner:
         transcriber: Transcriber,
         settings: Settings,
         http: httpx.AsyncClient,
+        metrics: Metrics,
     ) -> None:
+        self._metrics = metrics
         self._store = store
         self._transcriber = transcriber
         self._settings = settings
@@ -45,58 +49,64 @@ class JobRunner:
         self._replies = Replies(bot, store, settings)
 
     async def __call__(self, job: Job) -> None:
-        started = time.monotonic()
+        with request_context(f"job-{job.id}"):
+            report = JobReport(job)
+            try:
+                outcome, reason = await self._run(job, report)
+            except asyncio.CancelledError:
+                report.tell("interrupted", self._metrics, "shutting down")
+                raise
+            except Exception as exc:
+                # The dispatcher's last net logs it and queues the job again.
+                report.tell("retried", self._metrics, f"crashed: {type(exc).__name__}: {exc}")
+                raise
+            report.tell(outcome, self._metrics, reason)
+
+    async def _run(self, job: Job, report: JobReport) -> tuple[Outcome, str | None]:
+        """The job's outcome, and why when it is not done; the store records it too."""
         placeholder = job.placeholder_id
         try:
             placeholder = await self._replies.placeholder(job)
+            report.lap("reply")
             key = cache_key(job)
             cached = await self._cached(key)
-            parts = 0
             if cached is not None:
                 text, billed = cached, 0.0  # the same file was transcribed already: free
+                report.cached = True
             else:
                 preparing = functools.partial(
                     self._replies.progress, job, placeholder, texts.PREPARING
                 )
                 async with self._uploads.uploads(job, preparing) as uploads:
-                    parts = len(uploads)
-                    text, audio_seconds = await self._transcribe(job, uploads, placeholder)
+                    report.lap("download")
+                    report.prepared(uploads)
+                    text, audio_seconds = await self._transcribe(job, uploads, placeholder, report)
+                    report.lap("upstream")
                 billed = audio_seconds or 0.0
                 await self._remember(key, text)
+            report.audio_seconds, report.chars = billed, len(text)
             reply_ids = await self._replies.transcript(job, placeholder, text)
             await self._store.finish_job(job.id, billed, reply_ids)
-            log.info(
-                "job=%d done chat=%s kind=%s model=%s audio=%.1fs parts=%d chars=%d cached=%s "
-                "in %.2fs",
-                job.id,
-                job.chat_id,
-                job.kind,
-                job.model,
-                billed,
-                parts,
-                len(text),
-                cached is not None,
-                time.monotonic() - started,
-            )
+            report.lap("reply")
+            return "done", None
         except TranscribotError as exc:
-            log.warning("job=%d failed: %s: %s", job.id, type(exc).__name__, exc)
-            await self._store.fail_job(job.id, f"{type(exc).__name__}: {exc}")
+            reason = f"{type(exc).__name__}: {exc}"
+            await self._store.fail_job(job.id, reason)
             await self._replies.tell(job, placeholder, texts.for_error(exc))
+            return "failed", reason
         except Forbidden as exc:
-            log.info(
-                "job=%d dropped: the bot may not write to chat=%s (%s)", job.id, job.chat_id, exc
-            )
+            # The bot may not write to this chat (blocked, removed from the group).
             await self._store.fail_job(job.id, f"Forbidden: {exc}")
+            return "dropped", f"Forbidden: {exc}"
         except (RetryAfter, NetworkError) as exc:
             # Telegram itself is in trouble (BadRequest is a NetworkError subclass: handled below).
             if isinstance(exc, BadRequest):
-                log.warning("job=%d: Telegram refused a request: %s", job.id, exc)
                 await self._store.fail_job(job.id, f"BadRequest: {exc}")
-                return
-            await self._retry_or_fail(job, placeholder, f"Telegram: {exc}")
+                return "failed", f"Telegram refused a request: BadRequest: {exc}"
+            return await self._retry_or_fail(job, placeholder, f"Telegram: {exc}")
         except Exception as exc:
             log.exception("job=%d: unexpected error", job.id)
-            await self._retry_or_fail(job, placeholder, f"{type(exc).__name__}: {exc}")
+            return await self._retry_or_fail(job, placeholder, f"{type(exc).__name__}: {exc}")
 
     async def _cached(self, key: str) -> str | None:
         if self._settings.cache_transcripts_hours <= 0:
@@ -108,25 +118,20 @@ class JobRunner:
         if hours > 0:
             await self._store.put_transcript(key, text, hours * 3600)
 
-    async def _retry_or_fail(self, job: Job, placeholder: int | None, reason: str) -> None:
+    async def _retry_or_fail(
+        self, job: Job, placeholder: int | None, reason: str
+    ) -> tuple[Outcome, str]:
         if job.attempts < self._settings.job_max_attempts:
             delay = min(60.0, 2.0**job.attempts)
-            log.warning(
-                "job=%d attempt %d failed (%s); retrying in %.0fs",
-                job.id,
-                job.attempts,
-                reason,
-                delay,
-            )
             await self._store.retry_job(job.id, reason, delay)
-            return
-        log.error("job=%d failed after %d attempts: %s", job.id, job.attempts, reason)
+            return "retried", f"{reason}; again in {delay:.0f}s"
         await self._store.fail_job(job.id, reason)
         with contextlib.suppress(TelegramError):
             await self._replies.tell(job, placeholder, texts.UNEXPECTED)
+        return "failed", f"{reason}; after {job.attempts} attempts"
 
     async def _transcribe(
-        self, job: Job, uploads: list[Upload], placeholder: int | None
+        self, job: Job, uploads: list[Upload], placeholder: int | None, report: JobReport
     ) -> tuple[str, float | None]:
         """Each upload's text, joined in order; the parts of a long one go concurrently."""
         progress = _Progress(
@@ -139,6 +144,7 @@ class JobRunner:
                 result = await self._transcriber.transcribe(
                     upload.data, upload.filename, job.model, duration=upload.duration
                 )
+            report.transcripts.append(result)
             progress.part_done()
             return result.text
 

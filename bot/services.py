@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
+from bot.metrics import Metrics
 from bot.store import Store
 from bot.transcriber import Transcriber
 
@@ -21,6 +22,7 @@ class Services:
     store: Store
     transcriber: Transcriber
     dispatcher: Dispatcher
+    metrics: Metrics
     # Updates whose blocking handlers failed: the web route answers 500 so Telegram redelivers.
     failed_updates: set[int] = field(default_factory=set)
 

@@ -1,4 +1,4 @@
-"""The aiohttp server: Telegram's webhook deliveries and /healthz."""
+"""The aiohttp server: Telegram's webhook deliveries, /healthz and /metrics."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+
+from bot.metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,7 @@ class BadUpdate(ValueError):
 
 
 class WebServer:
-    """Serves the webhook (when a path is given) and /healthz on one aiohttp app."""
+    """Serves the webhook (when a path is given), /healthz and /metrics on one aiohttp app."""
 
     def __init__(
         self,
@@ -34,15 +36,18 @@ class WebServer:
         webhook_path: str | None,
         secret: str | None,
         accept: Accept,
+        metrics: Metrics,
     ) -> None:
         self._host = host
         self._port = port
         self._secret = secret.encode() if secret else None
         self._accept = accept
+        self._metrics = metrics
         self.ready = False
         self.accepting = True
         self.app = web.Application(client_max_size=MAX_BODY_BYTES)
         self.app.router.add_get("/healthz", self._healthz)
+        self.app.router.add_get("/metrics", self._metrics_page)
         if webhook_path is not None:
             self.app.router.add_post(webhook_path, self._webhook)
         self._runner: web.AppRunner | None = None
@@ -66,6 +71,10 @@ class WebServer:
         if not self.ready:
             return web.json_response({"status": "starting"}, status=503)
         return web.json_response({"status": "ok"})
+
+    async def _metrics_page(self, _: web.Request) -> web.Response:
+        body = await self._metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def _webhook(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER)

@@ -1,0 +1,136 @@
+"""Prometheus metrics: what the bot counts, in a registry of its own, rendered for GET /metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from telegram.error import TelegramError
+from telegram.request import HTTPXRequest
+
+from bot.store import TRANSIENT_STORE_ERRORS, Store
+
+log = logging.getLogger(__name__)
+
+# Prometheus' text exposition format, version 0.0.4: what generate_latest writes.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# A voice note takes about a second upstream; a 20-minute part can take a minute or two.
+_UPSTREAM_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+# The queue depth is a query on the store: scrapes closer together than this share one.
+_QUEUE_CACHE_SECONDS = 1.0
+
+
+class Metrics:
+    """Every metric of the bot; one object built at start and passed to what records."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._jobs = Counter(
+            "transcribot_jobs",
+            "Job runs by how they ended (done, failed, retried, dropped, interrupted) and model.",
+            ["outcome", "model"],
+            registry=self.registry,
+        )
+        self._audio = Counter(
+            "transcribot_audio_seconds",
+            "Seconds of audio in jobs transcribed and delivered, by model.",
+            ["model"],
+            registry=self.registry,
+        )
+        self._upstream = Histogram(
+            "transcribot_upstream_seconds",
+            "Time of one successful transcription request, its retries included, by model.",
+            ["model"],
+            buckets=_UPSTREAM_BUCKETS,
+            registry=self.registry,
+        )
+        self._retries = Counter(
+            "transcribot_upstream_retries",
+            "Transcription requests made again after a transient failure (429, 5xx, timeout).",
+            ["model"],
+            registry=self.registry,
+        )
+        self._telegram_errors = Counter(
+            "transcribot_telegram_errors",
+            "Bot API calls that failed, by method and error (HTTP status, or TimedOut/NetworkError "
+            "when no answer came).",
+            ["method", "error"],
+            registry=self.registry,
+        )
+        self._queued = Gauge(
+            "transcribot_jobs_queued",
+            "Jobs waiting in the store, for every process sharing it.",
+            registry=self.registry,
+        )
+        self._running = Gauge(
+            "transcribot_jobs_running", "Jobs this process is running.", registry=self.registry
+        )
+        self._store: Store | None = None
+        self._queued_at = -_QUEUE_CACHE_SECONDS
+
+    def watch_jobs(self, store: Store, running: Callable[[], int]) -> None:
+        """Read the queue depth from `store` and the running count from `running` at scrape time."""
+        self._store = store
+        self._running.set_function(running)
+
+    def job_ended(self, outcome: str, model: str, audio_seconds: float | None) -> None:
+        self._jobs.labels(outcome, model).inc()
+        if outcome == "done" and audio_seconds:
+            self._audio.labels(model).inc(audio_seconds)
+
+    def upstream_request(self, model: str, seconds: float, attempts: int) -> None:
+        """One transcription request that succeeded after `attempts` tries."""
+        self._upstream.labels(model).observe(seconds)
+        if attempts > 1:
+            self._retries.labels(model).inc(attempts - 1)
+
+    def telegram_error(self, method: str, error: str) -> None:
+        self._telegram_errors.labels(method, error).inc()
+
+    async def render(self) -> bytes:
+        """The text exposition of every metric (CONTENT_TYPE)."""
+        await self._refresh_queue()
+        return generate_latest(self.registry)
+
+    async def _refresh_queue(self) -> None:
+        now = time.monotonic()
+        if self._store is None or now - self._queued_at < _QUEUE_CACHE_SECONDS:
+            return
+        self._queued_at = now  # concurrent scrapes do not query again while this one waits
+        try:
+            stats = await self._store.stats()
+        except TRANSIENT_STORE_ERRORS as exc:
+            log.warning("metrics: could not count queued jobs: %s", exc)
+            return
+        self._queued.set(stats.by_status.get("queued", 0))
+
+
+class MeteredRequest(HTTPXRequest):
+    """python-telegram-bot's HTTPXRequest, counting every failed Bot API call in `metrics`.
+
+    `post` is final in python-telegram-bot, so errors are seen here, where the answer comes back:
+    an HTTP status outside 2xx (python-telegram-bot turns it into BadRequest, Forbidden,
+    RetryAfter...), or TimedOut/NetworkError when no answer came.
+    """
+
+    def __init__(self, metrics: Metrics, **options: Any) -> None:
+        super().__init__(**options)
+        self._metrics = metrics
+
+    async def do_request(
+        self, url: str, method: str, *args: Any, **kwargs: Any
+    ) -> tuple[int, bytes]:
+        # POST {base}/bot{token}/{method}; a GET is a file download whose URL names the file.
+        api_method = url.rsplit("/", 1)[-1] if method == "POST" else "file"
+        try:
+            code, payload = await super().do_request(url, method, *args, **kwargs)
+        except TelegramError as exc:
+            self._metrics.telegram_error(api_method, type(exc).__name__)
+            raise
+        if not 200 <= code <= 299:
+            self._metrics.telegram_error(api_method, str(code))
+        return code, payload
