@@ -48,7 +48,7 @@ class JobRunner:
         placeholder = job.placeholder_id
         try:
             placeholder = await self._ensure_placeholder(job)
-            preparing = functools.partial(self._progress, job, placeholder, texts.PREPARING)
+            preparing = functools.partial(self._progress, job, placeholder, texts.preparing())
             async with self._uploads.uploads(job, preparing) as uploads:
                 text, audio_seconds = await self._transcribe(job, uploads, placeholder)
             await self._deliver(job, placeholder, text)
@@ -99,7 +99,7 @@ class JobRunner:
         log.error("job=%d failed after %d attempts: %s", job.id, job.attempts, reason)
         await self._store.fail_job(job.id, reason)
         with contextlib.suppress(TelegramError):
-            await self._tell(job, placeholder, texts.UNEXPECTED)
+            await self._tell(job, placeholder, texts.unexpected())
 
     # Telegram side
 
@@ -111,7 +111,7 @@ class JobRunner:
         if job.placeholder_id is not None:
             return job.placeholder_id
         message = await self._bot.send_message(
-            job.chat_id, texts.WORKING, reply_parameters=self._reply_to(job)
+            job.chat_id, texts.working(), reply_parameters=self._reply_to(job)
         )
         await self._store.set_placeholder(job.id, message.message_id)
         return message.message_id
@@ -144,7 +144,7 @@ class JobRunner:
     async def _deliver(self, job: Job, placeholder: int, text: str) -> None:
         pieces = split_for_telegram(text)
         if not pieces:
-            await self._edit(job, placeholder, texts.NO_SPEECH)
+            await self._edit(job, placeholder, texts.no_speech())
             return
         await self._edit(job, placeholder, escape(pieces[0]))
         for piece in pieces[1:]:
@@ -155,7 +155,7 @@ class JobRunner:
             await self._bot.send_document(
                 job.chat_id,
                 InputFile(text.encode("utf-8"), filename="transcript.txt"),
-                caption=texts.FULL_TRANSCRIPT_CAPTION,
+                caption=texts.full_transcript_caption(),
                 reply_parameters=self._reply_to(job),
             )
 

@@ -66,7 +66,7 @@ async def _allowed_message(
     svc = services_of(context)
     user_id = message.from_user.id if message.from_user else None
     if not policy.is_allowed(svc.settings, user_id, message.chat_id):
-        await message.reply_text(texts.NOT_ALLOWED)
+        await message.reply_text(texts.not_allowed())
         return None
     return message, svc
 
@@ -93,7 +93,7 @@ def model_keyboard(current: str) -> InlineKeyboardMarkup:
         [
             [
                 InlineKeyboardButton(
-                    ("✅ " if model == current else "") + texts.MODEL_LABELS[model],
+                    ("✅ " if model == current else "") + texts.model_label(model),
                     callback_data=_MODEL_PREFIX + model,
                 )
             ]
@@ -127,7 +127,7 @@ async def model_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     group = _in_group(message)
     if group:
         if not await _is_chat_admin(context, message.chat_id, user_id):
-            await query.answer(texts.GROUP_ADMINS_ONLY, show_alert=True)
+            await query.answer(texts.group_admins_only(), show_alert=True)
             return
         await svc.store.set_chat_model(message.chat_id, model)
     else:
@@ -142,16 +142,16 @@ async def autotranscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     message, svc = found
     if not _in_group(message):
-        await message.reply_text("This setting is for groups: add me to one and use it there.")
+        await message.reply_text(texts.groups_only())
         return
     args = [a.lower() for a in (context.args or [])]
     if not args or args[0] not in ("on", "off"):
         enabled = await policy.auto_transcribe_on(svc.store, svc.settings, message.chat_id)
-        await message.reply_text(texts.auto_transcribe_state(enabled) + "\n" + texts.AUTO_USAGE)
+        await message.reply_text(texts.auto_transcribe_state(enabled) + "\n" + texts.auto_usage())
         return
     user_id = message.from_user.id if message.from_user else 0
     if not await _is_chat_admin(context, message.chat_id, user_id):
-        await message.reply_text(texts.GROUP_ADMINS_ONLY)
+        await message.reply_text(texts.group_admins_only())
         return
     enabled = args[0] == "on"
     await svc.store.set_chat_auto_transcribe(message.chat_id, enabled)
@@ -170,7 +170,7 @@ async def transcribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         if policy.is_allowed(
             svc.settings, message.from_user.id if message.from_user else None, message.chat_id
         ):
-            context.application.create_task(message.reply_text(texts.TRANSCRIBE_USAGE))
+            context.application.create_task(message.reply_text(texts.transcribe_usage()))
         return
     await accept(svc, context, target, message, media, explicit=True)
 
@@ -181,7 +181,7 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if message is None:
         return
     if not policy.is_admin(svc.settings, message.from_user.id if message.from_user else None):
-        await message.reply_text(texts.ADMINS_ONLY)
+        await message.reply_text(texts.admins_only())
         return
     found = await svc.store.stats()
     failures = [f"#{job_id}: {escape(reason)[:200]}" for job_id, reason in found.recent_failures]
