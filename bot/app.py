@@ -21,7 +21,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot import audio
+from bot import audio, i18n
 from bot.config import Settings
 from bot.handlers import commands, media
 from bot.jobs import Dispatcher
@@ -80,12 +80,19 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
     )
     builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
     application = builder.build()
+    application.add_handler(TypeHandler(Update, _use_senders_language), group=-2)
     application.add_handler(TypeHandler(Update, _drop_duplicates), group=-1)
     application.add_handler(media.handler())
     for handler in commands.handlers():
         application.add_handler(handler)
     application.add_error_handler(_on_error)
     return application
+
+
+async def _use_senders_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer in the sender's language: later handlers, and tasks they start, copy this context."""
+    user = update.effective_user
+    i18n.set_language(user.language_code if user else None)
 
 
 async def _drop_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -13,7 +13,7 @@ import httpx
 from telegram import Bot, InputFile, ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot import texts
+from bot import i18n, texts
 from bot.config import Settings
 from bot.errors import TranscribotError
 from bot.replies import ATTACH_AFTER_MESSAGES, escape, split_for_telegram
@@ -44,6 +44,11 @@ class JobRunner:
         self._uploads = UploadMaker(bot, http, settings)
 
     async def __call__(self, job: Job) -> None:
+        # Everything this job says, in the language of whoever asked for it.
+        with i18n.use_language(job.language_code):
+            await self._run(job)
+
+    async def _run(self, job: Job) -> None:
         started = time.monotonic()
         placeholder = job.placeholder_id
         try:
