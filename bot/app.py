@@ -184,10 +184,7 @@ class BotService:
         await app.start()
         runner = JobRunner(app.bot, self.store, self.transcriber, self.settings, self.downloads)
         await self.dispatcher.start(runner)
-        try:
-            await app.bot.set_my_commands(list(commands.COMMANDS))
-        except TelegramError as exc:  # a menu is a nicety: never a reason not to start
-            log.warning("could not register the command menu: %s", exc)
+        await self._set_command_menus()
         await self.web.start()
         if self.settings.webhook_url is not None:
             assert self.settings.webhook_secret is not None
@@ -214,6 +211,17 @@ class BotService:
             self._poller = asyncio.create_task(self._poll(), name="polling")
             log.info("polling mode (no WEBHOOK_URL)")
         self.web.ready = True
+
+    async def _set_command_menus(self) -> None:
+        """The English menu for everyone, and one for the users of each other language."""
+        for language in i18n.LANGUAGES:
+            with i18n.use_language(language):
+                menu = commands.command_menu()
+            code = None if language == i18n.SOURCE_LANGUAGE else language
+            try:
+                await self.application.bot.set_my_commands(menu, language_code=code)
+            except TelegramError as exc:  # a menu is a nicety: never a reason not to start
+                log.warning("could not register the command menu (%s): %s", language, exc)
 
     async def _shutdown(self) -> None:
         self.web.accepting = False

@@ -281,3 +281,14 @@ async def test_model_buttons_and_choice_are_in_the_users_language(
     )
     [chosen] = await tg.wait_calls("editMessageText", 1)
     assert chosen.params["text"] == "✅ Mô hình của bạn: <b>gpt-4o-transcribe</b>"
+
+
+async def test_command_menu_is_registered_in_each_language(
+    bot: RunningBot, tg: FakeTelegram
+) -> None:
+    menus = {code: tg.commands_for(language_code=code) or [] for code in ("", "vi", "ru")}
+    descriptions = {code: {c["command"]: c["description"] for c in m} for code, m in menus.items()}
+    assert descriptions[""]["model"] == "Choose the transcription model"
+    assert descriptions["vi"]["model"] == "Chọn mô hình chuyển giọng nói thành văn bản"
+    assert descriptions["ru"]["model"] == "Выбрать модель распознавания"
+    assert all(d.keys() == descriptions[""].keys() for d in descriptions.values())

@@ -24,13 +24,11 @@ from bot.services import Services, services_of
 
 log = logging.getLogger(__name__)
 
-COMMANDS = (
-    BotCommand("start", "What this bot does"),
-    BotCommand("help", "How to use it, the current model"),
-    BotCommand("model", "Choose the transcription model"),
-    BotCommand("autotranscribe", "Groups: transcribe voice notes automatically (on/off)"),
-    BotCommand("transcribe", "Reply to a voice note to transcribe it"),
-)
+
+def command_menu() -> list[BotCommand]:
+    """The menu Telegram shows for the bot's commands, in the current language."""
+    return [BotCommand(name, description) for name, description in texts.command_menu()]
+
 
 _MODEL_PREFIX = "model:"
 
