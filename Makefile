@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Debian packages the tests need (ffmpeg for audio work, espeak-ng for real speech fixtures).
 SYSTEM_PACKAGES := ffmpeg espeak-ng
 
-.PHONY: run test lint typecheck pytest bench system-deps clean
+.PHONY: run test lint typecheck pytest bench messages system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,15 @@ pytest: $(VENV)/.dev-installed system-deps
 ## make bench: the benchmark against the fake servers (not part of the tests)
 bench: $(VENV)/.dev-installed system-deps
 	$(BIN)/python -m bench
+
+# Babel's default mapping (every .py under bot/, keywords _, ngettext, N_...): tests/test_i18n.py
+# extracts the same way to check the catalogues.
+## make messages: extract the texts into bot/locales/messages.pot and update every catalogue
+messages: $(VENV)/.dev-installed
+	$(BIN)/pybabel extract --project=Transcribot --add-comments=Translators: --add-location=file \
+		--output-file=bot/locales/messages.pot bot
+	$(BIN)/pybabel update --input-file=bot/locales/messages.pot --output-dir=bot/locales \
+		--ignore-obsolete --previous
 
 # Installs what is missing with apt-get (needs root, or sudo).
 system-deps:

@@ -20,7 +20,7 @@ from telegram.ext import (
     TypeHandler,
 )
 
-from bot import audio
+from bot import audio, i18n
 from bot.config import Settings
 from bot.handlers import buttons, commands, media, preferences, usage
 from bot.jobs import Dispatcher
@@ -84,6 +84,7 @@ def build_application(
     )
     builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
     application = builder.build()
+    application.add_handler(TypeHandler(Update, _use_senders_language), group=-2)
     application.add_handler(TypeHandler(Update, _drop_duplicates), group=-1)
     application.add_handler(media.handler())
     for handler in [
@@ -95,6 +96,12 @@ def build_application(
         application.add_handler(handler)
     application.add_error_handler(_on_error)
     return application
+
+
+async def _use_senders_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer in the sender's language: later handlers, and tasks they start, copy this context."""
+    user = update.effective_user
+    i18n.set_language(user.language_code if user else None)
 
 
 async def _drop_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -193,10 +200,7 @@ class BotService:
             app.bot, self.store, self.transcriber, self.settings, self.downloads, self.metrics
         )
         await self.dispatcher.start(runner)
-        try:
-            await app.bot.set_my_commands(list(commands.COMMANDS))
-        except TelegramError as exc:  # a menu is a nicety: never a reason not to start
-            log.warning("could not register the command menu: %s", exc)
+        await self._set_command_menus()
         await self.web.start()
         if self.settings.webhook_url is not None:
             assert self.settings.webhook_secret is not None
@@ -223,6 +227,17 @@ class BotService:
             self._poller = asyncio.create_task(self._poll(), name="polling")
             log.info("polling mode (no WEBHOOK_URL)")
         self.web.ready = True
+
+    async def _set_command_menus(self) -> None:
+        """The English menu for everyone, and one for the users of each other language."""
+        for language in i18n.LANGUAGES:
+            with i18n.use_language(language):
+                menu = commands.command_menu()
+            code = None if language == i18n.SOURCE_LANGUAGE else language
+            try:
+                await self.application.bot.set_my_commands(menu, language_code=code)
+            except TelegramError as exc:  # a menu is a nicety: never a reason not to start
+                log.warning("could not register the command menu (%s): %s", language, exc)
 
     async def _shutdown(self) -> None:
         self.web.accepting = False

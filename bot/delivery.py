@@ -61,7 +61,7 @@ class Replies:
         if job.quiet:
             return None
         message = await self._bot.send_message(
-            job.chat_id, texts.WORKING, reply_parameters=self._reply_to(job)
+            job.chat_id, texts.working(), reply_parameters=self._reply_to(job)
         )
         await self._store.set_placeholder(job.id, message.message_id)
         return message.message_id
@@ -121,7 +121,7 @@ class Replies:
             htmls = [heading + escape(pieces[0]), *(escape(p) for p in pieces[1:])]
             markup = transcript_keyboard(job, text, self._settings)
         else:
-            htmls, markup = [heading + texts.NO_SPEECH], None
+            htmls, markup = [heading + texts.no_speech()], None
         earlier = list(job.replaces) or ([placeholder] if placeholder is not None else [])
         ids: list[int] = []
         for index, html in enumerate(htmls):
@@ -137,7 +137,7 @@ class Replies:
             await self._bot.send_document(
                 job.chat_id,
                 InputFile(text.encode("utf-8"), filename="transcript.txt"),
-                caption=texts.FULL_TRANSCRIPT_CAPTION,
+                caption=texts.full_transcript_caption(),
                 reply_parameters=self._reply_to(job),
             )
         return tuple(ids)

@@ -13,7 +13,7 @@ import httpx
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot import texts
+from bot import i18n, texts
 from bot.config import Settings
 from bot.delivery import Replies
 from bot.errors import TranscribotError
@@ -49,7 +49,8 @@ class JobRunner:
         self._replies = Replies(bot, store, settings)
 
     async def __call__(self, job: Job) -> None:
-        with request_context(f"job-{job.id}"):
+        # Everything this job says is in the language of whoever asked for it.
+        with request_context(f"job-{job.id}"), i18n.use_language(job.language_code):
             report = JobReport(job)
             try:
                 outcome, reason = await self._run(job, report)
@@ -75,7 +76,7 @@ class JobRunner:
                 report.cached = True
             else:
                 preparing = functools.partial(
-                    self._replies.progress, job, placeholder, texts.PREPARING
+                    self._replies.progress, job, placeholder, texts.preparing()
                 )
                 async with self._uploads.uploads(job, preparing) as uploads:
                     report.lap("download")
@@ -127,7 +128,7 @@ class JobRunner:
             return "retried", f"{reason}; again in {delay:.0f}s"
         await self._store.fail_job(job.id, reason)
         with contextlib.suppress(TelegramError):
-            await self._replies.tell(job, placeholder, texts.UNEXPECTED)
+            await self._replies.tell(job, placeholder, texts.unexpected())
         return "failed", f"{reason}; after {job.attempts} attempts"
 
     async def _transcribe(

@@ -1,4 +1,8 @@
-"""What the bot says to people, in one place; HTML-safe (values are escaped by callers)."""
+"""What the bot says to people, in one place; HTML-safe (values are escaped by callers).
+
+Every text is looked up in the current language (bot.i18n) when its function is called: write
+new ones as _("... {name} ...").format(name=value), counts with ngettext, and run `make messages`.
+"""
 
 from __future__ import annotations
 
@@ -14,115 +18,195 @@ from bot.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from bot.i18n import _, ngettext
+from bot.i18n import N_, _, ngettext
 
-MODEL_LABELS = {
-    "gpt-4o-mini-transcribe": "gpt-4o-mini-transcribe (fast, cheaper)",
-    "gpt-4o-transcribe": "gpt-4o-transcribe (more accurate)",
+_MODEL_NOTES = {
+    # Translators: the model buttons read "gpt-4o-mini-transcribe (fast, cheaper)".
+    "gpt-4o-mini-transcribe": N_("fast, cheaper"),
+    "gpt-4o-transcribe": N_("more accurate"),
 }
 
-WORKING = "🎙 Transcribing…"
-PREPARING = "🎙 A long recording: cutting it into parts…"
-NO_SPEECH = "🤷 No speech recognised."
-FULL_TRANSCRIPT_CAPTION = "The whole transcript as a text file."
-UNEXPECTED = "😔 Sorry, something went wrong with this one. Please try again later."
-NOT_ALLOWED = "Sorry, this bot is private. Ask its owner for access."
-GROUP_ADMINS_ONLY = "Only this group's admins can change that."
-AUTO_USAGE = "Use /autotranscribe on or /autotranscribe off."
-TRANSCRIBE_USAGE = "Reply to a voice note or audio with /transcribe to transcribe it."
-ADMINS_ONLY = "That command is for the bot's admins."
+_JOB_STATES = {
+    # Translators: the states of jobs, counted in the admins' /stats.
+    "queued": N_("queued"),
+    "running": N_("running"),
+    "done": N_("done"),
+    "failed": N_("failed"),
+}
+
+
+def command_menu() -> list[tuple[str, str]]:
+    """The commands Telegram lists in its menu, with their descriptions."""
+    return [
+        ("start", _("What this bot does")),
+        ("help", _("How to use it, the current model")),
+        ("model", _("Choose the transcription model")),
+        ("autotranscribe", _("Groups: transcribe voice notes automatically (on/off)")),
+        ("transcribe", _("Reply to a voice note to transcribe it")),
+        ("language", _("Language of your recordings (or auto)")),
+        ("prompt", _("Vocabulary hint: names, jargon, spelling")),
+        ("quiet", _("Only post finished transcripts (on/off)")),
+        ("names", _("Groups: start transcripts with the sender's name (on/off)")),
+        ("settings", _("Everything in effect here, and where it comes from")),
+        ("usage", _("Your minutes this month and their estimated cost")),
+    ]
+
+
+def model_label(model: str) -> str:
+    return f"{model} ({_(_MODEL_NOTES[model])})"
+
+
+def working() -> str:
+    return _("🎙 Transcribing…")
+
+
+def preparing() -> str:
+    return _("🎙 A long recording: cutting it into parts…")
+
+
+def no_speech() -> str:
+    return _("🤷 No speech recognised.")
+
+
+def full_transcript_caption() -> str:
+    return _("The whole transcript as a text file.")
+
+
+def unexpected() -> str:
+    return _("😔 Sorry, something went wrong with this one. Please try again later.")
+
+
+def not_allowed() -> str:
+    return _("Sorry, this bot is private. Ask its owner for access.")
+
+
+def group_admins_only() -> str:
+    return _("Only this group's admins can change that.")
+
+
+def groups_only() -> str:
+    return _("This setting is for groups: add me to one and use it there.")
+
+
+def auto_usage() -> str:
+    return _("Use /autotranscribe on or /autotranscribe off.")
+
+
+def transcribe_usage() -> str:
+    return _("Reply to a voice note or audio with /transcribe to transcribe it.")
+
+
+def admins_only() -> str:
+    return _("That command is for the bot's admins.")
 
 
 def start(model: str) -> str:
-    return (
+    return _(
         "👋 Send me a voice note, audio or video and I'll reply with its text.\n\n"
-        f"Model: <b>{model}</b> (change it with /model). /help tells more."
-    )
+        "Model: <b>{model}</b> (change it with /model). /help tells more."
+    ).format(model=model)
 
 
 def help_text(model: str, in_group: bool) -> str:
     where = (
-        "In this group I transcribe voice notes automatically unless an admin turns it off "
-        "with /autotranscribe off; then reply /transcribe to a voice note to transcribe it."
+        _(
+            "In this group I transcribe voice notes automatically unless an admin turns it off "
+            "with /autotranscribe off; then reply /transcribe to a voice note to transcribe it."
+        )
         if in_group
-        else "Add me to a group to transcribe its voice notes automatically."
+        else _("Add me to a group to transcribe its voice notes automatically.")
     )
-    return (
+    about = _(
         "<b>Transcribot</b> turns voice notes, audio and video into text.\n\n"
-        f"Current model: <b>{model}</b>\n"
+        "Current model: <b>{model}</b>\n"
         "/model – choose between gpt-4o-mini-transcribe (cheaper) and gpt-4o-transcribe "
         "(more accurate)\n"
         "/autotranscribe on|off – groups: transcribe voice notes automatically (admins)\n"
-        "/transcribe – reply to a voice note to transcribe it\n\n" + where
-    )
+        "/transcribe – reply to a voice note to transcribe it"
+    ).format(model=model)
+    return f"{about}\n\n{where}"
 
 
 def model_prompt(model: str, for_group: bool) -> str:
-    whose = "this group" if for_group else "you"
-    return f"Choose the transcription model for {whose}. Now: <b>{model}</b>"
+    if for_group:
+        text = _("Choose the transcription model for this group. Now: <b>{model}</b>")
+    else:
+        text = _("Choose the transcription model for you. Now: <b>{model}</b>")
+    return text.format(model=model)
 
 
 def model_set(model: str, for_group: bool) -> str:
-    whose = "this group" if for_group else "you"
-    return f"✅ Model for {whose}: <b>{model}</b>"
+    if for_group:
+        text = _("✅ Model for this group: <b>{model}</b>")
+    else:
+        text = _("✅ Model for you: <b>{model}</b>")
+    return text.format(model=model)
 
 
 def auto_transcribe_state(enabled: bool) -> str:
     if enabled:
-        return "✅ I'll transcribe voice notes in this group automatically."
-    return "⏸ Automatic transcription is off here. Reply /transcribe to a voice note to ask."
+        return _("✅ I'll transcribe voice notes in this group automatically.")
+    return _("⏸ Automatic transcription is off here. Reply /transcribe to a voice note to ask.")
 
 
 def rate_limited(seconds: int) -> str:
-    return f"⏳ You're sending a lot at once. Try again in {max(seconds, 1)} s."
-
-
-def quota_used(limit_seconds: int, resets_in_seconds: int) -> str:
-    hours, rest = divmod(max(resets_in_seconds, 60), 3600)
-    return (
-        f"⏳ You've used today's {limit_seconds // 60} minutes of audio. "
-        f"It resets at 00:00 UTC (in {hours} h {rest // 60} min)."
+    return _("⏳ You're sending a lot at once. Try again in {seconds} s.").format(
+        seconds=max(seconds, 1)
     )
 
 
+def quota_used(limit_seconds: int, resets_in_seconds: int) -> str:
+    minutes = limit_seconds // 60
+    wait = max(resets_in_seconds, 60) // 60 * 60  # whole minutes, at least one
+    # Translators: {wait} is a duration such as "5 h 3 min" or "42 minutes".
+    return ngettext(
+        "⏳ You've used today's {minutes} minute of audio. It resets at 00:00 UTC (in {wait}).",
+        "⏳ You've used today's {minutes} minutes of audio. It resets at 00:00 UTC (in {wait}).",
+        minutes,
+    ).format(minutes=minutes, wait=span(wait))
+
+
 def part_progress(done: int, total: int) -> str:
-    return f"🎙 Transcribing a long recording… {done} of {total} parts done"
+    return ngettext(
+        "🎙 Transcribing a long recording… {done} of {total} part done",
+        "🎙 Transcribing a long recording… {done} of {total} parts done",
+        total,
+    ).format(done=done, total=total)
 
 
 def for_error(error: TranscribotError) -> str:
     """The one short message a user sees for an error we expected."""
     if isinstance(error, FileTooBig):
-        return (
-            f"📦 This file is too big for me: Telegram lets bots download up to "
-            f"{error.limit // (1024 * 1024)} MB. Send a shorter recording, or a compressed one "
-            "(a voice note or an mp3)."
-        )
+        return _(
+            "📦 This file is too big for me: Telegram lets bots download up to {megabytes} MB. "
+            "Send a shorter recording, or a compressed one (a voice note or an mp3)."
+        ).format(megabytes=error.limit // (1024 * 1024))
     if isinstance(error, AudioTooLong):
-        return (
-            f"⏱ That recording is too long: I take up to {span(error.limit)}. "
-            "Please send a shorter one."
-        )
+        # Translators: {limit} is a duration such as "3 hours" or "1 h 30 min".
+        return _(
+            "⏱ That recording is too long: I take up to {limit}. Please send a shorter one."
+        ).format(limit=span(error.limit))
     if isinstance(error, FfmpegMissing):
-        return (
+        return _(
             "🛠 This file needs converting, and the bot's server can't do that right now "
             "(ffmpeg is missing). A voice note works."
         )
     if isinstance(error, ConversionTimeout):
-        return (
+        return _(
             "⏱ Converting this file took too long. Try a shorter recording, or a voice note "
             "or an mp3."
         )
     if isinstance(error, UnsupportedAudio):
-        return "🔇 I couldn't find any audio in that file."
+        return _("🔇 I couldn't find any audio in that file.")
     if isinstance(error, CorruptAudio):
-        return "🔇 I couldn't read that file: it seems damaged, or it isn't audio."
+        return _("🔇 I couldn't read that file: it seems damaged, or it isn't audio.")
     if isinstance(error, UpstreamAuthError):
-        return "🛠 The transcription service refused the bot's credentials. The admin is told."
+        return _("🛠 The transcription service refused the bot's credentials. The admin is told.")
     if isinstance(error, UpstreamRejected):
-        return "🔇 The transcription service couldn't process this audio."
+        return _("🔇 The transcription service couldn't process this audio.")
     if isinstance(error, UpstreamUnavailable):
-        return "🌩 The transcription service is not answering right now. Please try again later."
-    return UNEXPECTED
+        return _("🌩 The transcription service is not answering right now. Please try again later.")
+    return unexpected()
 
 
 def span(seconds: float) -> str:
@@ -131,26 +215,14 @@ def span(seconds: float) -> str:
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     if not hours and not minutes:
-        return f"{secs} second{'s' if secs != 1 else ''}"
-    if not secs and not (hours and minutes):
-        count, unit = (hours, "hour") if hours else (minutes, "minute")
-        return f"{count} {unit}{'s' if count != 1 else ''}"
-    units = ((hours, "h"), (minutes, "min"), (secs, "s"))
-    return " ".join(f"{n} {unit}" for n, unit in units if n)
-
-
-def stats(by_status: dict[str, int], minutes: dict[str, float], failures: list[str]) -> str:
-    lines = ["<b>Jobs</b>"]
-    for status in ("queued", "running", "done", "failed"):
-        lines.append(f"{status}: {by_status.get(status, 0)}")
-    lines.append("\n<b>Audio minutes</b>")
-    lines.extend(f"{model}: {value:.2f}" for model, value in sorted(minutes.items()))
-    if not minutes:
-        lines.append("none yet")
-    if failures:
-        lines.append("\n<b>Recent failures</b>")
-        lines.extend(failures)
-    return "\n".join(lines)
+        return ngettext("{n} second", "{n} seconds", secs).format(n=secs)
+    if not secs and not minutes:
+        return ngettext("{n} hour", "{n} hours", hours).format(n=hours)
+    if not secs and not hours:
+        return ngettext("{n} minute", "{n} minutes", minutes).format(n=minutes)
+    # Translators: the short units of a mixed duration: "1 h 30 min", "2 min 5 s".
+    units = ((hours, _("{n} h")), (minutes, _("{n} min")), (secs, _("{n} s")))
+    return " ".join(unit.format(n=n) for n, unit in units if n)
 
 
 # Settings: /language, /prompt, /quiet, /names, /settings. Catalogue-ready: every text goes
@@ -219,10 +291,6 @@ def names_state(enabled: bool) -> str:
 
 def names_usage() -> str:
     return _("Use /names on or /names off.")
-
-
-def groups_only() -> str:
-    return _("This setting is for groups: add me to one and use it there.")
 
 
 def settings_overview(rows: list[tuple[str, str, str]]) -> str:

@@ -293,6 +293,7 @@ def voice_message(
     user_id: int | None = None,
     chat_type: str = "private",
     duration: int = 2,
+    language_code: str = "en",
 ) -> dict[str, Any]:
     """A voice-note update whose file and message the fake Telegram knows."""
     file = tg.add_file(data)
@@ -306,6 +307,7 @@ def voice_message(
         file=file,
         chat_type=chat_type,
         duration=duration,
+        language_code=language_code,
     )
 
 

@@ -22,19 +22,11 @@ from bot.services import Services, services_of
 
 log = logging.getLogger(__name__)
 
-COMMANDS = (
-    BotCommand("start", "What this bot does"),
-    BotCommand("help", "How to use it, the current model"),
-    BotCommand("model", "Choose the transcription model"),
-    BotCommand("autotranscribe", "Groups: transcribe voice notes automatically (on/off)"),
-    BotCommand("transcribe", "Reply to a voice note to transcribe it"),
-    BotCommand("language", "Language of your recordings (or auto)"),
-    BotCommand("prompt", "Vocabulary hint: names, jargon, spelling"),
-    BotCommand("quiet", "Only post finished transcripts (on/off)"),
-    BotCommand("names", "Groups: start transcripts with the sender's name (on/off)"),
-    BotCommand("settings", "Everything in effect here, and where it comes from"),
-    BotCommand("usage", "Your minutes this month and their estimated cost"),
-)
+
+def command_menu() -> list[BotCommand]:
+    """The menu Telegram shows for the bot's commands, in the current language."""
+    return [BotCommand(name, description) for name, description in texts.command_menu()]
+
 
 _MODEL_PREFIX = "model:"
 
@@ -65,7 +57,7 @@ def model_keyboard(current: str) -> InlineKeyboardMarkup:
         [
             [
                 InlineKeyboardButton(
-                    ("✅ " if model == current else "") + texts.MODEL_LABELS[model],
+                    ("✅ " if model == current else "") + texts.model_label(model),
                     callback_data=_MODEL_PREFIX + model,
                 )
             ]
@@ -99,7 +91,7 @@ async def model_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     group = in_group(message)
     if group:
         if not await is_chat_admin(context, message.chat_id, user_id):
-            await query.answer(texts.GROUP_ADMINS_ONLY, show_alert=True)
+            await query.answer(texts.group_admins_only(), show_alert=True)
             return
         await svc.store.set_pref("chat", message.chat_id, "model", model)
     else:
@@ -119,11 +111,11 @@ async def autotranscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     args = [a.lower() for a in (context.args or [])]
     if not args or args[0] not in ("on", "off"):
         enabled = await policy.auto_transcribe_on(svc.store, svc.settings, message.chat_id)
-        await message.reply_text(texts.auto_transcribe_state(enabled) + "\n" + texts.AUTO_USAGE)
+        await message.reply_text(texts.auto_transcribe_state(enabled) + "\n" + texts.auto_usage())
         return
     user_id = message.from_user.id if message.from_user else 0
     if not await is_chat_admin(context, message.chat_id, user_id):
-        await message.reply_text(texts.GROUP_ADMINS_ONLY)
+        await message.reply_text(texts.group_admins_only())
         return
     enabled = args[0] == "on"
     await svc.store.set_pref("chat", message.chat_id, "auto_transcribe", enabled)
@@ -142,7 +134,7 @@ async def transcribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         if policy.is_allowed(
             svc.settings, message.from_user.id if message.from_user else None, message.chat_id
         ):
-            context.application.create_task(message.reply_text(texts.TRANSCRIBE_USAGE))
+            context.application.create_task(message.reply_text(texts.transcribe_usage()))
         return
     await accept(svc, context, target, message, media, explicit=True)
 

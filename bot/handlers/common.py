@@ -44,6 +44,6 @@ async def allowed_message(
         return None
     svc = services_of(context)
     if not policy.is_allowed(svc.settings, user_id_of(message), message.chat_id):
-        await message.reply_text(texts.NOT_ALLOWED)
+        await message.reply_text(texts.not_allowed())
         return None
     return message, svc

@@ -141,7 +141,7 @@ async def accept(
     if not policy.is_allowed(svc.settings, user_id, chat_id):
         log.info("refused chat=%s user=%s: not on the allow lists", chat_id, user_id)
         if request.chat.type == ChatType.PRIVATE or explicit:
-            _reply_later(context, request, texts.NOT_ALLOWED)
+            _reply_later(context, request, texts.not_allowed())
         return
     refusal = await policy.check_limits(svc.store, svc.settings, user_id, media.duration)
     if refusal is not None:

@@ -21,7 +21,7 @@ async def _scope_for_change(
     user_id = user_id_of(message) or 0
     if in_group(message):
         if not await is_chat_admin(context, message.chat_id, user_id):
-            await message.reply_text(texts.GROUP_ADMINS_ONLY)
+            await message.reply_text(texts.group_admins_only())
             return None
         return "chat", message.chat_id
     if chat_only:

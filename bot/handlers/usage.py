@@ -57,7 +57,7 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if message is None:
         return
     if not policy.is_admin(svc.settings, user_id_of(message)):
-        await message.reply_text(texts.ADMINS_ONLY)
+        await message.reply_text(texts.admins_only())
         return
     found = await svc.store.stats()
     failures = [f"#{job_id}: {escape(reason)[:200]}" for job_id, reason in found.recent_failures]
