@@ -417,3 +417,23 @@ def upgrade_not_yours() -> str:
 
 def upgrading(model: str) -> str:
     return _("Transcribing again with {model}…").format(model=model)
+
+
+def summarizing() -> str:
+    return _("📝 Summarising…")
+
+
+def summary_made_already() -> str:
+    return _("The summary is already there (or on its way).")
+
+
+def summary_heading() -> str:
+    return _("📝 <b>Summary</b>")
+
+
+def summary_failed(error: TranscribotError) -> str:
+    if isinstance(error, UpstreamUnavailable):
+        return _("🌩 The summary service is not answering right now. Try the button again later.")
+    if isinstance(error, UpstreamAuthError):
+        return _("🛠 The summary service refused the bot's credentials. The admin is told.")
+    return _("😔 I couldn't summarise this transcript. Try the button again later.")

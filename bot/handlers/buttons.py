@@ -11,14 +11,19 @@ from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, ContextTypes
 
 from bot import policy, texts
-from bot.delivery import UPGRADE_MODEL, UPGRADE_PREFIX
+from bot.delivery import SUMMARY_PREFIX, UPGRADE_MODEL, UPGRADE_PREFIX
+from bot.errors import TranscribotError
 from bot.handlers.common import is_chat_admin
+from bot.pipeline import cache_key
+from bot.replies import MESSAGE_LIMIT, escape, split_for_telegram
 from bot.services import Services, services_of
-from bot.store import Job, NewJob
+from bot.store import Job, NewJob, Usage
 
 log = logging.getLogger(__name__)
 
 _NEW_JOB_FIELDS = tuple(f.name for f in dataclasses.fields(NewJob))
+# A summary is made once per transcript; the claim outlives any transcript's buttons.
+_SUMMARY_CLAIM_SECONDS = 400 * 24 * 3600
 
 
 def without_button(markup: InlineKeyboardMarkup | None, prefix: str) -> InlineKeyboardMarkup:
@@ -96,8 +101,56 @@ async def upgrade(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     _later(context, query.edit_message_reply_markup(reply_markup=keyboard))
 
 
+async def summary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A short summary of a long transcript, posted once as a reply to it."""
+    found = await _pressed(update, context, SUMMARY_PREFIX)
+    if found is None:
+        return
+    query, message, job, svc = found
+    claim = f"summary:{job.id}"
+    if not await svc.store.claim_once(claim, _SUMMARY_CLAIM_SECONDS):
+        await _quietly(query.answer(texts.summary_made_already()))
+        return
+    keyboard = message.reply_markup
+    await _quietly(query.answer(texts.summarizing()))
+    await _quietly(query.edit_message_reply_markup(without_button(keyboard, SUMMARY_PREFIX)))
+    model = svc.settings.summary_model
+    try:
+        text = await _transcript_of(svc, job, message)
+        made = await svc.summarizer.summarize(text, model)
+    except TranscribotError as exc:
+        log.warning("job=%d: summary failed: %s: %s", job.id, type(exc).__name__, exc)
+        await svc.store.release_claim(claim)  # the button comes back: it may work later
+        await _quietly(query.edit_message_reply_markup(keyboard))
+        await _quietly(message.reply_text(texts.summary_failed(exc)))
+        return
+    await svc.store.add_usage(
+        Usage(
+            user_id=query.from_user.id,
+            chat_id=job.chat_id,
+            model=model,
+            input_tokens=made.input_tokens,
+            output_tokens=made.output_tokens,
+        )
+    )
+    for piece in split_for_telegram(made.text, MESSAGE_LIMIT - 40) or [""]:
+        await _quietly(message.reply_text(texts.summary_heading() + "\n" + escape(piece)))
+    log.info("job=%d: summary made (%d+%d tokens)", job.id, made.input_tokens, made.output_tokens)
+
+
+async def _transcript_of(svc: Services, job: Job, message: Message) -> str:
+    """The whole transcript if the cache has it, else what the message with the button shows."""
+    if svc.settings.cache_transcripts_hours > 0:
+        cached = await svc.store.get_transcript(cache_key(job))
+        if cached:
+            return cached
+    return message.text or ""
+
+
 def handlers() -> list[BaseHandler[Any, Any, Any]]:
     # The upgrade queues a job: it blocks like media, so the job is stored before the answer.
+    # A summary takes seconds: it runs beside the webhook's answer.
     return [
         CallbackQueryHandler(upgrade, pattern=f"^{UPGRADE_PREFIX}", block=True),
+        CallbackQueryHandler(summary, pattern=f"^{SUMMARY_PREFIX}", block=False),
     ]
