@@ -124,7 +124,14 @@ def help_text(model: str, in_group: bool) -> str:
         "/autotranscribe on|off – groups: transcribe voice notes automatically (admins)\n"
         "/transcribe – reply to a voice note to transcribe it"
     ).format(model=model)
-    return f"{about}\n\n{where}"
+    more = _(
+        "/language – the language of your recordings (a hint for the model)\n"
+        "/prompt – names and words to spell right\n"
+        "/quiet on|off – only the finished transcript, no progress\n"
+        "/settings – what is in effect here, and where it comes from\n"
+        "/usage – your minutes this month and what they cost"
+    )
+    return f"{about}\n{more}\n\n{where}"
 
 
 def model_prompt(model: str, for_group: bool) -> str:
