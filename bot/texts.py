@@ -242,8 +242,12 @@ def _whose(for_group: bool) -> str:
 
 def language_state(code: str | None, for_group: bool) -> str:
     if code is None:
-        return _("Language for {whose}: detected from the audio.").format(whose=_whose(for_group))
-    return _("Language for {whose}: <b>{code}</b>.").format(whose=_whose(for_group), code=code)
+        return _("Recording language for {whose}: detected from the audio.").format(
+            whose=_whose(for_group)
+        )
+    return _("Recording language for {whose}: <b>{code}</b>.").format(
+        whose=_whose(for_group), code=code
+    )
 
 
 def language_usage() -> str:
@@ -293,20 +297,25 @@ def quiet_usage() -> str:
 def names_state(enabled: bool) -> str:
     if enabled:
         return _("👤 Transcripts here start with the sender's name.")
-    return _("Transcripts here no longer start with the sender's name.")
+    return _("Transcripts here don't start with the sender's name.")
 
 
 def names_usage() -> str:
     return _("Use /names on or /names off.")
 
 
-def settings_overview(rows: list[tuple[str, str, str]]) -> str:
+def settings_overview(rows: list[tuple[str, str, str]], for_group: bool) -> str:
     """rows: (what, value, where it comes from), all HTML-safe already."""
     lines = [_("<b>Settings in effect here</b>")]
     lines.extend(
         _("{what}: <b>{value}</b> ({source})").format(what=w, value=v, source=s) for w, v, s in rows
     )
-    lines.append(_("Change them with /model, /language, /prompt, /quiet, /names."))
+    if for_group:
+        lines.append(
+            _("Change them with /model, /language, /prompt, /quiet, /names, /autotranscribe.")
+        )
+    else:
+        lines.append(_("Change them with /model, /language, /prompt, /quiet."))
     return "\n".join(lines)
 
 
@@ -355,7 +364,7 @@ def usage_report(since: str, rows: list[tuple[str, str, float]], total: float) -
     )
     if rows:
         lines.append(_("Total ≈ ${cost}").format(cost=f"{total:.4f}"))
-    lines.append(_("Prices are estimates from list prices. Answers from the cache are free."))
+    lines.append(_("Costs are estimated from list prices. Answers from the cache are free."))
     return "\n".join(lines)
 
 

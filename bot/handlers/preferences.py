@@ -148,7 +148,9 @@ async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         choice: policy.Choice = getattr(now, name)
         rows.append((texts.setting_label(name), _shown(choice.value, name), choice.source))
     await message.reply_text(
-        texts.settings_overview([(w, v, texts.source_label(s)) for w, v, s in rows])
+        texts.settings_overview(
+            [(w, v, texts.source_label(s)) for w, v, s in rows], in_group(message)
+        )
     )
 
 
