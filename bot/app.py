@@ -118,6 +118,7 @@ class BotService:
             settings.openai_api_key,
             max_attempts=settings.upstream_max_attempts,
             retry_seconds=settings.upstream_retry_seconds,
+            streaming=settings.streaming,
         )
         self.downloads = httpx.AsyncClient(
             timeout=httpx.Timeout(60.0, connect=10.0, pool=None),

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     max_audio_seconds: int = Field(default=3 * 3600, ge=1)
     upstream_max_attempts: int = Field(default=5, ge=1)
     upstream_retry_seconds: float = Field(default=120.0, gt=0)
+    streaming: bool = True  # show the text as it arrives, with the models that stream
 
     # Telegram's guidance: ~30 messages/s overall, 20/min per group. 0 turns a limit off.
     telegram_rate_per_second: float = Field(default=30.0, ge=0)

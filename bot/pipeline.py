@@ -16,6 +16,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from bot import texts
 from bot.config import Settings
 from bot.errors import TranscribotError
+from bot.live import LiveText, interval_for
 from bot.replies import ATTACH_AFTER_MESSAGES, escape, split_for_telegram
 from bot.store import Job, Store
 from bot.transcriber import Transcriber
@@ -164,17 +165,36 @@ class JobRunner:
         with contextlib.suppress(TelegramError):
             await self._edit(job, placeholder, html)
 
+    async def _live_edit(self, job: Job, placeholder: int, html: str) -> None:
+        """The text so far in the placeholder; an edit Telegram refuses is skipped."""
+        # Unlike _edit, never a new message: a deleted placeholder would get one per edit.
+        with contextlib.suppress(TelegramError):
+            await self._bot.edit_message_text(html, chat_id=job.chat_id, message_id=placeholder)
+
+    def _live_text(self, job: Job, uploads: list[Upload], placeholder: int) -> LiveText | None:
+        """The transcript shown as it streams in, when one request makes the whole of it."""
+        if len(uploads) != 1 or not self._transcriber.streams:
+            return None
+        show = functools.partial(self._live_edit, job, placeholder)
+        return LiveText(show, interval_for(job.chat_type))
+
     async def _transcribe(
         self, job: Job, uploads: list[Upload], placeholder: int
     ) -> tuple[str, float | None]:
         """Each upload's text, joined in order; the parts of a long one go concurrently."""
         progress = _Progress(len(uploads), functools.partial(self._progress, job, placeholder))
+        live = self._live_text(job, uploads, placeholder)
         gate = asyncio.Semaphore(PARTS_AT_ONCE)
 
         async def one(upload: Upload) -> str:
             async with gate:
                 result = await self._transcriber.transcribe(
-                    upload.data, upload.filename, job.model, duration=upload.duration
+                    upload.data,
+                    upload.filename,
+                    job.model,
+                    duration=upload.duration,
+                    # The job's language= and prompt= hints go here once Job carries them.
+                    on_text=live.update if live is not None else None,
                 )
             progress.part_done()
             return result.text
@@ -192,6 +212,8 @@ class JobRunner:
             raise
         finally:
             await progress.finish()
+            if live is not None:
+                await live.finish()  # before _deliver's final edit
         seconds = [u.duration for u in uploads]
         audio_seconds = sum(s for s in seconds if s is not None) if None not in seconds else None
         if audio_seconds is None:

@@ -5,17 +5,23 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from httpx_sse import EventSource, aconnect_sse
 from pydantic import SecretStr
 
 from bot.errors import UpstreamRejected
-from bot.upstream import ApiClient, transport_errors
+from bot.upstream import ApiClient, Transient, error_message, transport_errors
+
+log = logging.getLogger(__name__)
+
+OnText = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,10 @@ class Transcript:
     text: str
     upstream_seconds: float
     attempts: int
+
+
+class _NoStreaming(Exception):
+    """The API, or a proxy in front of it, does not stream transcriptions."""
 
 
 class Transcriber:
@@ -36,7 +46,9 @@ class Transcriber:
         max_attempts: int = 5,
         retry_seconds: float = 120.0,
         client: httpx.AsyncClient | None = None,
+        streaming: bool = True,
     ) -> None:
+        self._streaming = streaming
         self._api = ApiClient(
             base_url,
             api_key,
@@ -46,6 +58,11 @@ class Transcriber:
             client=client,
         )
         self._url = self._api.url("audio/transcriptions")
+
+    @property
+    def streams(self) -> bool:
+        """Whether on_text sees the text as it comes (until the API shows it cannot stream)."""
+        return self._streaming
 
     async def aclose(self) -> None:
         await self._api.aclose()
@@ -59,8 +76,13 @@ class Transcriber:
         duration: float | None = None,
         language: str | None = None,
         prompt: str | None = None,
+        on_text: OnText | None = None,
     ) -> Transcript:
-        """The text of the audio; raises UpstreamRejected or UpstreamUnavailable."""
+        """The text of the audio; raises UpstreamRejected or UpstreamUnavailable.
+
+        With `on_text`, the text is streamed when the API can: on_text gets the text so far
+        after each piece. An API that cannot stream is asked the plain way, then on.
+        """
         fields = {"model": model, "response_format": "json"}
         if language:
             fields["language"] = language
@@ -69,10 +91,21 @@ class Transcriber:
         # The API transcribes faster than real time; allow generously for long parts.
         timeout = httpx.Timeout(30.0 + (duration or 60.0), connect=10.0, pool=None)
         started = time.monotonic()
+        tried = 0
+        if on_text is not None and self._streaming:
+            try:
+                text, attempts = await self._api.retrying(
+                    lambda: self._post_streaming(audio, filename, fields, timeout, on_text)
+                )
+            except _NoStreaming as exc:
+                self._stop_streaming(str(exc))
+                tried = 1
+            else:
+                return Transcript(text, time.monotonic() - started, attempts)
         text, attempts = await self._api.retrying(
             lambda: self._post(audio, filename, fields, timeout)
         )
-        return Transcript(text, time.monotonic() - started, attempts)
+        return Transcript(text, time.monotonic() - started, tried + attempts)
 
     async def _post(
         self, audio: bytes | Path, filename: str, fields: dict[str, str], limits: httpx.Timeout
@@ -83,6 +116,39 @@ class Transcriber:
             )
         self._api.check(response)
         return _text_of(response)
+
+    async def _post_streaming(
+        self,
+        audio: bytes | Path,
+        filename: str,
+        fields: dict[str, str],
+        limits: httpx.Timeout,
+        on_text: OnText,
+    ) -> str:
+        with _file_field(audio, filename) as files, transport_errors():
+            async with aconnect_sse(
+                self._api.http,
+                "POST",
+                self._url,
+                data={**fields, "stream": "true"},
+                files=files,
+                headers=self._api.headers,
+                timeout=limits,
+            ) as source:
+                response = source.response
+                if _is_event_stream(response) and response.status_code == 200:
+                    return await _read_events(source, on_text)
+                await response.aread()
+        _raise_if_streaming_refused(response)
+        self._api.check(response)
+        # A proxy that does not stream answers the whole text at once.
+        self._stop_streaming("it answered stream=true without events")
+        return _text_of(response)
+
+    def _stop_streaming(self, reason: str) -> None:
+        if self._streaming:
+            log.warning("the transcription API does not stream (%s): not asking again", reason)
+        self._streaming = False
 
 
 @contextlib.contextmanager
@@ -95,6 +161,47 @@ def _file_field(audio: bytes | Path, filename: str) -> Iterator[dict[str, Any]]:
         # A file object is sent in chunks; raw bytes would go as one write that stalls the
         # event loop for tens of milliseconds on a big upload.
         yield {"file": (filename, io.BytesIO(audio))}
+
+
+def _is_event_stream(response: httpx.Response) -> bool:
+    content_type = str(response.headers.get("content-type", ""))
+    return content_type.partition(";")[0].strip().lower() == "text/event-stream"
+
+
+def _raise_if_streaming_refused(response: httpx.Response) -> None:
+    """A refusal that names streaming: the same request without it may well succeed."""
+    if response.status_code in (400, 404, 405, 415, 422, 501):
+        message = error_message(response)
+        if "stream" in message.lower():
+            raise _NoStreaming(message)
+
+
+async def _read_events(source: EventSource, on_text: OnText) -> str:
+    """transcript.text.delta events (on_text after each), up to transcript.text.done."""
+    text = ""
+    async for event in source.aiter_sse():
+        if event.data == "[DONE]":
+            break  # the chat completions' end marker, which some proxies send here too
+        try:
+            data = json.loads(event.data)
+        except json.JSONDecodeError:
+            raise _NoStreaming(f"an event that is not JSON: {event.data[:100]!r}") from None
+        if not isinstance(data, dict):
+            raise _NoStreaming(f"an event that is not an object: {event.data[:100]!r}")
+        kind = data.get("type") or event.event
+        if kind == "transcript.text.delta" and isinstance(data.get("delta"), str):
+            text += data["delta"]
+            await on_text(text)
+        elif kind == "transcript.text.done":
+            done = data.get("text")
+            return (done if isinstance(done, str) else text).strip()
+        elif kind == "error" or "error" in data:
+            # The API failed part way (OpenAI's streams end with an error event then).
+            error = data.get("error")
+            message = error.get("message") if isinstance(error, dict) else error
+            raise Transient(f"stream error: {message or data}", None, None)
+        # Other events (logprobs, segments, keep-alives) carry nothing we show.
+    raise _NoStreaming("the event stream ended without transcript.text.done")
 
 
 def _text_of(response: httpx.Response) -> str:
