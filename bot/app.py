@@ -28,6 +28,7 @@ from bot.jobs import Dispatcher
 from bot.pipeline import JobRunner
 from bot.services import Services, attach, services_of
 from bot.store import TRANSIENT_STORE_ERRORS, open_store
+from bot.summarizer import Summarizer
 from bot.transcriber import Transcriber
 from bot.web import BadUpdate, WebServer
 
@@ -120,6 +121,12 @@ class BotService:
             retry_seconds=settings.upstream_retry_seconds,
             streaming=settings.streaming,
         )
+        self.summarizer = Summarizer(
+            settings.openai_root,
+            settings.openai_api_key,
+            max_attempts=settings.upstream_max_attempts,
+            retry_seconds=settings.upstream_retry_seconds,
+        )
         self.downloads = httpx.AsyncClient(
             timeout=httpx.Timeout(60.0, connect=10.0, pool=None),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
@@ -130,7 +137,9 @@ class BotService:
             lease_seconds=settings.job_lease_seconds,
             retention_seconds=settings.job_retention_days * 86400,
         )
-        self.services = Services(settings, self.store, self.transcriber, self.dispatcher)
+        self.services = Services(
+            settings, self.store, self.transcriber, self.summarizer, self.dispatcher
+        )
         attach(self.application.bot_data, self.services)
         webhook = settings.webhook_url is not None
         self.web = WebServer(
@@ -223,6 +232,7 @@ class BotService:
             await self.application.shutdown()
         await self.web.stop()
         await self.transcriber.aclose()
+        await self.summarizer.aclose()
         await self.downloads.aclose()
         await self.store.close()
         log.info("stopped")

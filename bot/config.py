@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     upstream_retry_seconds: float = Field(default=120.0, gt=0)
     streaming: bool = True  # show the text as it arrives, with the models that stream
 
+    # Summaries of long transcripts through {base}/chat/completions; "" turns them off.
+    summary_model: str = "gpt-4o-mini"
+    summary_min_words: int = Field(default=150, ge=0)
+    summary_input_price_per_million: float = Field(default=0.15, ge=0)
+    summary_output_price_per_million: float = Field(default=0.60, ge=0)
+
     # Telegram's guidance: ~30 messages/s overall, 20/min per group. 0 turns a limit off.
     telegram_rate_per_second: float = Field(default=30.0, ge=0)
     telegram_group_rate_per_minute: float = Field(default=20.0, ge=0)
@@ -89,6 +95,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("summary_model", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
 from bot.store import Store
+from bot.summarizer import Summarizer
 from bot.transcriber import Transcriber
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ class Services:
     settings: Settings
     store: Store
     transcriber: Transcriber
+    summarizer: Summarizer
     dispatcher: Dispatcher
     # Updates whose blocking handlers failed: the web route answers 500 so Telegram redelivers.
     failed_updates: set[int] = field(default_factory=set)
