@@ -91,7 +91,7 @@ class Transcriber:
         # The API transcribes faster than real time; allow generously for long parts.
         timeout = httpx.Timeout(30.0 + (duration or 60.0), connect=10.0, pool=None)
         started = time.monotonic()
-        tried = 0
+        streamed = 0
         if on_text is not None and self._streaming:
             try:
                 text, attempts = await self._api.retrying(
@@ -99,13 +99,13 @@ class Transcriber:
                 )
             except _NoStreaming as exc:
                 self._stop_streaming(str(exc))
-                tried = 1
+                streamed = 1  # the request that showed it, counted with the plain ones
             else:
                 return Transcript(text, time.monotonic() - started, attempts)
         text, attempts = await self._api.retrying(
             lambda: self._post(audio, filename, fields, timeout)
         )
-        return Transcript(text, time.monotonic() - started, tried + attempts)
+        return Transcript(text, time.monotonic() - started, streamed + attempts)
 
     async def _post(
         self, audio: bytes | Path, filename: str, fields: dict[str, str], limits: httpx.Timeout
