@@ -29,6 +29,7 @@ from bot.metrics import MeteredRequest, Metrics
 from bot.pipeline import JobRunner
 from bot.services import Services, attach, services_of
 from bot.store import TRANSIENT_STORE_ERRORS, open_store
+from bot.summarizer import Summarizer
 from bot.transcriber import Transcriber
 from bot.web import BadUpdate, WebServer
 
@@ -135,6 +136,13 @@ class BotService:
             settings.openai_api_key,
             max_attempts=settings.upstream_max_attempts,
             retry_seconds=settings.upstream_retry_seconds,
+            streaming=settings.streaming,
+        )
+        self.summarizer = Summarizer(
+            settings.openai_root,
+            settings.openai_api_key,
+            max_attempts=settings.upstream_max_attempts,
+            retry_seconds=settings.upstream_retry_seconds,
         )
         self.downloads = httpx.AsyncClient(
             timeout=httpx.Timeout(60.0, connect=10.0, pool=None),
@@ -148,7 +156,7 @@ class BotService:
         )
         self.metrics.watch_jobs(self.store, lambda: self.dispatcher.running)
         self.services = Services(
-            settings, self.store, self.transcriber, self.dispatcher, self.metrics
+            settings, self.store, self.transcriber, self.summarizer, self.dispatcher, self.metrics
         )
         attach(self.application.bot_data, self.services)
         webhook = settings.webhook_url is not None
@@ -253,6 +261,7 @@ class BotService:
             await self.application.shutdown()
         await self.web.stop()
         await self.transcriber.aclose()
+        await self.summarizer.aclose()
         await self.downloads.aclose()
         await self.store.close()
         log.info("stopped")

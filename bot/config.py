@@ -57,10 +57,6 @@ class Settings(BaseSettings):
     # Today's list prices, for /usage estimates (USD per audio minute).
     price_gpt_4o_transcribe_per_minute: float = Field(default=0.006, ge=0)
     price_gpt_4o_mini_transcribe_per_minute: float = Field(default=0.003, ge=0)
-    summary_model: str = "gpt-4o-mini"  # empty: no summaries
-    summary_min_words: int = Field(default=150, ge=0)
-    summary_input_price_per_million: float = Field(default=0.15, ge=0)
-    summary_output_price_per_million: float = Field(default=0.60, ge=0)
 
     allowed_user_ids: IdList = frozenset()
     allowed_chat_ids: IdList = frozenset()
@@ -76,6 +72,13 @@ class Settings(BaseSettings):
     max_audio_seconds: int = Field(default=3 * 3600, ge=1)
     upstream_max_attempts: int = Field(default=5, ge=1)
     upstream_retry_seconds: float = Field(default=120.0, gt=0)
+    streaming: bool = True  # show the text as it arrives, with the models that stream
+
+    # Summaries of long transcripts through {base}/chat/completions; "" turns them off.
+    summary_model: str = "gpt-4o-mini"
+    summary_min_words: int = Field(default=150, ge=0)
+    summary_input_price_per_million: float = Field(default=0.15, ge=0)
+    summary_output_price_per_million: float = Field(default=0.60, ge=0)
 
     # Telegram's guidance: ~30 messages/s overall, 20/min per group. 0 turns a limit off.
     telegram_rate_per_second: float = Field(default=30.0, ge=0)
@@ -103,6 +106,11 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("summary_model", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod

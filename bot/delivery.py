@@ -73,6 +73,12 @@ class Replies:
         with contextlib.suppress(TelegramError):
             await self.edit(job, placeholder, html)
 
+    async def live(self, job: Job, placeholder: int, html: str) -> None:
+        """The text so far in the placeholder; an edit Telegram refuses is skipped."""
+        # Unlike edit(), never a new message: a deleted placeholder would get one per edit.
+        with contextlib.suppress(TelegramError):
+            await self._bot.edit_message_text(html, chat_id=job.chat_id, message_id=placeholder)
+
     async def edit(
         self,
         job: Job,

@@ -15,8 +15,9 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot import i18n, texts
 from bot.config import Settings
-from bot.delivery import Replies
+from bot.delivery import Replies, shows_progress
 from bot.errors import TranscribotError
+from bot.live import LiveText, interval_for
 from bot.logs import request_context
 from bot.metrics import Metrics
 from bot.report import JobReport, Outcome
@@ -131,6 +132,17 @@ class JobRunner:
             await self._replies.tell(job, placeholder, texts.unexpected())
         return "failed", f"{reason}; after {job.attempts} attempts"
 
+    def _live_text(
+        self, job: Job, uploads: list[Upload], placeholder: int | None
+    ) -> LiveText | None:
+        """The transcript shown as it streams in, when one request makes the whole of it."""
+        if placeholder is None or not shows_progress(job):
+            return None  # quiet, or an upgrade keeping the old text until the new one is in
+        if len(uploads) != 1 or not self._transcriber.streams:
+            return None
+        show = functools.partial(self._replies.live, job, placeholder)
+        return LiveText(show, interval_for(job.chat_type))
+
     async def _transcribe(
         self, job: Job, uploads: list[Upload], placeholder: int | None, report: JobReport
     ) -> tuple[str, float | None]:
@@ -138,12 +150,19 @@ class JobRunner:
         progress = _Progress(
             len(uploads), functools.partial(self._replies.progress, job, placeholder)
         )
+        live = self._live_text(job, uploads, placeholder)
         gate = asyncio.Semaphore(PARTS_AT_ONCE)
 
         async def one(upload: Upload) -> str:
             async with gate:
                 result = await self._transcriber.transcribe(
-                    upload.data, upload.filename, job.model, duration=upload.duration
+                    upload.data,
+                    upload.filename,
+                    job.model,
+                    duration=upload.duration,
+                    language=job.language,
+                    prompt=job.prompt,
+                    on_text=live.update if live is not None else None,
                 )
             report.transcripts.append(result)
             progress.part_done()
@@ -162,6 +181,8 @@ class JobRunner:
             raise
         finally:
             await progress.finish()
+            if live is not None:
+                await live.finish()  # before _deliver's final edit
         seconds = [u.duration for u in uploads]
         audio_seconds = sum(s for s in seconds if s is not None) if None not in seconds else None
         if audio_seconds is None:

@@ -36,6 +36,12 @@ def split_for_telegram(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return pieces
 
 
+def tail_that_fits(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """The end of `text`: as many trailing characters as fit in `limit` UTF-16 units."""
+    backwards = text[::-1]
+    return backwards[: _fit(backwards, limit)][::-1]
+
+
 def _fit(text: str, limit: int) -> int:
     """The most leading characters of `text` that fit in `limit` UTF-16 units."""
     end = min(len(text), limit)

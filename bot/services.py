@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.store import Store
+from bot.summarizer import Summarizer
 from bot.transcriber import Transcriber
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ class Services:
     settings: Settings
     store: Store
     transcriber: Transcriber
+    summarizer: Summarizer
     dispatcher: Dispatcher
     metrics: Metrics
     # Updates whose blocking handlers failed: the web route answers 500 so Telegram redelivers.

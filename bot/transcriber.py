@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
-import stamina
+from httpx_sse import EventSource, aconnect_sse
 from pydantic import SecretStr
 
-from bot.errors import UpstreamAuthError, UpstreamRejected, UpstreamUnavailable
+from bot.errors import UpstreamRejected
+from bot.upstream import ApiClient, Transient, error_message, transport_errors
 
 log = logging.getLogger(__name__)
 
-# Statuses worth another try: rate limits, overload and server faults.
-_TRANSIENT = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524})
-_MAX_RETRY_AFTER = 60.0
+OnText = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -29,20 +31,8 @@ class Transcript:
     attempts: int
 
 
-class _Transient(Exception):
-    """One failed attempt that may succeed if tried again."""
-
-    def __init__(self, message: str, status: int | None, retry_after: float | None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
-
-
-def _backoff(exc: Exception) -> bool | float:
-    """stamina's hook: retry transient failures, waiting as long as Retry-After asks."""
-    if isinstance(exc, _Transient):
-        return min(exc.retry_after, _MAX_RETRY_AFTER) if exc.retry_after else True
-    return False
+class _NoStreaming(Exception):
+    """The API, or a proxy in front of it, does not stream transcriptions."""
 
 
 class Transcriber:
@@ -56,18 +46,26 @@ class Transcriber:
         max_attempts: int = 5,
         retry_seconds: float = 120.0,
         client: httpx.AsyncClient | None = None,
+        streaming: bool = True,
     ) -> None:
-        self._url = base_url.rstrip("/") + "/audio/transcriptions"
-        self._api_key = api_key
-        self._max_attempts = max_attempts
-        self._retry_seconds = retry_seconds
-        self._client = client or httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
-            timeout=httpx.Timeout(60.0, connect=10.0, pool=None),
+        self._streaming = streaming
+        self._api = ApiClient(
+            base_url,
+            api_key,
+            what="transcription",
+            max_attempts=max_attempts,
+            retry_seconds=retry_seconds,
+            client=client,
         )
+        self._url = self._api.url("audio/transcriptions")
+
+    @property
+    def streams(self) -> bool:
+        """Whether on_text sees the text as it comes (until the API shows it cannot stream)."""
+        return self._streaming
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._api.aclose()
 
     async def transcribe(
         self,
@@ -78,8 +76,13 @@ class Transcriber:
         duration: float | None = None,
         language: str | None = None,
         prompt: str | None = None,
+        on_text: OnText | None = None,
     ) -> Transcript:
-        """The text of the audio; raises UpstreamRejected or UpstreamUnavailable."""
+        """The text of the audio; raises UpstreamRejected or UpstreamUnavailable.
+
+        With `on_text`, the text is streamed when the API can: on_text gets the text so far
+        after each piece. An API that cannot stream is asked the plain way, then on.
+        """
         fields = {"model": model, "response_format": "json"}
         if language:
             fields["language"] = language
@@ -88,65 +91,117 @@ class Transcriber:
         # The API transcribes faster than real time; allow generously for long parts.
         timeout = httpx.Timeout(30.0 + (duration or 60.0), connect=10.0, pool=None)
         started = time.monotonic()
-        attempts = 0
-        try:
-            async for attempt in stamina.retry_context(
-                on=_backoff,
-                attempts=self._max_attempts,
-                timeout=self._retry_seconds,
-                wait_initial=0.5,
-                wait_max=10.0,
-            ):
-                with attempt:
-                    attempts = attempt.num
-                    text = await self._post(audio, filename, fields, timeout)
-        except _Transient as exc:
-            log.warning(
-                "transcription failed after %d attempts: %s (status %s)",
-                attempts,
-                exc,
-                exc.status,
-            )
-            raise UpstreamUnavailable(str(exc), exc.status) from exc
-        return Transcript(text, time.monotonic() - started, attempts)
+        streamed = 0
+        if on_text is not None and self._streaming:
+            try:
+                text, attempts = await self._api.retrying(
+                    lambda: self._post_streaming(audio, filename, fields, timeout, on_text)
+                )
+            except _NoStreaming as exc:
+                self._stop_streaming(str(exc))
+                streamed = 1  # the request that showed it, counted with the plain ones
+            else:
+                return Transcript(text, time.monotonic() - started, attempts)
+        text, attempts = await self._api.retrying(
+            lambda: self._post(audio, filename, fields, timeout)
+        )
+        return Transcript(text, time.monotonic() - started, streamed + attempts)
 
     async def _post(
         self, audio: bytes | Path, filename: str, fields: dict[str, str], limits: httpx.Timeout
     ) -> str:
-        headers = {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
+        with _file_field(audio, filename) as files, transport_errors():
+            response = await self._api.http.post(
+                self._url, data=fields, files=files, headers=self._api.headers, timeout=limits
+            )
+        self._api.check(response)
+        return _text_of(response)
+
+    async def _post_streaming(
+        self,
+        audio: bytes | Path,
+        filename: str,
+        fields: dict[str, str],
+        limits: httpx.Timeout,
+        on_text: OnText,
+    ) -> str:
+        with _file_field(audio, filename) as files, transport_errors():
+            async with aconnect_sse(
+                self._api.http,
+                "POST",
+                self._url,
+                data={**fields, "stream": "true"},
+                files=files,
+                headers=self._api.headers,
+                timeout=limits,
+            ) as source:
+                response = source.response
+                if _is_event_stream(response) and response.status_code == 200:
+                    return await _read_events(source, on_text)
+                await response.aread()
+        _raise_if_streaming_refused(response)
+        self._api.check(response)
+        # A proxy that does not stream answers the whole text at once.
+        self._stop_streaming("it answered stream=true without events")
+        return _text_of(response)
+
+    def _stop_streaming(self, reason: str) -> None:
+        if self._streaming:
+            log.warning("the transcription API does not stream (%s): not asking again", reason)
+        self._streaming = False
+
+
+@contextlib.contextmanager
+def _file_field(audio: bytes | Path, filename: str) -> Iterator[dict[str, Any]]:
+    """The multipart `file` field, open for as long as the request needs it."""
+    if isinstance(audio, Path):
+        with audio.open("rb") as handle:
+            yield {"file": (filename, handle)}
+    else:
+        # A file object is sent in chunks; raw bytes would go as one write that stalls the
+        # event loop for tens of milliseconds on a big upload.
+        yield {"file": (filename, io.BytesIO(audio))}
+
+
+def _is_event_stream(response: httpx.Response) -> bool:
+    content_type = str(response.headers.get("content-type", ""))
+    return content_type.partition(";")[0].strip().lower() == "text/event-stream"
+
+
+def _raise_if_streaming_refused(response: httpx.Response) -> None:
+    """A refusal that names streaming: the same request without it may well succeed."""
+    if response.status_code in (400, 404, 405, 415, 422, 501):
+        message = error_message(response)
+        if "stream" in message.lower():
+            raise _NoStreaming(message)
+
+
+async def _read_events(source: EventSource, on_text: OnText) -> str:
+    """transcript.text.delta events (on_text after each), up to transcript.text.done."""
+    text = ""
+    async for event in source.aiter_sse():
+        if event.data == "[DONE]":
+            break  # the chat completions' end marker, which some proxies send here too
         try:
-            if isinstance(audio, Path):
-                with audio.open("rb") as handle:
-                    response = await self._client.post(
-                        self._url,
-                        data=fields,
-                        files={"file": (filename, handle)},
-                        headers=headers,
-                        timeout=limits,
-                    )
-            else:
-                # A file object is sent in chunks; raw bytes would go as one write that
-                # stalls the event loop for tens of milliseconds on a big upload.
-                response = await self._client.post(
-                    self._url,
-                    data=fields,
-                    files={"file": (filename, io.BytesIO(audio))},
-                    headers=headers,
-                    timeout=limits,
-                )
-        except httpx.TimeoutException as exc:
-            raise _Transient(f"timed out ({type(exc).__name__})", None, None) from exc
-        except httpx.TransportError as exc:
-            raise _Transient(f"connection failed ({type(exc).__name__})", None, None) from exc
-        if response.status_code == 200:
-            return _text_of(response)
-        message = _error_message(response)
-        if response.status_code in _TRANSIENT:
-            raise _Transient(message, response.status_code, _retry_after(response))
-        log.warning("transcription API refused: %s (status %d)", message, response.status_code)
-        if response.status_code in (401, 403):
-            raise UpstreamAuthError(message, response.status_code)
-        raise UpstreamRejected(message, response.status_code)
+            data = json.loads(event.data)
+        except json.JSONDecodeError:
+            raise _NoStreaming(f"an event that is not JSON: {event.data[:100]!r}") from None
+        if not isinstance(data, dict):
+            raise _NoStreaming(f"an event that is not an object: {event.data[:100]!r}")
+        kind = data.get("type") or event.event
+        if kind == "transcript.text.delta" and isinstance(data.get("delta"), str):
+            text += data["delta"]
+            await on_text(text)
+        elif kind == "transcript.text.done":
+            done = data.get("text")
+            return (done if isinstance(done, str) else text).strip()
+        elif kind == "error" or "error" in data:
+            # The API failed part way (OpenAI's streams end with an error event then).
+            error = data.get("error")
+            message = error.get("message") if isinstance(error, dict) else error
+            raise Transient(f"stream error: {message or data}", None, None)
+        # Other events (logprobs, segments, keep-alives) carry nothing we show.
+    raise _NoStreaming("the event stream ended without transcript.text.done")
 
 
 def _text_of(response: httpx.Response) -> str:
@@ -158,34 +213,3 @@ def _text_of(response: httpx.Response) -> str:
     if isinstance(body, dict) and isinstance(body.get("text"), str):
         return str(body["text"]).strip()
     raise UpstreamRejected("the transcription API answered without text", response.status_code)
-
-
-def _error_message(response: httpx.Response) -> str:
-    """The API's own error message ({"error": {"message": ...}}), or the start of the body."""
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return f"HTTP {response.status_code}: {response.text[:200]!r}"
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:500]
-        if isinstance(error, str):
-            return error[:500]
-    return f"HTTP {response.status_code}: {str(body)[:200]}"
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after-ms")
-    if value:
-        try:
-            return float(value) / 1000
-        except ValueError:
-            pass
-    value = response.headers.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            return None
-    return None

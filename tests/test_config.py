@@ -87,3 +87,17 @@ def test_env_file_is_read(tmp_path: Path) -> None:
     env.write_text("TELEGRAM_BOT_TOKEN=1:abc\nOPENAI_API_KEY=k\nDEFAULT_MODEL=gpt-4o-transcribe\n")
     settings = Settings(_env_file=env)
     assert settings.default_model == "gpt-4o-transcribe"
+
+
+def test_streaming_and_summary_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = Settings(_env_file=None, telegram_bot_token="1:x", openai_api_key="k")
+    assert defaults.streaming is True
+    assert (defaults.summary_model, defaults.summary_min_words) == ("gpt-4o-mini", 150)
+    assert defaults.summary_input_price_per_million == 0.15
+    assert defaults.summary_output_price_per_million == 0.60
+
+    monkeypatch.setenv("STREAMING", "false")
+    monkeypatch.setenv("SUMMARY_MODEL", "")  # summaries off
+    monkeypatch.setenv("SUMMARY_MIN_WORDS", "80")
+    changed = Settings(_env_file=None, telegram_bot_token="1:x", openai_api_key="k")
+    assert (changed.streaming, changed.summary_model, changed.summary_min_words) == (False, "", 80)

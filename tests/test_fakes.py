@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import shutil
 import subprocess
 import time
@@ -600,3 +601,87 @@ async def test_calls_follow_a_cleared_request_log(
     await bot_api(http, tg, "sendMessage", chat_id=CHAT, text="after")
     assert [c.params["text"] for c in tg.calls("sendMessage")] == ["after"]
     assert [c.params["text"] for c in await tg.wait_calls("sendMessage", 1)] == ["after"]
+
+
+async def test_stream_true_answers_deltas_that_join_into_the_transcript_then_done(
+    http: httpx.AsyncClient, api: FakeTranscriptionAPI, ogg: bytes
+) -> None:
+    api.set_transcript(ogg, "one two three four five six seven")
+    response = await transcribe(http, api, ogg, stream="true")
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    events = [json.loads(line[6:]) for line in response.text.split("\n\n") if line]
+    deltas = [e["delta"] for e in events if e["type"] == "transcript.text.delta"]
+    assert len(deltas) == 4  # about 5 pieces of whole words
+    assert "".join(deltas) == "one two three four five six seven"
+    assert events[-1] == {
+        "type": "transcript.text.done",
+        "text": "one two three four five six seven",
+        "usage": {"type": "duration", "seconds": 1},
+    }
+    assert api.requests[0].streamed
+
+
+async def test_stream_modes_answer_as_proxies_do(
+    http: httpx.AsyncClient, api: FakeTranscriptionAPI, ogg: bytes
+) -> None:
+    api.stream_mode = "json"
+    assert (await transcribe(http, api, ogg, stream="true")).json()["text"]
+    api.stream_mode = "refuse"
+    refused = await transcribe(http, api, ogg, stream="true")
+    assert (refused.status_code, refused.json()["error"]["param"]) == (400, "stream")
+    api.stream_mode = "cut"
+    cut = await transcribe(http, api, ogg, stream="true")
+    assert "transcript.text.delta" in cut.text
+    assert "transcript.text.done" not in cut.text
+    assert (await transcribe(http, api, ogg)).status_code == 200  # plain requests unaffected
+    assert [r.streamed for r in api.requests] == [True, True, True, False]
+
+
+async def chat(
+    http: httpx.AsyncClient, api: FakeTranscriptionAPI, *, key: str = KEY, **body: Any
+) -> httpx.Response:
+    return await http.post(
+        f"{api.url}/chat/completions", headers={"Authorization": f"Bearer {key}"}, json=body
+    )
+
+
+async def test_chat_completions_answer_a_predictable_summary_with_usage(
+    http: httpx.AsyncClient, api: FakeTranscriptionAPI
+) -> None:
+    words = " ".join(f"w{i}" for i in range(20))
+    messages = [
+        {"role": "system", "content": "Summarise."},
+        {"role": "user", "content": words},
+    ]
+    response = await chat(http, api, model="gpt-4o-mini", messages=messages)
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["object"] == "chat.completion"
+    assert answer["model"] == "gpt-4o-mini"
+    assert answer["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": "Summary: " + " ".join(f"w{i}" for i in range(12)),
+        "refusal": None,
+    }
+    assert answer["choices"][0]["finish_reason"] == "stop"
+    assert answer["usage"] == {"prompt_tokens": 27, "completion_tokens": 13, "total_tokens": 40}
+    call = (await api.wait_chat_calls(1))[0]
+    assert (call.model, call.messages, call.status) == ("gpt-4o-mini", messages, 200)
+
+
+async def test_chat_completions_refuse_as_openai_does(
+    http: httpx.AsyncClient, api: FakeTranscriptionAPI
+) -> None:
+    messages = [{"role": "user", "content": "hello"}]
+    assert (await chat(http, api, key="sk-wrong", model="gpt-4o-mini", messages=messages)).json()[
+        "error"
+    ]["code"] == "invalid_api_key"
+    unknown = await chat(http, api, model="gpt-4o-transcribe", messages=messages)
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "model_not_found")
+    assert (await chat(http, api, model="gpt-4o-mini", messages=[])).status_code == 400
+    api.fail_next(429, retry_after=3, route="chat")
+    limited = await chat(http, api, model="gpt-4o-mini", messages=messages)
+    assert (limited.status_code, limited.headers["Retry-After"]) == (429, "3")
+    assert (await chat(http, api, model="gpt-4o-mini", messages=messages)).status_code == 200
+    assert [c.status for c in api.chat_requests] == [401, 404, 400, 429, 200]
+    assert api.requests == []  # the transcription log and its faults are separate

@@ -96,5 +96,5 @@ async def test_names_is_a_group_setting_for_admins(bot: RunningBot, tg: FakeTele
     tg.set_admins(GROUP, [ADMIN])
     assert "for groups" in await say(bot, tg, "/names off")
     assert "admins" in await in_group(bot, tg, "/names off", MEMBER)
-    assert "no longer" in await in_group(bot, tg, "/names off", ADMIN)
+    assert "don't start" in await in_group(bot, tg, "/names off", ADMIN)
     assert "Sender names: <b>off</b>" in await in_group(bot, tg, "/settings", MEMBER)

@@ -1,5 +1,7 @@
-"""Fake Telegram Bot API and fake transcription API servers for tests and benchmarks."""
+"""Fake Telegram Bot API and fake OpenAI-compatible API servers for tests and benchmarks."""
 
+from tests.fakes.chat_completions import ChatCall
+from tests.fakes.openai_errors import OpenAIError
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.telegram_models import Call, FileInfo, StoredMessage, WebhookState
 from tests.fakes.telegram_updates import (
@@ -11,10 +13,11 @@ from tests.fakes.telegram_updates import (
     user_json,
     voice_update,
 )
-from tests.fakes.transcription import FakeTranscriptionAPI, OpenAIError, TranscriptionCall
+from tests.fakes.transcription import FakeTranscriptionAPI, TranscriptionCall
 
 __all__ = [
     "Call",
+    "ChatCall",
     "FakeTelegram",
     "FakeTranscriptionAPI",
     "FileInfo",

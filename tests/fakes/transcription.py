@@ -1,13 +1,15 @@
-"""A fake OpenAI-compatible transcription API: POST {url}/audio/transcriptions.
+"""A fake OpenAI-compatible API: POST {url}/audio/transcriptions and {url}/chat/completions.
 
 It refuses what the real API (or a stricter proxy in front of it) refuses, answers a
-predictable transcript, records every attempt and can fail, stall or hang up on demand.
+predictable transcript (streamed as server-sent events on stream=true) and summary, records
+every attempt and can fail, stall or hang up on demand.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import math
 import re
 import time
@@ -15,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import BodyPartReader, web
 
@@ -26,6 +28,8 @@ from tests.fakes.audio_probe import (
     header_duration,
     sniff_container,
 )
+from tests.fakes.chat_completions import CHAT_MODELS, ChatCall, answer_chat
+from tests.fakes.openai_errors import OpenAIError
 
 MODELS = frozenset({"gpt-4o-mini-transcribe", "gpt-4o-transcribe"})
 # The formats the Yescale page lists; OpenAI's own message (below) also names "oga".
@@ -41,6 +45,10 @@ _RESPONSE_FORMATS = frozenset({"json", "text"})
 _LANGUAGE = re.compile(r"[a-z]{2}")
 _RECORDED_HEADERS = ("Content-Type", "Content-Length", "User-Agent", "Accept", "Idempotency-Key")
 _BYTES_PER_SECOND = 4_000  # ~32 kbit/s voice, to estimate usage when the duration is unknown
+# "sse": events, as the gpt-4o transcribe models stream; "json": the plain answer, as proxies
+# that do not stream give; "refuse": 400; "cut": deltas, then the stream ends without "done".
+StreamMode = Literal["sse", "json", "refuse", "cut"]
+Route = Literal["transcriptions", "chat"]
 _FAULTS: dict[int, tuple[str, str, str | None]] = {
     400: ("Injected failure.", "invalid_request_error", None),
     401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
@@ -57,31 +65,6 @@ _FAULTS: dict[int, tuple[str, str, str | None]] = {
     502: ("Bad gateway.", "server_error", None),
     503: ("The engine is currently overloaded, please try again later.", "server_error", None),
 }
-
-
-class OpenAIError(Exception):
-    """An error answer: {"error": {"message", "type", "param", "code"}}."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type = status, message, type
-        self.param, self.code, self.retry_after = param, code, retry_after
-
-    def response(self) -> web.Response:
-        error = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
-        headers = {}
-        if self.retry_after is not None:
-            headers["Retry-After"] = f"{self.retry_after:g}"
-        return web.json_response({"error": error}, status=self.status, headers=headers)
 
 
 @dataclass
@@ -105,6 +88,11 @@ class TranscriptionCall:
     @property
     def ok(self) -> bool:
         return self.status == 200
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the request asked for stream=true."""
+        return self.fields.get("stream", "").lower() == "true"
 
 
 @dataclass
@@ -136,11 +124,17 @@ class FakeTranscriptionAPI(FakeServer):
         self.check_duration = check_duration  # run ffprobe on every upload (slow)
         self.keep_uploads = keep_uploads  # keep each upload's bytes in its TranscriptionCall
         self.delay = 0.0  # seconds added to every request
+        self.stream_mode: StreamMode = "sse"  # how stream=true is answered
+        self.stream_pieces = 5  # transcript.text.delta events per streamed transcript
+        self.stream_delay = 0.0  # seconds before each streamed event but the first
+        self.chat_models = CHAT_MODELS  # what /chat/completions accepts
         self.transcripts: dict[str, str] = {}  # by sha256 of the file
         self.total_own_time = 0.0  # sum of handler_seconds, for benchmarks to subtract
         self.in_flight = 0  # requests being handled right now (e.g. waiting out `delay`)
         self._log: CallLog[TranscriptionCall] = CallLog(_describe)
-        self._faults: deque[_Fault] = deque()  # served in the order they were asked for
+        self._chat_log: CallLog[ChatCall] = CallLog(ChatCall.describe)
+        # Served in the order they were asked for, per route.
+        self._faults: dict[Route, deque[_Fault]] = {"transcriptions": deque(), "chat": deque()}
 
     @property
     def url(self) -> str:
@@ -149,6 +143,10 @@ class FakeTranscriptionAPI(FakeServer):
     @property
     def requests(self) -> list[TranscriptionCall]:
         return self._log.items
+
+    @property
+    def chat_requests(self) -> list[ChatCall]:
+        return self._chat_log.items
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10) -> None:
         await self._log.wait_for(predicate, timeout, "the awaited condition")
@@ -159,6 +157,13 @@ class FakeTranscriptionAPI(FakeServer):
             lambda: len(self.requests) >= count, timeout, f"{count} request(s)"
         )
         return list(self.requests)
+
+    async def wait_chat_calls(self, count: int, timeout: float = 10) -> list[ChatCall]:
+        """Wait for at least `count` chat completion requests; returns them all."""
+        await self._chat_log.wait_for(
+            lambda: len(self.chat_requests) >= count, timeout, f"{count} chat request(s)"
+        )
+        return list(self.chat_requests)
 
     @staticmethod
     def default_text(sha256: str) -> str:
@@ -183,8 +188,9 @@ class FakeTranscriptionAPI(FakeServer):
         times: int = 1,
         retry_after: float | None = None,
         message: str | None = None,
+        route: Route = "transcriptions",
     ) -> None:
-        """The next `times` requests (after faults already queued) get this error.
+        """The next `times` requests to `route` (after faults already queued) get this error.
 
         Retry-After is sent when retry_after is given.
         """
@@ -194,11 +200,11 @@ class FakeTranscriptionAPI(FakeServer):
         error = OpenAIError(
             status, message or default_message, type=kind, code=code, retry_after=retry_after
         )
-        self._faults.append(_Fault(error, times))
+        self._faults[route].append(_Fault(error, times))
 
-    def drop_next(self, times: int = 1) -> None:
-        """The next `times` requests (after faults already queued) are read, then hung up on."""
-        self._faults.append(_Fault(None, times))
+    def drop_next(self, times: int = 1, *, route: Route = "transcriptions") -> None:
+        """The next `times` requests to `route` (after faults queued) are read, then hung up on."""
+        self._faults[route].append(_Fault(None, times))
 
     def _make_app(self) -> web.Application:
         app = web.Application(client_max_size=_MAX_BODY)
@@ -207,7 +213,7 @@ class FakeTranscriptionAPI(FakeServer):
 
     def _add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/audio/transcriptions", self._handle_transcription)
-        # To come: POST /v1/chat/completions is registered here.
+        app.router.add_post("/v1/chat/completions", self._handle_chat)
 
     async def _handle_transcription(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
@@ -228,13 +234,15 @@ class FakeTranscriptionAPI(FakeServer):
         self._log.append(call)
         return response
 
-    async def _transcribe(self, request: web.Request, call: TranscriptionCall) -> web.Response:
+    async def _transcribe(
+        self, request: web.Request, call: TranscriptionCall
+    ) -> web.StreamResponse:
         file = await _read_form(request, call)
         if self.keep_uploads and file is not None:
             call.data = file.data
         if self.delay:
             await asyncio.sleep(self.delay)
-        if self._faults and self._next_fault_drops():
+        if self._next_fault_drops("transcriptions"):
             call.status = 0
             if request.transport is not None:
                 request.transport.close()
@@ -250,25 +258,68 @@ class FakeTranscriptionAPI(FakeServer):
         call.text = self._transcript(file.sha256)
         seconds = call.duration_seconds or file.size / _BYTES_PER_SECOND
         usage = {"type": "duration", "seconds": max(1, math.ceil(seconds))}
-        if call.fields.get("stream", "").lower() == "true":
-            return self._stream_reply(call.text, usage)
+        if call.streamed and self.stream_mode != "json":
+            return await self._stream_reply(request, call.text, usage)
         if call.fields.get("response_format") == "text":
             return web.Response(text=call.text, content_type="text/plain")
         return web.json_response({"text": call.text, "usage": usage})
 
-    def _stream_reply(self, text: str, usage: dict[str, Any]) -> web.Response:
-        """stream=true: answered as plain JSON for now, as proxies that do not stream do.
+    async def _stream_reply(
+        self, request: web.Request, text: str, usage: dict[str, Any]
+    ) -> web.StreamResponse:
+        """stream=true: transcript.text.delta events, then transcript.text.done."""
+        if self.stream_mode == "refuse":
+            raise OpenAIError(
+                400,
+                "Streaming is not supported for this model.",
+                param="stream",
+                code="unsupported_value",
+            )
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        events: list[dict[str, Any]] = [
+            {"type": "transcript.text.delta", "delta": d} for d in _pieces(text, self.stream_pieces)
+        ]
+        if self.stream_mode != "cut":
+            events.append({"type": "transcript.text.done", "text": text, "usage": usage})
+        for index, event in enumerate(events):
+            if index and self.stream_delay:
+                await asyncio.sleep(self.stream_delay)
+            # OpenAI sends data-only events: the kind is in the JSON's "type".
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+        await response.write_eof()
+        return response
 
-        To come: server-sent events, transcript.text.delta then transcript.text.done.
-        """
-        return web.json_response({"text": text, "usage": usage})
+    async def _handle_chat(self, request: web.Request) -> web.StreamResponse:
+        call = ChatCall(at=time.monotonic())
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if self._next_fault_drops("chat"):
+                call.status = 0
+                if request.transport is not None:
+                    request.transport.close()
+                self._chat_log.append(call)
+                return web.Response()
+            self._check_key(request.headers.get("Authorization", ""))
+            response: web.StreamResponse = await answer_chat(request, call, self.chat_models)
+        except OpenAIError as exc:
+            call.status, call.error_code = exc.status, exc.code
+            response = exc.response()
+        self._chat_log.append(call)
+        return response
 
-    def _next_fault_drops(self) -> bool:
-        """Take the next queued fault: True to hang up, or raise its error."""
-        fault = self._faults[0]
+    def _next_fault_drops(self, route: Route) -> bool:
+        """Take the route's next queued fault, if any: True to hang up, or raise its error."""
+        faults = self._faults[route]
+        if not faults:
+            return False
+        fault = faults[0]
         fault.remaining -= 1
         if fault.remaining <= 0:
-            self._faults.popleft()
+            faults.popleft()
         e = fault.error
         if e is None:
             return True
@@ -344,6 +395,13 @@ class FakeTranscriptionAPI(FakeServer):
                 code="invalid_value",
             )
         return duration
+
+
+def _pieces(text: str, count: int) -> list[str]:
+    """`text` in about `count` pieces, cut after whitespace; joined, they are `text` exactly."""
+    words = re.split(r"(?<=\s)(?=\S)", text) if text else []
+    size = max(1, math.ceil(len(words) / max(1, count)))
+    return ["".join(words[i : i + size]) for i in range(0, len(words), size)]
 
 
 def _corrupted() -> OpenAIError:

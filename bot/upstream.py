@@ -1,0 +1,152 @@
+"""What every call to the OpenAI-compatible API shares: the client, the key, retries, errors."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
+
+import httpx
+import stamina
+from pydantic import SecretStr
+
+from bot.errors import UpstreamAuthError, UpstreamRejected, UpstreamUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Statuses worth another try: rate limits, overload and server faults.
+TRANSIENT = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524})
+_MAX_RETRY_AFTER = 60.0
+
+
+class Transient(Exception):
+    """One failed attempt that may succeed if tried again."""
+
+    def __init__(self, message: str, status: int | None, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+def _backoff(exc: Exception) -> bool | float:
+    """stamina's hook: retry transient failures, waiting as long as Retry-After asks."""
+    if isinstance(exc, Transient):
+        return min(exc.retry_after, _MAX_RETRY_AFTER) if exc.retry_after else True
+    return False
+
+
+class ApiClient:
+    """One shared, keep-alive httpx client for `{base}/...`, with the key and the retry policy."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: SecretStr,
+        *,
+        what: str,
+        max_attempts: int = 5,
+        retry_seconds: float = 120.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.what = what  # "transcription", "summary": names the calls in logs
+        self._base = base_url.rstrip("/")
+        self._api_key = api_key
+        self._max_attempts = max_attempts
+        self._retry_seconds = retry_seconds
+        self.http = client or httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+            timeout=httpx.Timeout(60.0, connect=10.0, pool=None),
+        )
+
+    def url(self, path: str) -> str:
+        return f"{self._base}/{path.lstrip('/')}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def retrying(self, attempt: Callable[[], Awaitable[T]]) -> tuple[T, int]:
+        """`attempt()` until it succeeds or fails for good: its result and the attempts made.
+
+        Transient failures that outlast the retries raise UpstreamUnavailable; refusals raise
+        UpstreamRejected (UpstreamAuthError for the key) at once.
+        """
+        attempts = 0
+        try:
+            async for retry in stamina.retry_context(
+                on=_backoff,
+                attempts=self._max_attempts,
+                timeout=self._retry_seconds,
+                wait_initial=0.5,
+                wait_max=10.0,
+            ):
+                with retry:
+                    attempts = retry.num
+                    result = await attempt()
+        except Transient as exc:
+            log.warning(
+                "%s failed after %d attempts: %s (status %s)", self.what, attempts, exc, exc.status
+            )
+            raise UpstreamUnavailable(str(exc), exc.status) from exc
+        return result, attempts
+
+    def check(self, response: httpx.Response) -> None:
+        """Raise for an answer that is not 200 (the body must have been read)."""
+        if response.status_code == 200:
+            return
+        message = error_message(response)
+        if response.status_code in TRANSIENT:
+            raise Transient(message, response.status_code, _retry_after(response))
+        log.warning("%s API refused: %s (status %d)", self.what, message, response.status_code)
+        if response.status_code in (401, 403):
+            raise UpstreamAuthError(message, response.status_code)
+        raise UpstreamRejected(message, response.status_code)
+
+
+@contextlib.contextmanager
+def transport_errors() -> Iterator[None]:
+    """Timeouts and dropped connections are worth another attempt."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise Transient(f"timed out ({type(exc).__name__})", None, None) from exc
+    except httpx.TransportError as exc:
+        raise Transient(f"connection failed ({type(exc).__name__})", None, None) from exc
+
+
+def error_message(response: httpx.Response) -> str:
+    """The API's own error message ({"error": {"message": ...}}), or the start of the body."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return f"HTTP {response.status_code}: {response.text[:200]!r}"
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:500]
+        if isinstance(error, str):
+            return error[:500]
+    return f"HTTP {response.status_code}: {str(body)[:200]}"
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after-ms")
+    if value:
+        try:
+            return float(value) / 1000
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return None
+    return None

@@ -1,0 +1,125 @@
+"""The fake API's POST {url}/chat/completions: OpenAI-shaped, with a predictable summary."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.openai_errors import OpenAIError
+
+CHAT_MODELS = frozenset({"gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4.1"})
+_ROLES = frozenset({"system", "developer", "user", "assistant"})
+SUMMARY_WORDS = 12
+_ids = itertools.count(1)
+
+
+@dataclass
+class ChatCall:
+    """One chat completion request, served or refused; status 0: hung up without answering."""
+
+    at: float  # time.monotonic() when it arrived
+    model: str = ""
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 200
+    error_code: str | None = None
+    text: str | None = None  # the answer's content
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    def describe(self) -> str:
+        outcome = "ok" if self.ok else f"{self.status} {self.error_code}"
+        return f"chat {self.model} {len(self.messages)} message(s) -> {outcome}"
+
+
+def summary_of(transcript: str) -> str:
+    """The fake's summary: its first words, so tests can tell which text was summarised."""
+    return "Summary: " + " ".join(transcript.split()[:SUMMARY_WORDS])
+
+
+async def answer_chat(
+    request: web.Request, call: ChatCall, models: frozenset[str] = CHAT_MODELS
+) -> web.Response:
+    """Check the request as OpenAI does and answer a summary of the last user message."""
+    body = await _json_body(request)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise OpenAIError(400, "you must provide a model parameter", param="model")
+    call.model = model
+    messages = _messages(body.get("messages"))
+    call.messages = messages
+    if model not in models:
+        raise OpenAIError(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            code="model_not_found",
+        )
+    users = [_text(m["content"]) for m in messages if m["role"] == "user"]
+    call.text = summary_of(users[-1] if users else "")
+    prompt_tokens = sum(len(_text(m["content"]).split()) + 3 for m in messages)
+    completion_tokens = len(call.text.split())
+    return web.json_response(
+        {
+            "id": f"chatcmpl-fake{next(_ids)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": call.text, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+    )
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise OpenAIError(
+            400, f"Invalid Content-Type header ({request.content_type}), expected application/json."
+        )
+    try:
+        body = json.loads(await request.text())
+    except json.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict):
+        raise OpenAIError(
+            400,
+            "We could not parse the JSON body of your request. (HINT: This likely means you "
+            "aren't using your HTTP library correctly.)",
+        )
+    return body
+
+
+def _messages(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not value:
+        raise OpenAIError(400, f"{value!r} is too short - 'messages'", param="messages")
+    for index, message in enumerate(value):
+        where = f"messages.[{index}]"
+        if not isinstance(message, dict) or message.get("role") not in _ROLES:
+            raise OpenAIError(400, f"Invalid value for '{where}.role'.", param=f"{where}.role")
+        content = message.get("content")
+        if not isinstance(content, str | list):
+            raise OpenAIError(400, f"Invalid type for '{where}.content'.", param=f"{where}.content")
+    return value
+
+
+def _text(content: str | list[Any]) -> str:
+    """A message's text: a string, or the text parts of a list."""
+    if isinstance(content, str):
+        return content
+    return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
