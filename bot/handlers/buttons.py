@@ -6,7 +6,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, ContextTypes
 
@@ -122,7 +122,9 @@ async def summary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.warning("job=%d: summary failed: %s: %s", job.id, type(exc).__name__, exc)
         await svc.store.release_claim(claim)  # the button comes back: it may work later
         await _quietly(query.edit_message_reply_markup(keyboard))
-        await _quietly(message.reply_text(texts.summary_failed(exc)))
+        await _quietly(
+            message.reply_text(texts.summary_failed(exc), reply_parameters=_under(message))
+        )
         return
     await svc.store.add_usage(
         Usage(
@@ -134,8 +136,13 @@ async def summary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         )
     )
     for piece in split_for_telegram(made.text, MESSAGE_LIMIT - 40) or [""]:
-        await _quietly(message.reply_text(texts.summary_heading() + "\n" + escape(piece)))
+        html = texts.summary_heading() + "\n" + escape(piece)
+        await _quietly(message.reply_text(html, reply_parameters=_under(message)))
     log.info("job=%d: summary made (%d+%d tokens)", job.id, made.input_tokens, made.output_tokens)
+
+
+def _under(message: Message) -> ReplyParameters:
+    return ReplyParameters(message.message_id, allow_sending_without_reply=True)
 
 
 async def _transcript_of(svc: Services, job: Job, message: Message) -> str:
