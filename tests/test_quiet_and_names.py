@@ -24,7 +24,7 @@ async def test_quiet_group_sees_only_the_final_transcript(
     await in_group(bot, tg, "/quiet on", ADMIN)
     tg.requests.clear()
     api.set_transcript(voice_bytes, "quietly done")
-    api.delay = 0.3
+    api.stream_delay = 0.3  # a slow stream: live edits would show, were they not off here
     message_id = await group_voice(bot, tg, voice_bytes)
 
     (reply,) = await tg.wait_calls("sendMessage", 1)

@@ -10,6 +10,7 @@ from tests.fakes import FakeTelegram, FakeTranscriptionAPI, voice_update
 from tests.test_groups import GROUP
 from tests.test_preferences import say
 from tests.test_private_chat import USER
+from tests.test_upgrade_button import press_model
 
 OTHER_USER = 43
 
@@ -67,6 +68,10 @@ async def test_another_model_or_hint_is_a_new_transcription(
     await forward(bot, tg, voice_bytes, USER)  # the first one's model and hints again
     await tg.wait_calls("editMessageText", 3)
     assert len(api.requests) == 2
+    await press_model(bot, tg)  # gpt-4o-transcribe: another transcription
+    await forward(bot, tg, voice_bytes, USER)
+    await api.wait_calls(3)
+    assert [r.model for r in api.requests][-1] == "gpt-4o-transcribe"
 
 
 async def test_no_cache_keeps_no_transcript(
