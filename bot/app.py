@@ -7,7 +7,7 @@ import contextlib
 import logging
 from typing import Any
 
-import httpx
+import aiohttp
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -29,7 +29,7 @@ from bot.metrics import Metrics
 from bot.pipeline import JobRunner
 from bot.services import Services, attach, services_of
 from bot.store import TRANSIENT_STORE_ERRORS, open_store
-from bot.telegram_http import AiohttpRequest
+from bot.telegram_http import AiohttpRequest, new_session
 from bot.transcriber import Transcriber
 from bot.web import BadUpdate, WebServer
 
@@ -134,10 +134,7 @@ class BotService:
             max_attempts=settings.upstream_max_attempts,
             retry_seconds=settings.upstream_retry_seconds,
         )
-        self.downloads = httpx.AsyncClient(
-            timeout=httpx.Timeout(60.0, connect=10.0, pool=None),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
-        )
+        self.downloads: aiohttp.ClientSession | None = None  # made in the event loop, at start
         self.dispatcher = Dispatcher(
             self.store,
             max_concurrent=settings.max_concurrent_jobs,
@@ -194,6 +191,7 @@ class BotService:
                 "bot to each group) or make the bot a group admin."
             )
         await app.start()
+        self.downloads = new_session(aiohttp.ClientTimeout(sock_connect=10.0, sock_read=60.0))
         runner = JobRunner(
             app.bot, self.store, self.transcriber, self.settings, self.downloads, self.metrics
         )
@@ -251,7 +249,8 @@ class BotService:
             await self.application.shutdown()
         await self.web.stop()
         await self.transcriber.aclose()
-        await self.downloads.aclose()
+        if self.downloads is not None:
+            await self.downloads.close()
         await self.store.close()
         log.info("stopped")
 

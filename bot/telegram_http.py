@@ -28,7 +28,7 @@ _POOL_TIMEOUT_MESSAGE = (
 def new_session(
     timeout: aiohttp.ClientTimeout, user_agent: str | None = None
 ) -> aiohttp.ClientSession:
-    """A keep-alive session without cookies; the connection count is bounded by the caller."""
+    """A keep-alive session without cookies or a connection limit (AiohttpRequest has its own)."""
     headers = {"User-Agent": user_agent} if user_agent else None
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0),
