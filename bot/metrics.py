@@ -5,11 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from telegram.error import TelegramError
-from telegram.request import HTTPXRequest
 
 from bot.store import TRANSIENT_STORE_ERRORS, Store
 
@@ -107,30 +104,3 @@ class Metrics:
             log.warning("metrics: could not count queued jobs: %s", exc)
             return
         self._queued.set(stats.by_status.get("queued", 0))
-
-
-class MeteredRequest(HTTPXRequest):
-    """python-telegram-bot's HTTPXRequest, counting every failed Bot API call in `metrics`.
-
-    `post` is final in python-telegram-bot, so errors are seen here, where the answer comes back:
-    an HTTP status outside 2xx (python-telegram-bot turns it into BadRequest, Forbidden,
-    RetryAfter...), or TimedOut/NetworkError when no answer came.
-    """
-
-    def __init__(self, metrics: Metrics, **options: Any) -> None:
-        super().__init__(**options)
-        self._metrics = metrics
-
-    async def do_request(
-        self, url: str, method: str, *args: Any, **kwargs: Any
-    ) -> tuple[int, bytes]:
-        # POST {base}/bot{token}/{method}; a GET is a file download whose URL names the file.
-        api_method = url.rsplit("/", 1)[-1] if method == "POST" else "file"
-        try:
-            code, payload = await super().do_request(url, method, *args, **kwargs)
-        except TelegramError as exc:
-            self._metrics.telegram_error(api_method, type(exc).__name__)
-            raise
-        if not 200 <= code <= 299:
-            self._metrics.telegram_error(api_method, str(code))
-        return code, payload

@@ -9,7 +9,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 
-import httpx
+import aiohttp
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -39,7 +39,7 @@ class JobRunner:
         store: Store,
         transcriber: Transcriber,
         settings: Settings,
-        http: httpx.AsyncClient,
+        http: aiohttp.ClientSession,
         metrics: Metrics,
     ) -> None:
         self._metrics = metrics

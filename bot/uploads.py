@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import httpx
+import aiohttp
 from telegram import Bot
 from telegram.error import BadRequest, NetworkError
 
@@ -47,7 +47,7 @@ class Upload:
 class UploadMaker:
     """Turns a job's file into uploads; built once, shared by every job."""
 
-    def __init__(self, bot: Bot, http: httpx.AsyncClient, settings: Settings) -> None:
+    def __init__(self, bot: Bot, http: aiohttp.ClientSession, settings: Settings) -> None:
         self._bot = bot
         self._http = http
         self._limit = settings.max_audio_seconds
@@ -107,16 +107,16 @@ class UploadMaker:
         held = 0
         spilled: Path | None = None
         try:
-            async with self._http.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise NetworkError(f"file download answered HTTP {response.status_code}")
-                announced = int(response.headers.get("content-length") or size_hint or 0)
+            async with self._http.get(url) as response:
+                if response.status != 200:
+                    raise NetworkError(f"file download answered HTTP {response.status}")
+                announced = response.content_length or size_hint or 0
                 with contextlib.ExitStack() as stack:
                     out: BinaryIO | None = None
                     if announced > MEMORY_AUDIO_BYTES:
                         spilled = workdir / "download"
                         out = stack.enter_context(spilled.open("wb"))
-                    async for chunk in response.aiter_bytes(_CHUNK):
+                    async for chunk in response.content.iter_chunked(_CHUNK):
                         if out is not None:
                             out.write(chunk)
                             continue
@@ -127,7 +127,7 @@ class UploadMaker:
                             out = stack.enter_context(spilled.open("wb"))
                             out.writelines(chunks)
                             chunks.clear()
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise NetworkError(f"file download failed: {type(exc).__name__}") from exc
         if spilled is not None:
             return spilled
