@@ -95,6 +95,10 @@ class Stats:
     recent_failures: list[tuple[int, str]] = field(default_factory=list)
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached at start; the message says where (no password)."""
+
+
 class Store(Protocol):
     """The storage interface: SQLite for one process, Redis for several."""
 
