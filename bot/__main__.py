@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
-from bot.config import Settings, describe_errors, load_settings
+from bot.config import RedisLocation, Settings, database_location, describe_errors, load_settings
 from bot.logs import setup_logging
 
 
@@ -40,6 +41,9 @@ def main() -> None:
     ]
     if settings.webhook_secret is not None:
         secrets.append(settings.webhook_secret.get_secret_value())
+    database = database_location(settings.database_url)
+    if isinstance(database, RedisLocation) and database.password:
+        secrets += [database.password, quote(database.password, safe="")]
     setup_logging(settings.log_level, secrets)
     from bot.app import StartupError
 

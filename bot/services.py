@@ -21,7 +21,7 @@ class Services:
     store: Store
     transcriber: Transcriber
     dispatcher: Dispatcher
-    # Updates whose blocking handlers failed: the web route answers 500 so Telegram redelivers.
+    # Updates whose blocking handlers failed: the web route answers 503 so Telegram redelivers.
     failed_updates: set[int] = field(default_factory=set)
 
 
