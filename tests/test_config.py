@@ -92,7 +92,7 @@ def test_env_file_is_read(tmp_path: Path) -> None:
 def test_redis_urls_are_accepted_and_a_bad_one_is_named() -> None:
     for url in ("redis://localhost:6379/0", "rediss://:pw@redis.example.com:6380/2"):
         settings = Settings(
-            _env_file=None, telegram_bot_token="1:x", openai_api_key="k", **{"database_url": url}
+            _env_file=None, telegram_bot_token="1:x", openai_api_key="k", database_url=url
         )
         assert settings.database_url == url
     with pytest.raises(ValidationError) as caught:
