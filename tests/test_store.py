@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -311,3 +312,21 @@ async def test_sqlite_version_1_database_keeps_its_settings_and_usage(tmp_path: 
     assert old is not None
     assert (old.status, old.replaces, old.quiet) == ("done", (), False)
     await store.close()
+
+
+async def test_redis_that_may_evict_keys_is_warned_about(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis
+
+    admin = redis.Redis.from_url(redis_url)
+    admin.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.store.redis"):
+            async with opened(redis_url):
+                pass
+    finally:
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.close()
+    assert "maxmemory-policy allkeys-lru" in caplog.text
+    assert "set maxmemory-policy noeviction" in caplog.text

@@ -133,12 +133,33 @@ class RedisStore:
         }
         try:
             await client.ping()
+            version = str((await client.info("server")).get("redis_version", "0"))
             await self._ensure_group()
         except RedisError as exc:
             await self.close()
             raise StoreUnavailable(
                 f"cannot reach Redis at {self._location.redacted}: {self._redact(str(exc))}"
             ) from exc
+        if _version(version) < (6, 2):
+            await self.close()
+            raise StoreUnavailable(
+                f"Redis {version} at {self._location.redacted} is too old: the job queue "
+                "needs 6.2 or newer (XAUTOCLAIM)"
+            )
+        await self._warn_if_evicting()
+
+    async def _warn_if_evicting(self) -> None:
+        try:
+            found = await _wait(self.redis.config_get("maxmemory-policy"))
+        except RedisError:
+            return  # CONFIG is often disabled on managed Redis: nothing to tell then
+        policy = str(found.get("maxmemory-policy", "noeviction"))
+        if policy != "noeviction":
+            log.warning(
+                "Redis evicts keys when full (maxmemory-policy %s): queued jobs and settings "
+                "could be lost; set maxmemory-policy noeviction",
+                policy,
+            )
 
     async def _ensure_group(self) -> None:
         # From id 0: entries already in the stream (a group lost with a Redis without
@@ -446,6 +467,11 @@ class RedisStore:
 async def _wait(result: Awaitable[Any] | Any) -> Any:
     """redis-py types some commands as `Awaitable[T] | T` (shared with the sync client)."""
     return await cast(Awaitable[Any], result)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """ "7.0.15" -> (7, 0, 15)."""
+    return tuple(int(part) for part in text.split(".") if part.isdigit())
 
 
 def _prefs_key(scope: Scope, owner_id: int) -> str:
