@@ -65,6 +65,9 @@ class WebServer:
     async def _healthz(self, _: web.Request) -> web.Response:
         if not self.ready:
             return web.json_response({"status": "starting"}, status=503)
+        if not self.accepting:
+            # Stopping: a load balancer takes this replica out while its jobs drain.
+            return web.json_response({"status": "stopping"}, status=503)
         return web.json_response({"status": "ok"})
 
     async def _webhook(self, request: web.Request) -> web.Response:

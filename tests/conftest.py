@@ -252,6 +252,10 @@ class BotProcess:
             )
             return response.status_code
 
+    async def health(self) -> int:
+        async with httpx.AsyncClient(timeout=10) as http:
+            return (await http.get(f"http://127.0.0.1:{self.port}/healthz")).status_code
+
     def signal(self, sig: int) -> None:
         assert self.proc is not None
         self.proc.send_signal(sig)

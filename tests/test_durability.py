@@ -69,6 +69,7 @@ async def test_sigterm_drains_running_jobs_and_keeps_the_rest_queued(
     await asyncio.sleep(0.2)
     late = voice(tg, voice_bytes)
     assert await bot.deliver(late) == 503  # not accepted while stopping: Telegram redelivers
+    assert await bot.health() == 503  # a load balancer sends the rest elsewhere
     assert await bot.wait(timeout=20) == 0
     assert "stopped" in bot.log()
     done_before_restart = sum(1 for text in final_texts(tg) if text.startswith("transcript "))
