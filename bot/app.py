@@ -29,7 +29,7 @@ from bot.handlers import commands, media
 from bot.jobs import Dispatcher
 from bot.pipeline import JobRunner
 from bot.services import Services, attach, services_of
-from bot.store import TRANSIENT_STORE_ERRORS, StoreUnavailable, open_store
+from bot.store import TRANSIENT_STORE_ERRORS, StoreUnavailable, UpdateBeingHandled, open_store
 from bot.transcriber import Transcriber
 from bot.web import BadUpdate, WebServer
 
@@ -105,7 +105,10 @@ async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         # Not accepted: the web route answers 503 (polling does not move on) and Telegram
         # delivers it again. The other handlers need not try: the store is down.
         services_of(context).failed_updates.add(update.update_id)
-        log.error("update %d not accepted: the store failed: %s", update.update_id, error)
+        if isinstance(error, UpdateBeingHandled):
+            log.info("update %d is being handled by another replica: 503", update.update_id)
+        else:
+            log.error("update %d not accepted: the store failed: %s", update.update_id, error)
         raise ApplicationHandlerStop
     log.error("error while handling an update", exc_info=error)
 
@@ -281,6 +284,7 @@ class BotService:
             return False
         try:
             await self.store.commit()
+            await self.store.confirm_update(update.update_id)
         except TRANSIENT_STORE_ERRORS:
             log.exception("update %d not accepted: commit failed", update.update_id)
             return False

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import NewJob, Prefs, Store, Usage, open_store
+from bot.config import RedisLocation, database_location
+from bot.store import NewJob, Prefs, RedisStore, Store, UpdateBeingHandled, Usage, open_store
 from bot.store.sqlite import _MIGRATIONS
 from tests.conftest import BACKENDS, backend_url
 
@@ -81,9 +82,38 @@ async def test_settings_survive_a_reopen(store_url: str) -> None:
 
 async def test_an_update_is_claimed_once_and_can_be_given_back(store: Store) -> None:
     assert await store.claim_update(1)
-    assert not await store.claim_update(1)
-    await store.forget_update(1)
+    await store.forget_update(1)  # could not be accepted: it will be delivered again
     assert await store.claim_update(1)
+    await store.commit()
+    await store.confirm_update(1)
+    assert not await store.claim_update(1)
+    assert await store.claim_update(70_000)  # another range of ids
+
+
+async def test_redis_update_held_by_a_replica_waits_for_it_or_its_hold_to_end(
+    redis_url: str,
+) -> None:
+    location = database_location(redis_url)
+    assert isinstance(location, RedisLocation)
+    first, second = RedisStore(location, update_hold_seconds=0.3), RedisStore(location)
+    await first.open()
+    await second.open()
+    try:
+        assert await first.claim_update(5)
+        with pytest.raises(UpdateBeingHandled):
+            await second.claim_update(5)  # answered 503: Telegram delivers it again later
+        await second.forget_update(5)  # not its claim: changes nothing
+        with pytest.raises(UpdateBeingHandled):
+            await second.claim_update(5)
+        await first.confirm_update(5)
+        assert not await second.claim_update(5)  # accepted once, by the first
+
+        assert await first.claim_update(6)  # and then the first dies before accepting it
+        await asyncio.sleep(0.35)
+        assert await second.claim_update(6)
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def test_one_job_per_chat_and_message(store: Store) -> None:

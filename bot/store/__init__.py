@@ -20,6 +20,7 @@ from bot.store.base import (
     Stats,
     Store,
     StoreUnavailable,
+    UpdateBeingHandled,
     Usage,
     UsageTotal,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Stats",
     "Store",
     "StoreUnavailable",
+    "UpdateBeingHandled",
     "Usage",
     "UsageTotal",
     "open_store",
@@ -47,8 +49,10 @@ __all__ = [
 
 # Errors that mean "the store is unavailable now", not "this update is bad". Redis: the
 # connection is lost or timed out (BusyLoadingError: restarting, still reading its AOF), or
-# the server is a replica that a failover has not promoted yet (ReadOnlyError).
+# the server is a replica that a failover has not promoted yet (ReadOnlyError). And an update
+# another replica is handling right now: it too is answered 503 and comes again later.
 TRANSIENT_STORE_ERRORS: tuple[type[BaseException], ...] = (
+    UpdateBeingHandled,
     sqlite3.Error,
     OSError,
     RedisConnectionError,

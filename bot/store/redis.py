@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable
 from dataclasses import fields
 from typing import Any, cast
@@ -55,6 +56,7 @@ from bot.store.base import (
     Scope,
     Stats,
     StoreUnavailable,
+    UpdateBeingHandled,
     Usage,
     UsageTotal,
 )
@@ -65,6 +67,7 @@ PREFIX = "transcribot:"
 GROUP = "workers"
 # Telegram gives up redelivering an update after about a day.
 _UPDATE_MEMORY_SECONDS = 2 * 24 * 3600
+_UPDATE_BITS = 0xFFFF  # update ids per seen-bitmap key: 8 KB each
 # A user's job times: the per-minute limit looks back a minute, the daily quota one UTC day.
 _USER_JOBS_SECONDS = 2 * 24 * 3600
 # Usage by user and by day: /usage asks for this month, /stats for the last week.
@@ -89,8 +92,10 @@ _JOB_TYPES = {f.name: str(f.type) for f in fields(Job)}
 class RedisStore:
     """Store on one Redis database, shared by every replica; safe to use from several."""
 
-    def __init__(self, location: RedisLocation) -> None:
+    def __init__(self, location: RedisLocation, *, update_hold_seconds: float = 60.0) -> None:
         self._location = location
+        self._update_hold = update_hold_seconds
+        self._token = uuid.uuid4().hex  # this store's claims on updates
         self._redis: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
         self._next_takeover = 0.0
@@ -118,6 +123,9 @@ class RedisStore:
         self._scripts = {
             name: client.register_script(getattr(lua, name))
             for name in (
+                "CLAIM_UPDATE",
+                "CONFIRM_UPDATE",
+                "FORGET_UPDATE",
                 "ENQUEUE",
                 "CLAIM",
                 "RENEW",
@@ -180,7 +188,10 @@ class RedisStore:
             self._redis = None
 
     async def commit(self) -> None:
-        """Nothing to do: every write is applied (and in Redis's AOF) when its call returns."""
+        """Nothing to do: every write is applied (and in Redis's AOF) when its call returns.
+
+        No WAIT for Redis replicas either: the promise is "in Redis before the 200", as it is
+        "in the SQLite file"; a replica's copy is for failover, with its own small window."""
 
     async def ping(self) -> None:
         await _wait(self.redis.ping())
@@ -213,12 +224,27 @@ class RedisStore:
 
     # updates and one-off claims
 
+    # An update is held by the replica handling it (a pending key with a short TTL) and marked
+    # seen only once accepted: a replica that dies in between does not leave it marked seen
+    # (it would be lost), and its redelivery waits out the hold with 503s.
+
     async def claim_update(self, update_id: int) -> bool:
-        key = f"{PREFIX}update:{update_id}"
-        return bool(await self.redis.set(key, 1, nx=True, ex=_UPDATE_MEMORY_SECONDS))
+        claimed = await self._scripts["CLAIM_UPDATE"](
+            keys=_update_keys(update_id),
+            args=[update_id & _UPDATE_BITS, self._token, round(self._update_hold * 1000)],
+        )
+        if claimed == -1:
+            raise UpdateBeingHandled(f"update {update_id} is being handled by another replica")
+        return bool(claimed)
+
+    async def confirm_update(self, update_id: int) -> None:
+        await self._scripts["CONFIRM_UPDATE"](
+            keys=_update_keys(update_id),
+            args=[update_id & _UPDATE_BITS, self._token, _UPDATE_MEMORY_SECONDS],
+        )
 
     async def forget_update(self, update_id: int) -> None:
-        await self.redis.delete(f"{PREFIX}update:{update_id}")
+        await self._scripts["FORGET_UPDATE"](keys=_update_keys(update_id)[1:], args=[self._token])
 
     async def claim_once(self, key: str, ttl_seconds: float) -> bool:
         ms = max(1, round(ttl_seconds * 1000))
@@ -467,6 +493,11 @@ class RedisStore:
 async def _wait(result: Awaitable[Any] | Any) -> Any:
     """redis-py types some commands as `Awaitable[T] | T` (shared with the sync client)."""
     return await cast(Awaitable[Any], result)
+
+
+def _update_keys(update_id: int) -> list[str]:
+    """The seen-bitmap holding this update's bit, and its pending key."""
+    return [f"{PREFIX}updates:{update_id >> 16}", f"{PREFIX}update:{update_id}"]
 
 
 def _version(text: str) -> tuple[int, ...]:

@@ -45,6 +45,30 @@ local function record_usage(p, user, chat, model, audio, tin, tout, day, keep, c
 end
 """
 
+# Seen updates: one bit per update id in a bitmap per 65,536 ids (a key per id would cost
+# about 100 bytes each), set when the update is accepted; while a replica handles it, a short
+# "pending" key of its own. KEYS: bitmap, pending key. ARGV: bit, holder's token, hold in ms.
+# Returns 1: claimed; 0: accepted before; -1: another holder has it now.
+CLAIM_UPDATE = """
+if redis.call('GETBIT', KEYS[1], ARGV[1]) == 1 then return 0 end
+if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return 1 end
+return -1
+"""
+
+# KEYS: bitmap, pending key. ARGV: bit, holder's token, seconds the bitmap is kept.
+CONFIRM_UPDATE = """
+redis.call('SETBIT', KEYS[1], ARGV[1], 1)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+# KEYS: pending key. ARGV: holder's token. Only the holder lets go of its claim.
+FORGET_UPDATE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 # KEYS: ready stream, status counts. ARGV: prefix, uniqueness suffix, user id, now,
 # seconds a user's job times are kept, then the job's field/value pairs.
 ENQUEUE = """
