@@ -360,3 +360,22 @@ async def test_redis_that_may_evict_keys_is_warned_about(
         admin.close()
     assert "maxmemory-policy allkeys-lru" in caplog.text
     assert "set maxmemory-policy noeviction" in caplog.text
+
+
+async def test_redis_takeover_reaches_past_a_long_pending_list(redis_url: str) -> None:
+    # A claim looks at a bounded part of the pending list at a time and goes on from there the
+    # next time: a dead replica's job behind a thousand live ones is still taken over.
+    async with opened(redis_url) as alive, opened(redis_url) as dead, opened(redis_url) as new:
+        for message_id in range(1101):
+            await alive.enqueue(job(message_id))
+        running = await alive.claim_jobs("replica-a", 1100, lease_seconds=0.5)
+        [lost] = await dead.claim_jobs("replica-b", 1, lease_seconds=0.5)
+        running_ids = [j.id for j in running]
+        taken: list[int] = []
+        for _ in range(20):
+            await asyncio.sleep(0.15)
+            await alive.renew_leases("replica-a", running_ids, 0.5)
+            taken += [j.id for j in await new.claim_jobs("replica-c", 1, lease_seconds=0.5)]
+            if taken:
+                break
+        assert taken == [lost.id]

@@ -99,6 +99,7 @@ class RedisStore:
         self._redis: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
         self._next_takeover = 0.0
+        self._takeover_cursor = "0-0"  # where the look for expired leases goes on
 
     @property
     def redis(self) -> Redis:
@@ -285,10 +286,11 @@ class RedisStore:
         now = time.time()
         # Looking for expired leases walks the pending list: often enough to notice a dead
         # replica within a fraction of the lease, not on every claim.
-        takeover = now >= self._next_takeover
-        if takeover:
+        cursor = ""
+        if now >= self._next_takeover:
             self._next_takeover = now + min(1.0, lease_seconds / 4)
-        rows = await self._run(
+            cursor = self._takeover_cursor
+        cursor_after, *rows = await self._run(
             "CLAIM",
             [_READY, _DELAYED, _COUNTS],
             [
@@ -298,9 +300,11 @@ class RedisStore:
                 limit,
                 repr(now),
                 max(1, round(lease_seconds * 1000)),
-                "1" if takeover else "0",
+                cursor,
             ],
         )
+        if cursor:
+            self._takeover_cursor = str(cursor_after)
         jobs = []
         for row in rows:
             found = dict(zip(row[::2], row[1::2], strict=True))

@@ -92,8 +92,9 @@ return id
 """
 
 # KEYS: ready stream, delayed set, status counts. ARGV: prefix, group, owner, limit, now,
-# lease in ms, "1" to look for jobs whose lease ran out. Returns each claimed job's fields
-# (HGETALL), plus "_from" and the previous owner when it was taken over.
+# lease in ms, where to go on looking for jobs whose lease ran out ("" for not now). Returns
+# where that look stopped, then each claimed job's fields (HGETALL), plus "_from" and the
+# previous owner when it was taken over.
 CLAIM = """
 local p, group, owner = ARGV[1], ARGV[2], ARGV[3]
 local limit, now = tonumber(ARGV[4]), ARGV[5]
@@ -107,9 +108,10 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0
   end
 end
 local entries = {}
-if ARGV[7] == '1' then
-  -- Entries whose consumer has not renewed them for a lease: their worker is gone.
-  local cursor = '0-0'
+local cursor = ARGV[7]
+if cursor ~= '' then
+  -- Entries whose consumer has not renewed them for a lease: their worker is gone. A long
+  -- pending list is walked over several claims, from where the last one stopped.
   for _ = 1, 100 do
     local found = redis.call('XAUTOCLAIM', stream, group, owner, ARGV[6], cursor,
       'COUNT', limit - #entries)
@@ -125,7 +127,7 @@ if #entries < limit then
     for _, e in ipairs(found[1][2]) do table.insert(entries, e) end
   end
 end
-local jobs = {}
+local jobs = {cursor}
 for _, e in ipairs(entries) do
   local entry, fields = e[1], e[2]
   local id = fields and fields[2]
