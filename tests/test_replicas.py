@@ -192,3 +192,20 @@ async def eventually_accepted(replica: BotProcess, update: dict[str, Any], timeo
     async with asyncio.timeout(timeout):
         while await replica.deliver(update) != 200:
             await asyncio.sleep(0.2)
+
+
+async def test_the_per_user_limit_holds_across_replicas(
+    bot_process: ProcessFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    replicas = await start_replicas(bot_process, 2, USER_JOBS_PER_MINUTE="2")
+    user = FIRST_CHAT
+    for index in range(3):  # first, second, first
+        update = voice_message(tg, voice_bytes, chat_id=user)
+        assert await replicas[index % 2].deliver(update) == 200
+    await tg.wait_for(lambda: len(tg.bot_messages(user)) == 3, timeout=15)
+    await asyncio.sleep(0.5)
+    texts = [m.text or "" for m in tg.bot_messages(user)]
+    refused = [t for t in texts if t.startswith("⏳ You're sending a lot at once")]
+    assert len(refused) == 1
+    assert texts.count(api.transcript_for(voice_bytes)) == 2
+    assert len(api.requests) == 2
