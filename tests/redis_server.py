@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -21,72 +24,84 @@ def _free_port() -> int:
 
 @dataclass
 class RedisServer:
-    """`redis-server` as a subprocess. Without persistence unless `appendonly` (then every
-    write is in the append-only file before Redis answers, and survives a SIGKILL)."""
+    """`redis-server` on its own (daemonized: not a child of the tests, whose checks for
+    leftover ffmpeg processes look at their children). Without persistence unless
+    `appendonly` (then what Redis acknowledged survives a SIGKILL, as in a deployment)."""
 
     directory: Path
     appendonly: bool = False
     databases: int = 1024
     port: int = field(default_factory=_free_port)
-    proc: subprocess.Popen[bytes] | None = None
+    pid: int | None = None
 
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
+
+    @property
+    def _pidfile(self) -> Path:
+        return self.directory / "redis.pid"
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed: `make system-deps` installs it")
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._pidfile.unlink(missing_ok=True)
         persistence = (
             ["--appendonly", "yes", "--appendfsync", "everysec"]
             if self.appendonly
             else ["--appendonly", "no"]
         )
-        log = (self.directory / "redis.log").open("ab")
-        self.proc = subprocess.Popen(
+        subprocess.run(
             [
                 binary,
                 *("--port", str(self.port), "--bind", "127.0.0.1"),
                 *("--dir", str(self.directory), "--save", ""),
                 *("--databases", str(self.databases)),
+                *("--daemonize", "yes", "--pidfile", str(self._pidfile)),
+                *("--logfile", str(self.directory / "redis.log")),
                 *persistence,
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            check=True,
             stdin=subprocess.DEVNULL,
         )
-        log.close()
         self._wait_ready()
 
     def _wait_ready(self) -> None:
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         try:
             for _ in range(200):
-                if self.proc is not None and self.proc.poll() is not None:
-                    raise RuntimeError(f"redis-server exited:\n{self.log()}")
+                if self.pid is None and self._pidfile.exists():
+                    with contextlib.suppress(ValueError):
+                        self.pid = int(self._pidfile.read_text())
                 try:
                     client.ping()
-                    return
+                    if self.pid is not None:
+                        return
                 except (redis.ConnectionError, redis.BusyLoadingError):
-                    time.sleep(0.025)
+                    pass
+                time.sleep(0.025)
         finally:
             client.close()
         raise RuntimeError(f"redis-server did not start:\n{self.log()}")
 
     def kill(self) -> None:
         """SIGKILL, as a crash: only what is in the append-only file comes back."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+        self._signal(signal.SIGKILL)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, sig: int) -> None:
+        if self.pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, sig)
+            for _ in range(400):  # until it is gone (it is not our child: no wait())
+                os.kill(self.pid, 0)
+                time.sleep(0.025)
+            os.kill(self.pid, signal.SIGKILL)
+        self.pid = None
 
     def flush(self, db: int) -> None:
         client = redis.Redis(port=self.port, db=db)
