@@ -75,7 +75,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     yield server
-    server.stop()
+    server.kill()  # nothing to keep: it runs without persistence
 
 
 @pytest.fixture
