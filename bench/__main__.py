@@ -43,9 +43,9 @@ NOTES = (
     "Latency and throughput targets are judged on the median over runs; memory and losses "
     "on the worst run.",
     "*-redis-x2: two replicas share a redis-server (append-only file, fsync every second); "
-    "the deliveries alternate between them; the replicas and Redis are pinned to the bot's "
-    "CPUs, so they are compared with one SQLite bot on the same CPUs; RSS is the bigger "
-    "replica's.",
+    "the deliveries alternate between them (-x1: one replica on Redis); the replicas and "
+    "Redis are pinned to the bot's CPUs, so they are compared with one SQLite bot on the same "
+    "CPUs; RSS is the bigger replica's.",
 )
 
 

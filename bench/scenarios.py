@@ -116,7 +116,17 @@ SCENARIOS: dict[str, Scenario] = {
                 *_NOTHING_LOST,
             ),
         ),
-        # Issue 8: the same two loads on two replicas sharing Redis, against one on SQLite.
+        # Issue 8: the same two loads on two replicas sharing Redis, against one on SQLite;
+        # and one replica on Redis, to tell the cost of Redis from that of a second process.
+        Scenario(
+            "throughput-redis-x1",
+            "throughput's 3,000 notes on one replica with Redis as its store",
+            notes=3000,
+            drive="as_fast_as_taken",
+            store="redis",
+            baseline="throughput",
+            targets=_NOTHING_LOST,
+        ),
         Scenario(
             "throughput-redis-x2",
             "throughput's 3,000 notes spread over two replicas sharing Redis",
@@ -163,5 +173,11 @@ SCENARIOS: dict[str, Scenario] = {
 
 # Names that stand for several scenarios on the command line.
 GROUPS: dict[str, tuple[str, ...]] = {
-    "replicas": ("throughput", "throughput-redis-x2", "concurrency", "concurrency-redis-x2"),
+    "replicas": (
+        "throughput",
+        "throughput-redis-x1",
+        "throughput-redis-x2",
+        "concurrency",
+        "concurrency-redis-x2",
+    ),
 }
