@@ -10,8 +10,16 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
-from tests.conftest import SECRET, BotProcess, ProcessFactory, eventually, voice_message
+from tests.conftest import (
+    SECRET,
+    BotFactory,
+    BotProcess,
+    ProcessFactory,
+    eventually,
+    voice_message,
+)
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
 from tests.redis_server import RedisServer
 
@@ -209,3 +217,24 @@ async def test_the_per_user_limit_holds_across_replicas(
     assert len(refused) == 1
     assert texts.count(api.transcript_for(voice_bytes)) == 2
     assert len(api.requests) == 2
+
+
+async def test_a_full_redis_makes_deliveries_wait_not_vanish(
+    bot_factory: BotFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    voice_bytes: bytes,
+    redis_server: RedisServer,
+) -> None:
+    admin = redis.Redis(port=redis_server.port)
+    async with bot_factory() as bot:
+        update = voice_message(tg, voice_bytes, chat_id=FIRST_CHAT)
+        admin.config_set("maxmemory", 1)  # full: maxmemory-policy noeviction refuses writes
+        try:
+            assert (await bot.deliver(update)).status_code == 503
+        finally:
+            admin.config_set("maxmemory", 0)
+            admin.close()
+        assert (await bot.deliver(update)).status_code == 200  # Telegram's next try
+        check = answered_once(tg, api, voice_bytes)
+        await tg.wait_for(lambda: check([update]), timeout=15)

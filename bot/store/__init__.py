@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from redis.exceptions import BusyLoadingError, ReadOnlyError
+from redis.exceptions import BusyLoadingError, OutOfMemoryError, ReadOnlyError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -48,9 +48,10 @@ __all__ = [
 ]
 
 # Errors that mean "the store is unavailable now", not "this update is bad". Redis: the
-# connection is lost or timed out (BusyLoadingError: restarting, still reading its AOF), or
-# the server is a replica that a failover has not promoted yet (ReadOnlyError). And an update
-# another replica is handling right now: it too is answered 503 and comes again later.
+# connection is lost or timed out (BusyLoadingError: restarting, still reading its AOF), the
+# server is a replica that a failover has not promoted yet (ReadOnlyError), or it is full
+# (OutOfMemoryError, with maxmemory-policy noeviction). And an update another replica is
+# handling right now: it too is answered 503 and comes again later.
 TRANSIENT_STORE_ERRORS: tuple[type[BaseException], ...] = (
     UpdateBeingHandled,
     sqlite3.Error,
@@ -59,6 +60,7 @@ TRANSIENT_STORE_ERRORS: tuple[type[BaseException], ...] = (
     RedisTimeoutError,
     BusyLoadingError,
     ReadOnlyError,
+    OutOfMemoryError,
 )
 
 
