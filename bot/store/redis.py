@@ -67,7 +67,7 @@ PREFIX = "transcribot:"
 GROUP = "workers"
 # Telegram gives up redelivering an update after about a day.
 _UPDATE_MEMORY_SECONDS = 2 * 24 * 3600
-_UPDATE_BITS = 0xFFFF  # update ids per seen-bitmap key: 8 KB each
+_UPDATE_BITS = 0xFFFF  # 65,536 update ids per seen-bitmap key (8 KB)
 # A user's job times: the per-minute limit looks back a minute, the daily quota one UTC day.
 _USER_JOBS_SECONDS = 2 * 24 * 3600
 # Usage by user and by day: /usage asks for this month, /stats for the last week.
@@ -116,7 +116,10 @@ class RedisStore:
             socket_connect_timeout=2,
             socket_timeout=5,
             # One immediate retry on a dropped connection: after Redis restarts, each pooled
-            # connection fails once before it reconnects. No more: a write must not be doubled.
+            # connection fails once before it reconnects. A command whose answer was lost may
+            # so run twice: the job scripts tolerate that (uniqueness keys, status checks); a
+            # usage record could count twice. More retries would only delay the 503 that makes
+            # Telegram try again later.
             retry=Retry(NoBackoff(), 1),
         )
         client = Redis(connection_pool=pool)
