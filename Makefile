@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Debian packages the tests need (ffmpeg for audio work, espeak-ng for real speech fixtures).
-SYSTEM_PACKAGES := ffmpeg espeak-ng
+# Debian packages the tests need (ffmpeg for audio work, espeak-ng for real speech fixtures,
+# redis-server for the Redis store and the multi-replica tests).
+SYSTEM_PACKAGES := ffmpeg espeak-ng redis-server
 
 .PHONY: run test lint typecheck pytest bench messages system-deps clean
 
@@ -54,6 +55,7 @@ system-deps:
 	@missing=""; \
 	command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing="$$missing ffmpeg"; \
 	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

@@ -5,6 +5,8 @@ bench/results/latest.json.
     python -m bench --scenario overhead --runs 5
     python -m bench --quick                           a tenth of the load, 1 run: does it work?
     python -m bench --scenario throughput --profile   plus one run under py-spy (not counted)
+    python -m bench --scenario replicas --quick       two replicas on Redis against one on
+                                                      SQLite (throughput and concurrency)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from bench import machine, profile, report
 from bench.media import NOTE_BITRATE, NOTE_SECONDS, Media, ensure_media
 from bench.processes import BenchError
 from bench.runner import Setup, run_once
-from bench.scenarios import SCENARIOS, Scenario
+from bench.scenarios import GROUPS, SCENARIOS, Scenario
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NOTES = (
@@ -40,6 +42,10 @@ NOTES = (
     "download of the same file from the fake Telegram (keep-alive httpx).",
     "Latency and throughput targets are judged on the median over runs; memory and losses "
     "on the worst run.",
+    "*-redis-x2: two replicas share a redis-server (append-only file, fsync every second); "
+    "the deliveries alternate between them (-x1: one replica on Redis); the replicas and "
+    "Redis are pinned to the bot's CPUs, so they are compared with one SQLite bot on the same "
+    "CPUs; RSS is the bigger replica's.",
 )
 
 
@@ -126,7 +132,10 @@ def main() -> None:
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument(
-        "--scenario", action="append", choices=list(SCENARIOS), help="repeatable; default: all"
+        "--scenario",
+        action="append",
+        choices=[*SCENARIOS, *GROUPS],
+        help="repeatable; default: all. replicas = " + ", ".join(GROUPS["replicas"]),
     )
     parser.add_argument("--runs", type=int, help="runs per scenario (default 3; --quick: 1)")
     parser.add_argument("--quick", action="store_true", help="a tenth of the notes, 1 run")
@@ -143,7 +152,8 @@ def main() -> None:
     runs = args.runs or (1 if args.quick else 3)
     if not 1 <= runs <= 50:
         parser.error("--runs must be between 1 and 50")
-    chosen = [SCENARIOS[name] for name in (args.scenario or SCENARIOS)]
+    names = [one for name in (args.scenario or SCENARIOS) for one in GROUPS.get(name, (name,))]
+    chosen = [SCENARIOS[name] for name in dict.fromkeys(names)]
     if args.quick:
         chosen = [s.quick() for s in chosen]
 
@@ -171,7 +181,12 @@ def main() -> None:
     results = asyncio.run(_run_all(chosen, runs, setup, args.profile))
 
     print()
-    print(report.table(results, {s.name: s for s in chosen}))
+    by_name = {s.name: s for s in chosen}
+    print(report.table(results, by_name))
+    compared = report.comparisons(results, by_name)
+    if compared:
+        print(report.comparison_table(compared))
+        print()
     report.write_json(
         args.output,
         {
@@ -184,6 +199,7 @@ def main() -> None:
             "quick": args.quick,
             "notes": list(NOTES),
             "scenarios": results,
+            "comparisons": compared,
         },
     )
     print(f"written: {args.output}")

@@ -60,6 +60,8 @@ def figures(
         "cpu_s": cpu,
         "cpu_core_share": {role: seconds / wall for role, seconds in cpu.items()},
         "bot_cpu_ms_per_note": cpu["bot"] / scenario.notes * 1000,
+        # Redis's own CPU for the replica scenarios (SQLite's is inside the bot's).
+        "store_cpu_ms_per_note": cpu.get("redis", 0.0) / scenario.notes * 1000,
         "idle_rss_mib": measured["idle_rss_kib"] / 1024,
         "peak_rss_mib": measured["peak_rss_kib"] / 1024,
         "bot_ready_s": measured["bot_ready_s"],

@@ -7,6 +7,7 @@ client's pool is bounded the same way.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,10 +36,14 @@ class Ack:
 
 
 class Webhook:
-    """POSTs pre-encoded update bodies to the bot's webhook with the secret header."""
+    """POSTs pre-encoded update bodies to the bot's webhook with the secret header.
 
-    def __init__(self, url: str, connections: int = TELEGRAM_CONNECTIONS) -> None:
-        self._url = url
+    Several URLs (replicas): each POST goes to the next in turn, as a round-robin load
+    balancer in front of them would send it; the connection limit is for all of them.
+    """
+
+    def __init__(self, urls: str | list[str], connections: int = TELEGRAM_CONNECTIONS) -> None:
+        self._urls = itertools.cycle([urls] if isinstance(urls, str) else urls)
         self._connections = connections
         self._headers = {
             "Content-Type": "application/json",
@@ -66,7 +71,8 @@ class Webhook:
         assert self._session is not None
         sent = time.monotonic()
         try:
-            async with self._session.post(self._url, data=body, headers=self._headers) as resp:
+            url = next(self._urls)
+            async with self._session.post(url, data=body, headers=self._headers) as resp:
                 await resp.read()
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError):

@@ -1,4 +1,5 @@
-"""The two processes under the benchmark: the fakes, and the bot as `python -m bot` runs it.
+"""The processes under the benchmark: the fakes, the bot as `python -m bot` runs it (one or
+more replicas) and, for the replica scenarios, redis-server.
 
 Both are pinned to their CPUs (when given), get SIGTERM if the benchmark dies, and are always
 stopped on the way out: SIGTERM, then SIGKILL after a grace.
@@ -11,6 +12,7 @@ import contextlib
 import ctypes
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -166,7 +168,9 @@ class Bot:
             return ""
 
 
-def bot_env(fakes: Fakes, workdir: Path, port: int, max_jobs: int) -> dict[str, str]:
+def bot_env(
+    fakes: Fakes, workdir: Path, port: int, max_jobs: int, database_url: str | None = None
+) -> dict[str, str]:
     return {
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_API_URL": fakes.telegram_url,
@@ -176,7 +180,7 @@ def bot_env(fakes: Fakes, workdir: Path, port: int, max_jobs: int) -> dict[str, 
         "WEBHOOK_SECRET": SECRET,
         "LISTEN_HOST": "127.0.0.1",
         "LISTEN_PORT": str(port),
-        "DATABASE_URL": f"sqlite:///{workdir / 'bot.sqlite3'}",
+        "DATABASE_URL": database_url or f"sqlite:///{workdir / 'bot.sqlite3'}",
         "MAX_CONCURRENT_JOBS": str(max_jobs),
         # Telegram's own limits (30 messages/s, 20/min per group) would cap a loopback
         # benchmark at 30 notes/s: they are off, and the output says so.
@@ -196,17 +200,24 @@ def _free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    fakes: Fakes, workdir: Path, *, max_jobs: int, cpus: set[int] | None, source: Path = ROOT
+    fakes: Fakes,
+    workdir: Path,
+    *,
+    max_jobs: int,
+    cpus: set[int] | None,
+    source: Path = ROOT,
+    database_url: str | None = None,
+    name: str = "bot",
 ) -> AsyncIterator[Bot]:
     port = _free_port()
-    log_path = workdir / "bot.log"
+    log_path = workdir / f"{name}.log"
     started = time.monotonic()
     with log_path.open("wb") as log:
         # cwd is the temporary directory: a developer's .env in the repository is not read.
         proc = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "bot"),
             cwd=workdir,
-            env=_env(bot_env(fakes, workdir, port, max_jobs), source),
+            env=_env(bot_env(fakes, workdir, port, max_jobs, database_url), source),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -236,3 +247,61 @@ async def _wait_ready(bot: Bot, http: aiohttp.ClientSession) -> None:
                     return
         await asyncio.sleep(0.05)
     raise BenchError(f"the bot was not ready within {START_TIMEOUT:.0f} s:\n{bot.log_tail()}")
+
+
+@dataclass
+class RedisProcess:
+    """redis-server as a deployment runs it: append-only file, fsync every second."""
+
+    proc: asyncio.subprocess.Process
+    port: int
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+@contextlib.asynccontextmanager
+async def running_redis(workdir: Path, cpus: set[int] | None) -> AsyncIterator[RedisProcess]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise BenchError("redis-server is not installed (make system-deps)")
+    port = _free_port()
+    directory = workdir / "redis"
+    directory.mkdir()
+    with (directory / "redis.log").open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            *(binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)),
+            *("--save", "", "--appendonly", "yes", "--appendfsync", "everysec"),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            preexec_fn=_child_setup(cpus),
+            start_new_session=True,
+        )
+    server = RedisProcess(proc, port)
+    try:
+        await _wait_redis(server)
+        yield server
+    finally:
+        await _stop(proc)
+
+
+async def _wait_redis(server: RedisProcess) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.proc.returncode is not None:
+            raise BenchError(f"redis-server exited with {server.proc.returncode}")
+        with contextlib.suppress(OSError):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"PING\r\n")
+            answer = await reader.readline()
+            writer.close()
+            if answer.startswith(b"+PONG"):
+                return
+        await asyncio.sleep(0.05)
+    raise BenchError("redis-server did not start")

@@ -20,6 +20,7 @@ _ROWS: tuple[tuple[str, str], ...] = (
     ("first POST → last transcript, s", "window_s"),
     ("bot peak RSS (VmHWM), MiB", "peak_rss_mib"),
     ("bot CPU per note, ms", "bot_cpu_ms_per_note"),
+    ("Redis CPU per note, ms", "store_cpu_ms_per_note"),
     ("transcripts missing (lost)", "lost"),
     ("webhook answers not 200", "acks_failed"),
 )
@@ -83,7 +84,9 @@ def _shown(key: str, runs: list[dict[str, Any]]) -> bool:
     value = runs[0].get(key)
     if isinstance(value, dict):
         return any(not math.isnan(float(v)) for v in value.values())
-    return key not in ("lost", "acks_failed") or any(run[key] for run in runs)
+    return key not in ("lost", "acks_failed", "store_cpu_ms_per_note") or any(
+        run[key] for run in runs
+    )
 
 
 def _format(key: str, runs: list[dict[str, Any]]) -> str:
@@ -128,6 +131,61 @@ def _steps_lines(runs: list[dict[str, Any]]) -> list[str]:
         label = "steps of a note, p50 ms" if index == 0 else ""
         lines.append(f"{'':<12} {label:<38} {' · '.join(parts[index : index + 3])}")
     return lines
+
+
+# What a replica scenario is compared on: (label, key, stat of a spread or None).
+_COMPARED: tuple[tuple[str, str, str | None], ...] = (
+    ("notes/s end to end", "notes_per_s", None),
+    ("first POST → last transcript, s", "window_s", None),
+    ("end to end p50, ms", "e2e_ms", "p50"),
+    ("webhook answer p99, ms", "ack_ms", "p99"),
+    ("CPU per note (bots + Redis), ms", "cpu_ms_per_note", None),
+)
+
+
+def comparisons(
+    results: dict[str, dict[str, Any]], scenarios: dict[str, Scenario]
+) -> dict[str, dict[str, Any]]:
+    """Each scenario whose baseline ran too: both medians and their ratio, per figure."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, result in results.items():
+        base = scenarios[name].baseline
+        if base is None or not result["runs"] or not results.get(base, {}).get("runs"):
+            continue
+        figures: dict[str, Any] = {}
+        for _, key, stat in _COMPARED:
+            mine, theirs = (
+                _compared(result["runs"], key, stat),
+                _compared(results[base]["runs"], key, stat),
+            )
+            ratio = mine / theirs if theirs else math.nan
+            figures[key if stat is None else f"{key}.{stat}"] = {
+                "value": mine,
+                "baseline": theirs,
+                "ratio": ratio,
+            }
+        found[name] = {"baseline": base, "figures": figures}
+    return found
+
+
+def _compared(runs: list[dict[str, Any]], key: str, stat: str | None) -> float:
+    if key == "cpu_ms_per_note":
+        return median([run["bot_cpu_ms_per_note"] + run["store_cpu_ms_per_note"] for run in runs])
+    if stat is not None:
+        return median([float(run[key][stat]) for run in runs])
+    return median([float(run[key]) for run in runs])
+
+
+def comparison_table(found: dict[str, dict[str, Any]]) -> str:
+    lines = []
+    for name, entry in found.items():
+        lines.append(f"{name} against {entry['baseline']} (medians; ratio = {name} ÷ baseline):")
+        for (label, _, _), figure in zip(_COMPARED, entry["figures"].values(), strict=True):
+            lines.append(
+                f"  {label:<36} {_num(figure['value']):>8} vs {_num(figure['baseline']):>8}"
+                f"   ×{_num(figure['ratio'])}"
+            )
+    return "\n".join(lines)
 
 
 def write_json(path: Path, document: dict[str, Any]) -> None:

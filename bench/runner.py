@@ -20,7 +20,15 @@ from bench import load
 from bench.figures import figures
 from bench.machine import cpu_seconds, memory_kib
 from bench.media import BIG_SECONDS, NOTE_SECONDS, Media
-from bench.processes import BenchError, Bot, Fakes, running_bot, running_fakes
+from bench.processes import (
+    BenchError,
+    Bot,
+    Fakes,
+    RedisProcess,
+    running_bot,
+    running_fakes,
+    running_redis,
+)
 from bench.profile import Profiler
 from bench.scenarios import Scenario
 
@@ -63,7 +71,7 @@ async def run_once(
 ) -> dict[str, Any]:
     """Run the scenario once; returns its figures (see bench.figures)."""
     with tempfile.TemporaryDirectory(prefix="transcribot-bench-") as tmp:
-        async with running_fakes(setup.rest) as fakes:
+        async with running_fakes(setup.rest) as fakes, contextlib.AsyncExitStack() as stack:
             await fakes.set_delay(api=scenario.api_delay)
             prepared = await fakes.notes(**_note_spec(scenario, media))
             updates: list[dict[str, Any]] = prepared["updates"]
@@ -72,12 +80,27 @@ async def run_once(
             download = await _download_seconds(
                 fakes.telegram_url + prepared["file_url_path"], 5 if scenario.big else 20
             )
-            async with running_bot(
-                fakes, Path(tmp), max_jobs=scenario.max_jobs, cpus=setup.bot, source=setup.source
-            ) as bot:
-                measured = await _load(scenario, fakes, bot, bodies, chats, profile_to)
-            measured["log_problems"] = _problems(bot.log_path)
-            measured["bot_ready_s"] = bot.ready_after
+            redis = None
+            if scenario.store == "redis":
+                # On the bots' CPUs: what the replicas need, measured with them.
+                redis = await stack.enter_async_context(running_redis(Path(tmp), setup.bot))
+            bots = [
+                await stack.enter_async_context(
+                    running_bot(
+                        fakes,
+                        Path(tmp),
+                        max_jobs=scenario.max_jobs,
+                        cpus=setup.bot,
+                        source=setup.source,
+                        database_url=redis.url if redis else None,
+                        name=f"bot-{index + 1}",
+                    )
+                )
+                for index in range(scenario.replicas)
+            ]
+            measured = await _load(scenario, fakes, bots, redis, bodies, chats, profile_to)
+        measured["log_problems"] = sum(_problems(bot.log_path) for bot in bots)
+        measured["bot_ready_s"] = max(bot.ready_after for bot in bots)
     return figures(scenario, measured, chats, download)
 
 
@@ -116,24 +139,28 @@ async def _download_seconds(url: str, samples: int) -> float:
 async def _load(
     scenario: Scenario,
     fakes: Fakes,
-    bot: Bot,
+    bots: list[Bot],
+    redis: RedisProcess | None,
     bodies: list[bytes],
     chats: list[int],
     profile_to: Path | None,
 ) -> dict[str, Any]:
-    roles = {"bot": bot.pid, "fakes": fakes.pid, "bench": os.getpid()}
-    idle_rss = memory_kib(bot.pid, "VmRSS")
-    profiler = Profiler(bot.pid, profile_to) if profile_to else None
+    # CPU: every replica's under "bot", Redis's apart; memory: the biggest replica.
+    pids = {"fakes": [fakes.pid], "bench": [os.getpid()], "bot": [bot.pid for bot in bots]}
+    if redis is not None:
+        pids["redis"] = [redis.pid]
+    idle_rss = max(memory_kib(bot.pid, "VmRSS") for bot in bots)
+    profiler = Profiler(bots[0].pid, profile_to) if profile_to else None
     if profiler:
         await profiler.start()
     try:
-        cpu_before = {role: cpu_seconds(pid) for role, pid in roles.items()}
+        cpu_before = _cpu(pids)
         started = time.monotonic()
-        work = _drive(scenario, fakes, bot, bodies, chats, started + scenario.limit)
-        acks, lateness = await _supervised(work, bot, started + scenario.limit + 5)
+        work = _drive(scenario, fakes, bots, bodies, chats, started + scenario.limit)
+        acks, lateness = await _supervised(work, bots, started + scenario.limit + 5)
         wall = time.monotonic() - started
-        cpu = {role: cpu_seconds(pid) - cpu_before[role] for role, pid in roles.items()}
-        peak_rss = memory_kib(bot.pid, "VmHWM")
+        cpu = {role: seconds - cpu_before[role] for role, seconds in _cpu(pids).items()}
+        peak_rss = max(memory_kib(bot.pid, "VmHWM") for bot in bots)
     finally:
         if profiler:
             await profiler.stop()
@@ -148,17 +175,21 @@ async def _load(
     }
 
 
+def _cpu(pids: dict[str, list[int]]) -> dict[str, float]:
+    return {role: sum(cpu_seconds(pid) for pid in group) for role, group in pids.items()}
+
+
 async def _drive(
     scenario: Scenario,
     fakes: Fakes,
-    bot: Bot,
+    bots: list[Bot],
     bodies: list[bytes],
     chats: list[int],
     deadline: float,
 ) -> tuple[list[load.Ack], list[float]]:
     """Post the updates as the scenario says, then wait for every outcome until the deadline."""
     lateness: list[float] = []
-    async with load.Webhook(bot.webhook_url) as webhook:
+    async with load.Webhook([bot.webhook_url for bot in bots]) as webhook:
         if scenario.drive == "one_by_one":
 
             async def answered(index: int) -> bool:
@@ -174,17 +205,17 @@ async def _drive(
     return acks, lateness
 
 
-async def _supervised(work: Coroutine[Any, Any, T], bot: Bot, deadline: float) -> T:
-    """`work`'s result, unless the bot dies or runs away with memory or logs, or time is up."""
+async def _supervised(work: Coroutine[Any, Any, T], bots: list[Bot], deadline: float) -> T:
+    """`work`'s result, unless a bot dies or runs away with memory or logs, or time is up."""
     task = asyncio.ensure_future(work)
     try:
         while not task.done():
             await asyncio.wait({task}, timeout=0.1)
-            problem = _runaway(bot)
+            problem = next((p for p in map(_runaway, bots) if p is not None), None)
             if problem is None and not task.done() and time.monotonic() > deadline:
                 problem = "the run did not finish in time"
             if problem is not None:
-                raise BenchError(f"{problem}\n{bot.log_tail(5)}")
+                raise BenchError(f"{problem}\n{bots[0].log_tail(5)}")
         return task.result()
     finally:
         if not task.done():

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Drive = Literal["one_by_one", "as_fast_as_taken", "at_rate"]
+Backend = Literal["sqlite", "redis"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class Scenario:
     max_jobs: int = 8  # MAX_CONCURRENT_JOBS (8 is the default of .env.example)
     rate: float = 0.0  # updates per second, for drive="at_rate"
     limit: float = 240.0  # seconds for the load and the last transcript: then the run fails
+    replicas: int = 1  # bots sharing the store, the deliveries spread over them in turn
+    store: Backend = "sqlite"
+    baseline: str | None = None  # the scenario this one is compared with, in the same run
 
     def quick(self) -> Scenario:
         """A tenth of the notes (at least a few): to check the benchmark works, not to judge."""
@@ -112,6 +116,40 @@ SCENARIOS: dict[str, Scenario] = {
                 *_NOTHING_LOST,
             ),
         ),
+        # Issue 8: the same two loads on two replicas sharing Redis, against one on SQLite;
+        # and one replica on Redis, to tell the cost of Redis from that of a second process.
+        Scenario(
+            "throughput-redis-x1",
+            "throughput's 3,000 notes on one replica with Redis as its store",
+            notes=3000,
+            drive="as_fast_as_taken",
+            store="redis",
+            baseline="throughput",
+            targets=_NOTHING_LOST,
+        ),
+        Scenario(
+            "throughput-redis-x2",
+            "throughput's 3,000 notes spread over two replicas sharing Redis",
+            notes=3000,
+            drive="as_fast_as_taken",
+            replicas=2,
+            store="redis",
+            baseline="throughput",
+            targets=_NOTHING_LOST,
+        ),
+        Scenario(
+            "concurrency-redis-x2",
+            "concurrency's 1,000 notes at once spread over two replicas sharing Redis, "
+            "MAX_CONCURRENT_JOBS=500 each",
+            notes=1000,
+            drive="as_fast_as_taken",
+            api_delay=2.0,
+            max_jobs=500,
+            replicas=2,
+            store="redis",
+            baseline="concurrency",
+            targets=(Target("peak_rss_mib", None, "<=", 250, "worst"), *_NOTHING_LOST),
+        ),
         Scenario(
             "webhook-ack",
             "500 updates/s for 10 s (open loop), zero upstream latency",
@@ -131,4 +169,15 @@ SCENARIOS: dict[str, Scenario] = {
             targets=(Target("peak_rss_mib", None, "<=", 350, "worst"), *_NOTHING_LOST),
         ),
     )
+}
+
+# Names that stand for several scenarios on the command line.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "replicas": (
+        "throughput",
+        "throughput-redis-x1",
+        "throughput-redis-x2",
+        "concurrency",
+        "concurrency-redis-x2",
+    ),
 }

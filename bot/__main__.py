@@ -6,10 +6,11 @@ import asyncio
 import gc
 import signal
 import sys
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
-from bot.config import Settings, describe_errors, load_settings
+from bot.config import RedisLocation, Settings, database_location, describe_errors, load_settings
 from bot.logs import setup_logging
 
 
@@ -47,6 +48,9 @@ def main() -> None:
     ]
     if settings.webhook_secret is not None:
         secrets.append(settings.webhook_secret.get_secret_value())
+    database = database_location(settings.database_url)
+    if isinstance(database, RedisLocation) and database.password:
+        secrets += [database.password, quote(database.password, safe="")]
     setup_logging(settings.log_level, secrets, settings.log_format)
     from bot.app import StartupError
 

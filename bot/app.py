@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 from typing import Any
 
@@ -21,14 +23,14 @@ from telegram.ext import (
 )
 
 from bot import audio, i18n
-from bot.config import Settings
+from bot.config import RedisLocation, Settings, database_location
 from bot.handlers import buttons, commands, media, preferences, usage
 from bot.jobs import Dispatcher
 from bot.logs import request_context
 from bot.metrics import Metrics
 from bot.pipeline import JobRunner
 from bot.services import Services, attach, services_of
-from bot.store import TRANSIENT_STORE_ERRORS, open_store
+from bot.store import TRANSIENT_STORE_ERRORS, StoreUnavailable, UpdateBeingHandled, open_store
 from bot.summarizer import Summarizer
 from bot.telegram_http import AiohttpRequest, new_session
 from bot.transcriber import Transcriber
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 POLL_TIMEOUT = 25
+# Replicas starting together: one of them registers the webhook and the command menu.
+_REGISTER_ONCE_SECONDS = 60.0
 
 
 class StartupError(Exception):
@@ -113,11 +117,14 @@ async def _drop_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     error = context.error
     if isinstance(update, Update) and isinstance(error, TRANSIENT_STORE_ERRORS):
-        # Not accepted: the web route answers 5xx (polling does not move on) and Telegram
-        # delivers it again.
+        # Not accepted: the web route answers 503 (polling does not move on) and Telegram
+        # delivers it again. The other handlers need not try: the store is down.
         services_of(context).failed_updates.add(update.update_id)
-        log.error("update %d not accepted: the store failed: %s", update.update_id, error)
-        return
+        if isinstance(error, UpdateBeingHandled):
+            log.info("update %d is being handled by another replica: 503", update.update_id)
+        else:
+            log.error("update %d not accepted: the store failed: %s", update.update_id, error)
+        raise ApplicationHandlerStop
     log.error("error while handling an update", exc_info=error)
 
 
@@ -169,6 +176,8 @@ class BotService:
         """Start everything, serve until `stop` is set, then shut down in order."""
         try:
             await self.store.open()
+        except StoreUnavailable as exc:
+            raise StartupError(f"DATABASE_URL: {exc}") from exc
         except Exception as exc:
             raise StartupError(f"DATABASE_URL: cannot open the database: {exc}") from exc
         try:
@@ -204,36 +213,24 @@ class BotService:
             app.bot, self.store, self.transcriber, self.settings, self.downloads, self.metrics
         )
         await self.dispatcher.start(runner)
-        await self._set_command_menus()
         await self.web.start()
         if self.settings.webhook_url is not None:
-            assert self.settings.webhook_secret is not None
-            try:
-                await app.bot.set_webhook(
-                    url=str(self.settings.webhook_url),
-                    secret_token=self.settings.webhook_secret.get_secret_value(),
-                    allowed_updates=ALLOWED_UPDATES,
-                    max_connections=100,
-                )
-            except TelegramError as exc:
-                # Serve anyway: the webhook may already be set (e.g. by another replica), and a
-                # bot that exits here would be restarted into the same error.
-                log.error(
-                    "setWebhook failed (%s): check WEBHOOK_URL (https, port 443/80/88/8443). "
-                    "Serving %s anyway; Telegram delivers only once the webhook is set.",
-                    exc,
-                    self.settings.webhook_path,
-                )
-            else:
-                log.info("webhook mode: Telegram delivers to %s", self.settings.webhook_path)
+            await self._register_webhook()
         else:
+            await self._set_commands()
             await app.bot.delete_webhook()
+            if isinstance(database_location(self.settings.database_url), RedisLocation):
+                log.warning(
+                    "polling with a shared Redis store: run one instance only; several "
+                    "replicas need webhook mode (WEBHOOK_URL, the same WEBHOOK_SECRET on each)"
+                )
             self._poller = asyncio.create_task(self._poll(), name="polling")
             log.info("polling mode (no WEBHOOK_URL)")
         self.web.ready = True
 
-    async def _set_command_menus(self) -> None:
+    async def _set_commands(self) -> bool:
         """The English menu for everyone, and one for the users of each other language."""
+        registered = True
         for language in i18n.LANGUAGES:
             with i18n.use_language(language):
                 menu = commands.command_menu()
@@ -242,6 +239,48 @@ class BotService:
                 await self.application.bot.set_my_commands(menu, language_code=code)
             except TelegramError as exc:  # a menu is a nicety: never a reason not to start
                 log.warning("could not register the command menu (%s): %s", language, exc)
+                registered = False
+        return registered
+
+    async def _register_webhook(self) -> None:
+        """setMyCommands and setWebhook, by one replica when several start together.
+
+        Both calls are idempotent, but a whole fleet making them at once earns 429s: the
+        first replica to claim these settings (for a minute) makes them; a failure gives the
+        claim back, so the next replica or restart tries again.
+        """
+        url = str(self.settings.webhook_url)
+        assert self.settings.webhook_secret is not None
+        secret = self.settings.webhook_secret.get_secret_value()
+        key = "telegram-registration:" + _digest(url, secret, ALLOWED_UPDATES, _english_menu())
+        if not await self.store.claim_once(key, _REGISTER_ONCE_SECONDS):
+            log.info(
+                "webhook mode: another replica registered the webhook just now; serving %s",
+                self.settings.webhook_path,
+            )
+            return
+        registered = await self._set_commands()
+        try:
+            await self.application.bot.set_webhook(
+                url=url,
+                secret_token=secret,
+                allowed_updates=ALLOWED_UPDATES,
+                max_connections=100,
+            )
+        except TelegramError as exc:
+            registered = False
+            # Serve anyway: the webhook may already be set (e.g. by another replica), and a
+            # bot that exits here would be restarted into the same error.
+            log.error(
+                "setWebhook failed (%s): check WEBHOOK_URL (https, port 443/80/88/8443). "
+                "Serving %s anyway; Telegram delivers only once the webhook is set.",
+                exc,
+                self.settings.webhook_path,
+            )
+        else:
+            log.info("webhook mode: Telegram delivers to %s", self.settings.webhook_path)
+        if not registered:
+            await self.store.release_claim(key)
 
     async def _shutdown(self) -> None:
         self.web.accepting = False
@@ -284,6 +323,7 @@ class BotService:
             return False
         try:
             await self.store.commit()
+            await self.store.confirm_update(update.update_id)
         except TRANSIENT_STORE_ERRORS:
             log.exception("update %d not accepted: commit failed", update.update_id)
             return False
@@ -301,10 +341,12 @@ class BotService:
                 )
             except Conflict as exc:
                 log.error(
-                    "Telegram says 409 Conflict (%s): another process is polling with this token, "
-                    "or a webhook is set. Run one polling instance only; for several replicas use "
-                    "webhook mode (WEBHOOK_URL).",
+                    "Telegram says 409 Conflict (%s): %s. Only one instance may poll; several "
+                    "replicas need webhook mode (WEBHOOK_URL, the same WEBHOOK_SECRET on each).",
                     exc,
+                    "a webhook is set for this bot (an instance in webhook mode set it)"
+                    if "webhook" in str(exc).lower()
+                    else "another process is polling with this token",
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
@@ -323,6 +365,17 @@ class BotService:
                     await asyncio.sleep(1.0)
                     break  # the same update comes again with the next getUpdates
                 offset = update.update_id + 1
+
+
+def _english_menu() -> list[tuple[str, str]]:
+    with i18n.use_language(i18n.SOURCE_LANGUAGE):
+        return [(c.command, c.description) for c in commands.command_menu()]
+
+
+def _digest(*values: object) -> str:
+    """A short fingerprint of settings (the secret in it cannot be read back)."""
+    text = json.dumps(values, default=str, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _seconds(value: object) -> float:

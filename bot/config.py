@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AnyHttpUrl,
@@ -157,12 +157,58 @@ class SqliteLocation:
     path: Path
 
 
-def database_location(url: str) -> SqliteLocation:
-    """`sqlite:///relative/path` or `sqlite:////absolute/path` (SQLAlchemy's convention)."""
+@dataclass(frozen=True)
+class RedisLocation:
+    url: str  # as given: redis:// or rediss://, maybe with a password
+
+    @property
+    def redacted(self) -> str:
+        """The URL with its password replaced by ***, for logs and errors."""
+        return redact_url(self.url)
+
+    @property
+    def password(self) -> str | None:
+        """The password as Redis gets it (percent-decoded), to keep it out of the logs."""
+        password = urlsplit(self.url).password
+        return None if password is None else unquote(password)
+
+
+def database_location(url: str) -> SqliteLocation | RedisLocation:
+    """`sqlite:///relative/path`, `sqlite:////absolute/path` (SQLAlchemy's convention), or
+    `redis://[:password@]host[:port][/db]` (`rediss://` for TLS)."""
+    scheme = url.partition("://")[0].lower()
+    if scheme in ("redis", "rediss"):
+        return _redis_location(url)
     prefix = "sqlite:///"
     if not url.startswith(prefix) or len(url) == len(prefix):
-        raise ValueError("sqlite:///relative/path or sqlite:////absolute/path")
+        raise ValueError(
+            "sqlite:///relative/path, sqlite:////absolute/path or redis://host:port/db"
+        )
     return SqliteLocation(Path(url[len(prefix) :]))
+
+
+def _redis_location(url: str) -> RedisLocation:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if not parts.hostname or port == -1:
+        raise ValueError("redis://[:password@]host[:port][/db] with a host and a numeric port")
+    database = parts.path.strip("/")
+    if database and not database.isdigit():
+        raise ValueError("redis://host:port/db where db is a number (0 by default)")
+    return RedisLocation(url)
+
+
+def redact_url(url: str) -> str:
+    """A URL without its password (user names stay: they are not secret)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
 
 
 def describe_errors(error: ValidationError) -> list[str]:

@@ -7,14 +7,16 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from bot.store import Job, Store
+from bot.store import TRANSIENT_STORE_ERRORS, Job, Store
 
 log = logging.getLogger(__name__)
 
 _IDLE_POLL_SECONDS = 1.0  # also how soon a retry's not_before or an expired lease is noticed
+_OUTAGE_MAX_WAIT_SECONDS = 5.0  # while the store is down: how long between tries, at most
 _PRUNE_EVERY_SECONDS = 3600.0
 
 
@@ -38,6 +40,7 @@ class Dispatcher:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._background: list[asyncio.Task[None]] = []
         self._run: Callable[[Job], Awaitable[None]] | None = None
+        self._outage = _Outage()
 
     @property
     def running(self) -> int:
@@ -85,19 +88,27 @@ class Dispatcher:
             self._wake.clear()
             free = self._max - len(self._running)
             claimed: list[Job] = []
+            wait = _IDLE_POLL_SECONDS
             if free > 0:
                 try:
                     claimed = await self._store.claim_jobs(self.owner, free, self._lease)
+                except TRANSIENT_STORE_ERRORS as exc:
+                    wait = self._outage.failed(exc)
                 except Exception:
                     log.exception("could not take jobs from the store")
+                else:
+                    self._outage.over()
                 for job in claimed:
-                    self._spawn(job)
+                    # Its lease ran out while it still runs here (renewals failed): the claim
+                    # renewed it; one run is enough.
+                    if job.id not in self._running:
+                        self._spawn(job)
             if free > 0 and len(claimed) == free:
                 continue  # there may be more waiting
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
             # arrives while it handles its own timeout, and stop() would wait for ever.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_IDLE_POLL_SECONDS):
+                async with asyncio.timeout(wait):
                     await self._wake.wait()
 
     def _spawn(self, job: Job) -> None:
@@ -127,6 +138,8 @@ class Dispatcher:
             await asyncio.sleep(self._lease / 3)
             try:
                 await self._store.renew_leases(self.owner, list(self._running), self._lease)
+            except TRANSIENT_STORE_ERRORS as exc:
+                self._outage.failed(exc)
             except Exception:
                 log.exception("could not renew job leases")
 
@@ -136,6 +149,34 @@ class Dispatcher:
                 pruned = await self._store.prune(self._retention)
                 if pruned:
                     log.info("pruned %d finished jobs", pruned)
+            except TRANSIENT_STORE_ERRORS as exc:
+                self._outage.failed(exc)
             except Exception:
                 log.exception("could not prune old jobs")
             await asyncio.sleep(_PRUNE_EVERY_SECONDS)
+
+
+class _Outage:
+    """The store is unreachable: said once when it starts and once when it ends; meanwhile
+    the claim loop tries again after a growing wait."""
+
+    def __init__(self) -> None:
+        self._since: float | None = None
+        self._wait = _IDLE_POLL_SECONDS
+
+    def failed(self, exc: BaseException) -> float:
+        """Seconds to wait before the next try."""
+        if self._since is None:
+            self._since = time.monotonic()
+            self._wait = _IDLE_POLL_SECONDS
+            log.error("the store is unavailable (%s); jobs wait until it is back", exc)
+        else:
+            self._wait = min(self._wait * 2, _OUTAGE_MAX_WAIT_SECONDS)
+        return self._wait
+
+    def over(self) -> None:
+        if self._since is not None:
+            log.info(
+                "the store is back after %.0f s; taking jobs again", time.monotonic() - self._since
+            )
+            self._since = None

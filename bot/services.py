@@ -25,7 +25,7 @@ class Services:
     summarizer: Summarizer
     dispatcher: Dispatcher
     metrics: Metrics
-    # Updates whose blocking handlers failed: the web route answers 500 so Telegram redelivers.
+    # Updates whose blocking handlers failed: the web route answers 503 so Telegram redelivers.
     failed_updates: set[int] = field(default_factory=set)
 
 

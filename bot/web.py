@@ -70,6 +70,9 @@ class WebServer:
     async def _healthz(self, _: web.Request) -> web.Response:
         if not self.ready:
             return web.json_response({"status": "starting"}, status=503)
+        if not self.accepting:
+            # Stopping: a load balancer takes this replica out while its jobs drain.
+            return web.json_response({"status": "stopping"}, status=503)
         return web.json_response({"status": "ok"})
 
     async def _metrics_page(self, _: web.Request) -> web.Response:
@@ -102,7 +105,9 @@ class WebServer:
             log.warning("webhook body is not a valid Update: %s", exc)
             return web.json_response({"error": "body is not an Update"}, status=400)
         if not accepted:
-            return web.json_response({"error": "try again later"}, status=500)
+            # The store is unavailable: any non-2xx makes Telegram deliver it again later; 503
+            # also tells a load balancer in front that this is temporary.
+            return web.json_response({"error": "try again later"}, status=503)
         return web.json_response({"ok": True})
 
 

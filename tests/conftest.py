@@ -21,6 +21,7 @@ import pytest
 from bot.app import BotService
 from bot.config import Settings
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI, voice_update
+from tests.redis_server import RedisServer
 
 TOKEN = "123456:TEST-token-abcdefghijklmnopqrstuvwxyz"
 API_KEY = "sk-test-key-0123456789abcdef"
@@ -29,6 +30,8 @@ WEBHOOK_PATH = "/telegram/hook"
 
 _update_ids = itertools.count(1000)
 _message_ids = itertools.count(100)
+_redis_databases = itertools.count(1)
+BACKENDS = ("sqlite", "redis")
 
 
 def next_update_id() -> int:
@@ -64,6 +67,38 @@ def voice_bytes(audio_dir: Path) -> bytes:
         *("-ac", "1", "-c:a", "libopus", "-b:a", "24k", "-f", "ogg"),
     )
     return path.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the whole run, on its own port; each test takes its own database."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.kill()  # nothing to keep: it runs without persistence
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    """A Redis database of this test's own, empty at the start and emptied after."""
+    db = next(_redis_databases) % redis_server.databases
+    redis_server.flush(db)
+    yield redis_server.url(db)
+    redis_server.flush(db)
+
+
+def backend_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
+    """DATABASE_URL for one of BACKENDS (Redis: a database of this test's own)."""
+    if backend == "redis":
+        url: str = request.getfixturevalue("redis_url")
+        return url
+    return f"sqlite:///{tmp_path / 'bot.sqlite3'}"
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """The bots' DATABASE_URL: SQLite, unless a module overrides this fixture (see BACKENDS)."""
+    return f"sqlite:///{tmp_path / 'bot.sqlite3'}"
 
 
 @pytest.fixture
@@ -131,12 +166,16 @@ def bot_settings(
 
 
 @pytest.fixture
-def bot_factory(tg: FakeTelegram, api: FakeTranscriptionAPI, tmp_path: Path) -> BotFactory:
+def bot_factory(
+    tg: FakeTelegram, api: FakeTranscriptionAPI, tmp_path: Path, database_url: str
+) -> BotFactory:
     """`async with bot_factory(**settings) as bot:` runs a bot; leaving it stops the bot."""
 
     @contextlib.asynccontextmanager
     async def run(**overrides: Any) -> AsyncIterator[RunningBot]:
-        settings = bot_settings(tg, api, tmp_path / "bot.sqlite3", **overrides)
+        settings = bot_settings(
+            tg, api, tmp_path / "bot.sqlite3", **{"database_url": database_url, **overrides}
+        )
         service = BotService(settings)
         stop = asyncio.Event()
         task = asyncio.create_task(service.run(stop))
@@ -213,6 +252,10 @@ class BotProcess:
             )
             return response.status_code
 
+    async def health(self) -> int:
+        async with httpx.AsyncClient(timeout=10) as http:
+            return (await http.get(f"http://127.0.0.1:{self.port}/healthz")).status_code
+
     def signal(self, sig: int) -> None:
         assert self.proc is not None
         self.proc.send_signal(sig)
@@ -260,15 +303,17 @@ def process_env(
 
 @pytest.fixture
 def bot_process(
-    tg: FakeTelegram, api: FakeTranscriptionAPI, tmp_path: Path
+    tg: FakeTelegram, api: FakeTranscriptionAPI, tmp_path: Path, database_url: str
 ) -> Iterator[ProcessFactory]:
-    """`bot_process(SETTING="value", ...)` builds (not starts) a subprocess bot."""
+    """`bot_process(SETTING="value", ...)` builds (not starts) a subprocess bot; each has its
+    own port and log, and all share DATABASE_URL (the `database_url` fixture)."""
     made: list[BotProcess] = []
 
     def make(**settings: str) -> BotProcess:
         port = free_port()
-        env = process_env(tg, api, tmp_path, port, **{"SHUTDOWN_GRACE_SECONDS": "10", **settings})
-        process = BotProcess(env, tmp_path / "bot.log", port)
+        defaults = {"SHUTDOWN_GRACE_SECONDS": "10", "DATABASE_URL": database_url}
+        env = process_env(tg, api, tmp_path, port, **(defaults | settings))
+        process = BotProcess(env, tmp_path / f"bot-{len(made) + 1}.log", port)
         made.append(process)
         return process
 

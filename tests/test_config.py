@@ -101,3 +101,39 @@ def test_streaming_and_summary_settings(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("SUMMARY_MIN_WORDS", "80")
     changed = Settings(_env_file=None, telegram_bot_token="1:x", openai_api_key="k")
     assert (changed.streaming, changed.summary_model, changed.summary_min_words) == (False, "", 80)
+
+
+def test_redis_urls_are_accepted_and_a_bad_one_is_named() -> None:
+    for url in ("redis://localhost:6379/0", "rediss://:pw@redis.example.com:6380/2"):
+        settings = Settings(
+            _env_file=None, telegram_bot_token="1:x", openai_api_key="k", database_url=url
+        )
+        assert settings.database_url == url
+    with pytest.raises(ValidationError) as caught:
+        Settings(
+            _env_file=None,
+            telegram_bot_token="1:x",
+            openai_api_key="k",
+            database_url="redis://localhost:6379/zero",
+        )
+    (line,) = describe_errors(caught.value)
+    assert line.startswith("DATABASE_URL: expects redis://")
+
+
+def test_unreachable_redis_stops_the_bot_naming_database_url_without_the_password(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import free_port
+
+    result = run_bot(
+        {
+            "TELEGRAM_BOT_TOKEN": "123:secret-token-value",
+            "OPENAI_API_KEY": "sk-very-secret",
+            "DATABASE_URL": f"redis://:pass-w0rd-secret@127.0.0.1:{free_port()}/0",
+        },
+        tmp_path,
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("startup error: DATABASE_URL: cannot reach Redis at redis://:***@")
+    assert "pass-w0rd-secret" not in result.stderr

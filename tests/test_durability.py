@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from pathlib import Path
 from typing import Any
 
-from tests.conftest import ProcessFactory, eventually, voice_message
+import pytest
+
+from tests.conftest import BACKENDS, ProcessFactory, backend_url, eventually, voice_message
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
 
 USER = 4242
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every test here runs on SQLite and on Redis."""
+    return backend_url(request, request.param, tmp_path)
 
 
 def voice(tg: FakeTelegram, data: bytes, chat_id: int = USER) -> dict[str, Any]:
@@ -26,7 +35,9 @@ async def test_sigkill_during_transcription_then_restart_gives_exactly_one_trans
 ) -> None:
     api.set_transcript(voice_bytes, "survived the crash")
     api.delay = 30  # the first attempt hangs upstream until the bot is killed
-    first = bot_process()
+    # SQLite: the next start takes the job back at once. Redis: other replicas may be alive,
+    # so the job is taken over when its lease has run out.
+    first = bot_process(JOB_LEASE_SECONDS="2")
     await first.start()
     assert await first.deliver(voice(tg, voice_bytes)) == 200
     await eventually(lambda: api.in_flight > 0, timeout=15)
@@ -35,7 +46,7 @@ async def test_sigkill_during_transcription_then_restart_gives_exactly_one_trans
     assert await first.wait() == -signal.SIGKILL
 
     api.delay = 0
-    second = bot_process()
+    second = bot_process(JOB_LEASE_SECONDS="2")
     await second.start()
     await tg.wait_for(lambda: "survived the crash" in final_texts(tg), timeout=20)
     await asyncio.sleep(0.5)
@@ -58,6 +69,7 @@ async def test_sigterm_drains_running_jobs_and_keeps_the_rest_queued(
     await asyncio.sleep(0.2)
     late = voice(tg, voice_bytes)
     assert await bot.deliver(late) == 503  # not accepted while stopping: Telegram redelivers
+    assert await bot.health() == 503  # a load balancer sends the rest elsewhere
     assert await bot.wait(timeout=20) == 0
     assert "stopped" in bot.log()
     done_before_restart = sum(1 for text in final_texts(tg) if text.startswith("transcript "))

@@ -51,6 +51,24 @@ async def test_polling_while_another_instance_polls_says_so_clearly(
     assert "webhook mode" in caplog.text
 
 
+async def test_polling_while_a_replica_set_the_webhook_says_so_clearly(
+    bot_factory: BotFactory, tg: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    import httpx
+
+    with caplog.at_level(logging.ERROR, logger="bot.app"):
+        async with bot_factory(webhook_url=None, webhook_secret=None):
+            await tg.wait_calls("deleteWebhook", 1)
+            # Another instance, in webhook mode, registers its webhook.
+            async with httpx.AsyncClient() as http:
+                hook = {"url": "https://bot.example.com/hook", "secret_token": "s3cret"}
+                await http.post(f"{tg.url}/bot{TOKEN}/setWebhook", json=hook)
+            tg.push_update({"update_id": next_update_id(), "poll": {"id": "1"}})  # wake the poll
+            await eventually(lambda: "409 Conflict" in caplog.text, timeout=10)
+    assert "a webhook is set for this bot" in caplog.text
+    assert "several replicas need webhook mode" in caplog.text
+
+
 async def test_privacy_mode_on_is_explained_in_the_log(
     tmp_path: Path, api: FakeTranscriptionAPI, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
-from tests.conftest import RunningBot, next_message_id, next_update_id, send_voice
+import pytest
+
+from tests.conftest import (
+    BACKENDS,
+    RunningBot,
+    backend_url,
+    next_message_id,
+    next_update_id,
+    send_voice,
+)
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
 
 USER = 42
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every test here runs on SQLite and on Redis."""
+    return backend_url(request, request.param, tmp_path)
 
 
 async def test_voice_note_gets_a_reply_with_its_transcript(

@@ -1,8 +1,13 @@
-"""The Store contract, the same for every backend: settings, dedup, leases, retention."""
+"""The Store contract, the same for every backend: settings, dedup, leases, retention.
+
+Every test runs on SQLite and on Redis (a real redis-server), except where it says otherwise.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -10,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import NewJob, Prefs, Store, Usage, open_store
+from bot.config import RedisLocation, database_location
+from bot.store import NewJob, Prefs, RedisStore, Store, UpdateBeingHandled, Usage, open_store
 from bot.store.sqlite import _MIGRATIONS
+from tests.conftest import BACKENDS, backend_url
 
 
 def job(message_id: int, *, chat_id: int = 1, user_id: int = 10) -> NewJob:
@@ -28,17 +35,31 @@ def job(message_id: int, *, chat_id: int = 1, user_id: int = 10) -> NewJob:
     )
 
 
-@pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'store.sqlite3'}"
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return backend_url(request, request.param, tmp_path)
+
+
+@contextlib.asynccontextmanager
+async def opened(url: str) -> AsyncIterator[Store]:
+    store = open_store(url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 @pytest.fixture
 async def store(store_url: str) -> AsyncIterator[Store]:
-    opened = open_store(store_url)
-    await opened.open()
-    yield opened
-    await opened.close()
+    async with opened(store_url) as store:
+        yield store
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    async with opened(f"sqlite:///{tmp_path / 'store.sqlite3'}") as store:
+        yield store
 
 
 async def test_settings_survive_a_reopen(store_url: str) -> None:
@@ -61,9 +82,38 @@ async def test_settings_survive_a_reopen(store_url: str) -> None:
 
 async def test_an_update_is_claimed_once_and_can_be_given_back(store: Store) -> None:
     assert await store.claim_update(1)
-    assert not await store.claim_update(1)
-    await store.forget_update(1)
+    await store.forget_update(1)  # could not be accepted: it will be delivered again
     assert await store.claim_update(1)
+    await store.commit()
+    await store.confirm_update(1)
+    assert not await store.claim_update(1)
+    assert await store.claim_update(70_000)  # another range of ids
+
+
+async def test_redis_update_held_by_a_replica_waits_for_it_or_its_hold_to_end(
+    redis_url: str,
+) -> None:
+    location = database_location(redis_url)
+    assert isinstance(location, RedisLocation)
+    first, second = RedisStore(location, update_hold_seconds=0.3), RedisStore(location)
+    await first.open()
+    await second.open()
+    try:
+        assert await first.claim_update(5)
+        with pytest.raises(UpdateBeingHandled):
+            await second.claim_update(5)  # answered 503: Telegram delivers it again later
+        await second.forget_update(5)  # not its claim: changes nothing
+        with pytest.raises(UpdateBeingHandled):
+            await second.claim_update(5)
+        await first.confirm_update(5)
+        assert not await second.claim_update(5)  # accepted once, by the first
+
+        assert await first.claim_update(6)  # and then the first dies before accepting it
+        await asyncio.sleep(0.35)
+        assert await second.claim_update(6)
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def test_one_job_per_chat_and_message(store: Store) -> None:
@@ -81,7 +131,9 @@ async def test_a_lease_keeps_others_off_until_it_expires(store: Store) -> None:
     await asyncio.sleep(0.2)
     assert await store.claim_jobs("worker-b", 10, lease_seconds=0.3) == []  # renewed
     await asyncio.sleep(0.35)
-    [again] = await store.claim_jobs("worker-b", 10, lease_seconds=30)  # worker-a is gone
+    # worker-a is gone. (Every worker has the same lease: on Redis a job is taken over once
+    # its entry has been idle for the claimer's lease.)
+    [again] = await store.claim_jobs("worker-b", 10, lease_seconds=0.3)
     assert again.id == taken.id
     assert again.attempts == 2
 
@@ -105,16 +157,49 @@ async def test_retry_waits_for_its_delay(store: Store) -> None:
     assert len(await store.claim_jobs("a", 1, 30)) == 1
 
 
-async def test_shutdown_release_and_restart_recovery(store: Store) -> None:
+async def test_shutdown_gives_running_jobs_back(store: Store) -> None:
     for message_id in (1, 2, 3):
         await store.enqueue(job(message_id))
     taken = await store.claim_jobs("old-process", 2, lease_seconds=600)
     assert len(taken) == 2
     assert await store.release_jobs("old-process") == 2
-    taken = await store.claim_jobs("crashed-process", 3, lease_seconds=600)
-    assert len(taken) == 3
-    assert await store.recover_jobs() == 3  # the process that held them is gone
+    again = await store.claim_jobs("new-process", 3, lease_seconds=600)
+    assert len(again) == 3
+    assert [j.attempts for j in again] == [1, 1, 1]  # being stopped is not the job's fault
+    assert (await store.stats()).by_status == {"running": 3}
+
+
+async def test_sqlite_restart_takes_back_what_the_dead_process_ran(sqlite_store: Store) -> None:
+    # One process owns a SQLite file: at start, whatever is running belonged to a dead one.
+    store = sqlite_store
+    for message_id in (1, 2, 3):
+        await store.enqueue(job(message_id))
+    assert len(await store.claim_jobs("crashed-process", 3, lease_seconds=600)) == 3
+    assert await store.recover_jobs() == 3
     assert len(await store.claim_jobs("new-process", 3, lease_seconds=600)) == 3
+
+
+async def test_redis_start_leaves_other_replicas_jobs_and_takes_over_after_the_lease(
+    redis_url: str,
+) -> None:
+    async with opened(redis_url) as alive, opened(redis_url) as dead, opened(redis_url) as new:
+        for message_id in (1, 2, 3):
+            await alive.enqueue(job(message_id))
+        [running] = await alive.claim_jobs("replica-a", 1, lease_seconds=0.6)
+        crashed = await dead.claim_jobs("replica-b", 2, lease_seconds=0.6)
+        assert len(crashed) == 2
+        assert await new.recover_jobs() == 0  # another replica may be running them
+        assert await new.claim_jobs("replica-c", 3, lease_seconds=0.6) == []
+        for _ in range(4):
+            await asyncio.sleep(0.2)
+            await alive.renew_leases("replica-a", [running.id], 0.6)
+        taken = await new.claim_jobs("replica-c", 3, lease_seconds=0.6)
+        assert sorted(j.id for j in taken) == sorted(j.id for j in crashed)
+        assert all(j.attempts == 2 for j in taken)
+        await new.finish_job(taken[0].id, 30.0)
+        await alive.finish_job(running.id, 30.0)
+        stats = await new.stats()
+        assert stats.by_status == {"done": 2, "running": 1}
 
 
 async def test_finished_jobs_are_pruned_after_retention(store: Store) -> None:
@@ -249,7 +334,7 @@ async def test_usage_adds_up_per_model_and_feeds_the_statistics(store: Store) ->
     assert stats.top_chats[1] == (-5, 1, 2.0)
 
 
-async def test_a_version_1_database_keeps_its_settings_and_usage(tmp_path: Path) -> None:
+async def test_sqlite_version_1_database_keeps_its_settings_and_usage(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as db:
         db.executescript(_MIGRATIONS[0] + "PRAGMA user_version=1;")
@@ -270,3 +355,40 @@ async def test_a_version_1_database_keeps_its_settings_and_usage(tmp_path: Path)
     assert old is not None
     assert (old.status, old.replaces, old.quiet) == ("done", (), False)
     await store.close()
+
+
+async def test_redis_that_may_evict_keys_is_warned_about(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis
+
+    admin = redis.Redis.from_url(redis_url)
+    admin.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.store.redis"):
+            async with opened(redis_url):
+                pass
+    finally:
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.close()
+    assert "maxmemory-policy allkeys-lru" in caplog.text
+    assert "set maxmemory-policy noeviction" in caplog.text
+
+
+async def test_redis_takeover_reaches_past_a_long_pending_list(redis_url: str) -> None:
+    # A claim looks at a bounded part of the pending list at a time and goes on from there the
+    # next time: a dead replica's job behind a thousand live ones is still taken over.
+    async with opened(redis_url) as alive, opened(redis_url) as dead, opened(redis_url) as new:
+        for message_id in range(1101):
+            await alive.enqueue(job(message_id))
+        running = await alive.claim_jobs("replica-a", 1100, lease_seconds=0.5)
+        [lost] = await dead.claim_jobs("replica-b", 1, lease_seconds=0.5)
+        running_ids = [j.id for j in running]
+        taken: list[int] = []
+        for _ in range(20):
+            await asyncio.sleep(0.15)
+            await alive.renew_leases("replica-a", running_ids, 0.5)
+            taken += [j.id for j in await new.claim_jobs("replica-c", 1, lease_seconds=0.5)]
+            if taken:
+                break
+        assert taken == [lost.id]

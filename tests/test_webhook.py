@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
-from tests.conftest import RunningBot, next_update_id, voice_message
+import pytest
+
+from tests.conftest import BACKENDS, RunningBot, backend_url, next_update_id, voice_message
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
 from tests.test_private_chat import USER
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every test here runs on SQLite and on Redis."""
+    return backend_url(request, request.param, tmp_path)
 
 
 async def test_missing_or_wrong_secret_is_refused_and_nothing_transcribed(

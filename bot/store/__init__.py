@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.config import database_location
+from redis.exceptions import BusyLoadingError, OutOfMemoryError, ReadOnlyError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from bot.config import RedisLocation, database_location
 from bot.store.base import (
     BOOL_PREFS,
     PREF_NAMES,
@@ -15,9 +19,12 @@ from bot.store.base import (
     Scope,
     Stats,
     Store,
+    StoreUnavailable,
+    UpdateBeingHandled,
     Usage,
     UsageTotal,
 )
+from bot.store.redis import RedisStore
 from bot.store.sqlite import SqliteStore
 
 __all__ = [
@@ -28,19 +35,38 @@ __all__ = [
     "NewJob",
     "PrefValue",
     "Prefs",
+    "RedisStore",
     "Scope",
     "SqliteStore",
     "Stats",
     "Store",
+    "StoreUnavailable",
+    "UpdateBeingHandled",
     "Usage",
     "UsageTotal",
     "open_store",
 ]
 
-# Errors that mean "the store is unavailable now", not "this update is bad".
-TRANSIENT_STORE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
+# Errors that mean "the store is unavailable now", not "this update is bad". Redis: the
+# connection is lost or timed out (BusyLoadingError: restarting, still reading its AOF), the
+# server is a replica that a failover has not promoted yet (ReadOnlyError), or it is full
+# (OutOfMemoryError, with maxmemory-policy noeviction). And an update another replica is
+# handling right now: it too is answered 503 and comes again later.
+TRANSIENT_STORE_ERRORS: tuple[type[BaseException], ...] = (
+    UpdateBeingHandled,
+    sqlite3.Error,
+    OSError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    ReadOnlyError,
+    OutOfMemoryError,
+)
 
 
 def open_store(url: str) -> Store:
     """The backend named by DATABASE_URL (not yet opened)."""
-    return SqliteStore(database_location(url).path)
+    location = database_location(url)
+    if isinstance(location, RedisLocation):
+        return RedisStore(location)
+    return SqliteStore(location.path)

@@ -95,6 +95,14 @@ class Stats:
     recent_failures: list[tuple[int, str]] = field(default_factory=list)
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached at start; the message says where (no password)."""
+
+
+class UpdateBeingHandled(Exception):
+    """Another replica claimed this update and has not accepted it yet: deliver it later."""
+
+
 class Store(Protocol):
     """The storage interface: SQLite for one process, Redis for several."""
 
@@ -112,7 +120,13 @@ class Store(Protocol):
 
     # updates and one-off claims
     async def claim_update(self, update_id: int) -> bool:
-        """True the first time this update id is seen."""
+        """True the first time this update id is seen; False once it was accepted.
+
+        Raises UpdateBeingHandled while another replica holds it and has not confirmed it.
+        """
+
+    async def confirm_update(self, update_id: int) -> None:
+        """The update is accepted (after commit): remember it as done, for good."""
 
     async def forget_update(self, update_id: int) -> None:
         """Undo claim_update when the update could not be accepted (it will be redelivered)."""

@@ -299,6 +299,10 @@ class SqliteStore:
             == 1
         )
 
+    async def confirm_update(self, update_id: int) -> None:
+        """Nothing to do: the claim became durable with the commit that accepted the update
+        (one process owns the file, so no other can see it before)."""
+
     async def forget_update(self, update_id: int) -> None:
         await self._write("DELETE FROM updates WHERE update_id=?", update_id)
         await self.commit()

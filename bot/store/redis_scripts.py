@@ -1,0 +1,350 @@
+"""The Lua scripts behind RedisStore: each multi-step change runs in Redis as one atomic step.
+
+A script either runs whole or not at all, so a replica that dies (or loses its connection)
+between two steps cannot leave a job in the stream twice, or nowhere. Every script takes the
+key prefix as ARGV[1] and builds per-job keys from it (`<prefix>job:<id>`); the fixed keys
+come in KEYS. Numbers travel as strings; a Lua number handed back to Redis is truncated to an
+integer, so fractions go back as strings.
+
+Job hash fields the scripts use: status (queued|running|done|failed), entry (the stream entry
+that carries the job while it is queued or running), lease_owner (the consumer running it),
+attempts, user_id, chat_id, message_id, model, duration, audio_seconds, created_at.
+"""
+
+from __future__ import annotations
+
+# Shared by finish and add_usage: the aggregates behind usage_since and stats.
+_RECORD_USAGE = """
+local function record_usage(p, user, chat, model, audio, tin, tout, day, keep, chats_cap)
+  audio, tin, tout, keep = tonumber(audio), tonumber(tin), tonumber(tout), tonumber(keep)
+  if keep > 0 then
+    local mine = p .. 'usage:user:' .. user .. ':' .. day
+    redis.call('HINCRBY', mine, model .. '|n', 1)
+    if audio > 0 then redis.call('HINCRBYFLOAT', mine, model .. '|s', audio) end
+    if tin > 0 then redis.call('HINCRBY', mine, model .. '|i', tin) end
+    if tout > 0 then redis.call('HINCRBY', mine, model .. '|o', tout) end
+    redis.call('EXPIRE', mine, keep)
+  end
+  if audio <= 0 then return end
+  redis.call('HINCRBYFLOAT', p .. 'usage:models', model, audio)
+  if keep > 0 then
+    local daily = p .. 'usage:day:' .. day
+    redis.call('HINCRBYFLOAT', daily, model, audio)
+    redis.call('EXPIRE', daily, keep)
+  end
+  local chats, counts = p .. 'usage:chats', p .. 'usage:chat_jobs'
+  redis.call('ZINCRBY', chats, audio, chat)
+  redis.call('HINCRBY', counts, chat, 1)
+  -- Bounded: the smallest chats make room (the top five are never near the cut).
+  local over = redis.call('ZCARD', chats) - tonumber(chats_cap)
+  if over > 0 then
+    local gone = redis.call('ZRANGE', chats, 0, over - 1)
+    redis.call('ZREMRANGEBYRANK', chats, 0, over - 1)
+    redis.call('HDEL', counts, unpack(gone))
+  end
+end
+"""
+
+# Seen updates: one bit per update id in a bitmap per 65,536 ids (a key per id would cost
+# about 100 bytes each), set when the update is accepted; while a replica handles it, a short
+# "pending" key of its own. KEYS: bitmap, pending key. ARGV: bit, holder's token, hold in ms.
+# Returns 1: claimed; 0: accepted before; -1: another holder has it now.
+CLAIM_UPDATE = """
+if redis.call('GETBIT', KEYS[1], ARGV[1]) == 1 then return 0 end
+if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return 1 end
+return -1
+"""
+
+# KEYS: bitmap, pending key. ARGV: bit, holder's token, seconds the bitmap is kept.
+CONFIRM_UPDATE = """
+redis.call('SETBIT', KEYS[1], ARGV[1], 1)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+# KEYS: pending key. ARGV: holder's token. Only the holder lets go of its claim.
+FORGET_UPDATE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: ready stream, status counts, finished set, failures list. ARGV: prefix, uniqueness suffix,
+# user id, now, seconds a user's job times are kept, then the job's field/value pairs.
+ENQUEUE = """
+local p = ARGV[1]
+local uniq = p .. 'job:uniq:' .. ARGV[2]
+local id = redis.call('GET', uniq)
+if id then
+  -- Queued, running or done: nothing to do. Failed: asking again starts it afresh.
+  local old = p .. 'job:' .. id
+  if redis.call('HGET', old, 'status') ~= 'failed' then return 0 end
+  redis.call('HINCRBY', KEYS[2], 'failed', -1)
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('LREM', KEYS[4], 0, id)
+  redis.call('DEL', old)
+else
+  id = redis.call('INCR', p .. 'job:next')
+end
+local key = p .. 'job:' .. id
+local now = ARGV[4]
+redis.call('HSET', key, unpack(ARGV, 6))
+local entry = redis.call('XADD', KEYS[1], '*', 'job', id)
+redis.call('HSET', key, 'id', id, 'status', 'queued', 'attempts', 0, 'created_at', now,
+  'entry', entry)
+redis.call('SET', uniq, id)
+redis.call('HINCRBY', KEYS[2], 'queued', 1)
+local times = p .. 'user:' .. ARGV[3] .. ':jobs'
+redis.call('ZADD', times, now, id)
+redis.call('ZREMRANGEBYSCORE', times, '-inf', tonumber(now) - tonumber(ARGV[5]))
+redis.call('EXPIRE', times, ARGV[5])
+return id
+"""
+
+# KEYS: ready stream, delayed set, status counts. ARGV: prefix, group, owner, limit, now,
+# lease in ms, where to go on looking for jobs whose lease ran out ("" for not now). Returns
+# where that look stopped, then each claimed job's fields (HGETALL), plus "_from" and the
+# previous owner when it was taken over.
+CLAIM = """
+local p, group, owner = ARGV[1], ARGV[2], ARGV[3]
+local limit, now = tonumber(ARGV[4]), ARGV[5]
+local stream, delayed, counts = KEYS[1], KEYS[2], KEYS[3]
+-- Retries whose delay is over join the stream.
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)) do
+  redis.call('ZREM', delayed, id)
+  local key = p .. 'job:' .. id
+  if redis.call('HGET', key, 'status') == 'queued' then
+    redis.call('HSET', key, 'entry', redis.call('XADD', stream, '*', 'job', id))
+  end
+end
+local entries = {}
+local cursor = ARGV[7]
+if cursor ~= '' then
+  -- Entries whose consumer has not renewed them for a lease: their worker is gone. A long
+  -- pending list is walked over several claims, from where the last one stopped.
+  for _ = 1, 100 do
+    local found = redis.call('XAUTOCLAIM', stream, group, owner, ARGV[6], cursor,
+      'COUNT', limit - #entries)
+    cursor = found[1]
+    for _, e in ipairs(found[2]) do table.insert(entries, e) end
+    if cursor == '0-0' or #entries >= limit then break end
+  end
+end
+if #entries < limit then
+  local found = redis.call('XREADGROUP', 'GROUP', group, owner, 'COUNT', limit - #entries,
+    'STREAMS', stream, '>')
+  if found then
+    for _, e in ipairs(found[1][2]) do table.insert(entries, e) end
+  end
+end
+local jobs = {cursor}
+for _, e in ipairs(entries) do
+  local entry, fields = e[1], e[2]
+  local id = fields and fields[2]
+  local key = p .. 'job:' .. tostring(id)
+  local v = redis.call('HMGET', key, 'status', 'entry', 'lease_owner')
+  if id and (v[1] == 'queued' or v[1] == 'running') and v[2] == entry then
+    if v[1] == 'queued' then
+      redis.call('HINCRBY', counts, 'queued', -1)
+      redis.call('HINCRBY', counts, 'running', 1)
+    end
+    redis.call('HSET', key, 'status', 'running', 'lease_owner', owner)
+    redis.call('HINCRBY', key, 'attempts', 1)
+    local job = redis.call('HGETALL', key)
+    if v[1] == 'running' and v[3] and v[3] ~= owner then
+      table.insert(job, '_from')
+      table.insert(job, v[3])
+    end
+    table.insert(jobs, job)
+  else
+    -- Left over: its job finished, was pruned or queued again under a newer entry.
+    redis.call('XACK', stream, group, entry)
+    redis.call('XDEL', stream, entry)
+  end
+end
+return jobs
+"""
+
+# KEYS: ready stream. ARGV: prefix, group, owner, job ids... Resets the idle time of the
+# owner's entries (the lease) without counting a delivery; never takes another's job.
+RENEW = """
+local p, group, owner = ARGV[1], ARGV[2], ARGV[3]
+for i = 4, #ARGV do
+  local v = redis.call('HMGET', p .. 'job:' .. ARGV[i], 'status', 'lease_owner', 'entry')
+  if v[1] == 'running' and v[2] == owner and v[3] then
+    redis.call('XCLAIM', KEYS[1], group, owner, 0, v[3], 'JUSTID')
+  end
+end
+return 0
+"""
+
+# KEYS: ready stream, delayed set, status counts, finished set, failures list.
+# ARGV: prefix, group, id, "done" or "failed", now, audio seconds ("" for none), reply ids
+# (JSON), error, UTC day of now, seconds to keep usage by day, chats kept, failures kept.
+FINISH = (
+    _RECORD_USAGE
+    + """
+local p, group, id, status, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local key = p .. 'job:' .. id
+local v = redis.call('HMGET', key, 'status', 'entry', 'user_id', 'chat_id', 'model')
+if not v[1] then return 0 end
+if v[2] then
+  redis.call('XACK', KEYS[1], group, v[2])
+  redis.call('XDEL', KEYS[1], v[2])
+end
+redis.call('ZREM', KEYS[2], id)
+local was = v[1]
+if was ~= status then
+  redis.call('HINCRBY', KEYS[3], was, -1)
+  redis.call('HINCRBY', KEYS[3], status, 1)
+end
+redis.call('HDEL', key, 'entry', 'lease_owner')
+redis.call('HSET', key, 'status', status, 'finished_at', now)
+redis.call('ZADD', KEYS[4], now, id)
+if status == 'done' then
+  local audio = ARGV[6]
+  redis.call('HSET', key, 'reply_ids', ARGV[7])
+  redis.call('HDEL', key, 'error')
+  if audio == '' then
+    redis.call('HDEL', key, 'audio_seconds')
+  else
+    redis.call('HSET', key, 'audio_seconds', audio)
+    if was ~= 'done' and tonumber(audio) > 0 then
+      record_usage(p, v[3], v[4], v[5], audio, 0, 0, ARGV[9], ARGV[10], ARGV[11])
+    end
+  end
+else
+  redis.call('HSET', key, 'error', ARGV[8])
+  if was ~= 'failed' then
+    redis.call('LPUSH', KEYS[5], id)
+    redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[12]) - 1)
+  end
+end
+return 1
+"""
+)
+
+# ARGV: prefix, user, chat, model, audio seconds, input tokens, output tokens, UTC day,
+# seconds to keep the by-day aggregates (0: too old to keep), chats kept.
+ADD_USAGE = (
+    _RECORD_USAGE
+    + """
+record_usage(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9],
+  ARGV[10])
+return 1
+"""
+)
+
+# KEYS: ready stream, delayed set, status counts. ARGV: prefix, group, id, reason, now, delay.
+RETRY = """
+local p, group, id = ARGV[1], ARGV[2], ARGV[3]
+local key = p .. 'job:' .. id
+local v = redis.call('HMGET', key, 'status', 'entry')
+if not v[1] then return 0 end
+if v[2] then
+  redis.call('XACK', KEYS[1], group, v[2])
+  redis.call('XDEL', KEYS[1], v[2])
+end
+if v[1] ~= 'queued' then
+  redis.call('HINCRBY', KEYS[3], v[1], -1)
+  redis.call('HINCRBY', KEYS[3], 'queued', 1)
+end
+local due = tonumber(ARGV[5]) + tonumber(ARGV[6])
+redis.call('HDEL', key, 'entry', 'lease_owner')
+redis.call('HSET', key, 'status', 'queued', 'error', ARGV[4], 'not_before', tostring(due))
+if tonumber(ARGV[6]) <= 0 then
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('HSET', key, 'entry', redis.call('XADD', KEYS[1], '*', 'job', id))
+else
+  redis.call('ZADD', KEYS[2], due, id)
+end
+return 1
+"""
+
+# KEYS: ready stream, status counts. ARGV: prefix, group, owner. Shutdown: every entry this
+# consumer holds goes back to the end of the stream (attempts - 1: not the job's fault), then
+# the consumer is removed from the group.
+RELEASE = """
+local p, group, owner = ARGV[1], ARGV[2], ARGV[3]
+local stream = KEYS[1]
+local released = 0
+for _, pending in ipairs(redis.call('XPENDING', stream, group, '-', '+', 100000, owner)) do
+  local entry = pending[1]
+  local found = redis.call('XRANGE', stream, entry, entry)
+  redis.call('XACK', stream, group, entry)
+  redis.call('XDEL', stream, entry)
+  local id = found[1] and found[1][2][2]
+  if id then
+    local key = p .. 'job:' .. id
+    local v = redis.call('HMGET', key, 'status', 'lease_owner', 'entry', 'attempts')
+    if v[1] == 'running' and v[2] == owner and v[3] == entry then
+      redis.call('HINCRBY', KEYS[2], 'running', -1)
+      redis.call('HINCRBY', KEYS[2], 'queued', 1)
+      redis.call('HDEL', key, 'lease_owner')
+      redis.call('HSET', key, 'status', 'queued',
+        'attempts', math.max(tonumber(v[4] or '1') - 1, 0),
+        'entry', redis.call('XADD', stream, '*', 'job', id))
+      released = released + 1
+    end
+  end
+end
+redis.call('XGROUP', 'DELCONSUMER', stream, group, owner)
+return released
+"""
+
+# KEYS: finished set, status counts. ARGV: prefix, cutoff, how many at most.
+PRUNE = """
+local p = ARGV[1]
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
+local pruned = 0
+for _, id in ipairs(ids) do
+  local key = p .. 'job:' .. id
+  local v = redis.call('HMGET', key, 'status', 'chat_id', 'message_id', 'model')
+  if v[1] == 'done' or v[1] == 'failed' then
+    redis.call('HINCRBY', KEYS[2], v[1], -1)
+    local uniq = p .. 'job:uniq:' .. v[2] .. ':' .. v[3] .. ':' .. v[4]
+    if redis.call('GET', uniq) == id then redis.call('DEL', uniq) end
+    redis.call('DEL', key)
+    pruned = pruned + 1
+  end
+  redis.call('ZREM', KEYS[1], id)
+end
+return {#ids, pruned}
+"""
+
+# KEYS: ready stream. ARGV: group, idle ms. Consumers of replicas that are gone (nothing
+# pending, silent for that long) are removed; checked and removed in one step, so a consumer
+# that takes a job meanwhile is never removed with it.
+FORGET_CONSUMERS = """
+local removed = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+  if tonumber(info['pending']) == 0 and tonumber(info['idle']) > tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    removed = removed + 1
+  end
+end
+return removed
+"""
+
+# ARGV: prefix, user id, since. Audio seconds of the user's jobs since then that did not fail
+# (measured if done, declared otherwise), as a string.
+USER_AUDIO = """
+local p = ARGV[1]
+local total = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'user:' .. ARGV[2] .. ':jobs', ARGV[3],
+    '+inf')) do
+  local v = redis.call('HMGET', p .. 'job:' .. id, 'status', 'audio_seconds', 'duration')
+  if v[1] and v[1] ~= 'failed' then total = total + (tonumber(v[2] or v[3]) or 0) end
+end
+return tostring(total)
+"""
+
+# ARGV: prefix, id, message id. Only a job that still exists gets its placeholder.
+SET_PLACEHOLDER = """
+local key = ARGV[1] .. 'job:' .. ARGV[2]
+if redis.call('EXISTS', key) == 0 then return 0 end
+redis.call('HSET', key, 'placeholder_id', ARGV[3])
+return 1
+"""

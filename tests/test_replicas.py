@@ -1,0 +1,242 @@
+"""Several replicas on one Redis behind one webhook URL: every note answered exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from bot import i18n
+from tests.conftest import (
+    SECRET,
+    BotFactory,
+    BotProcess,
+    ProcessFactory,
+    eventually,
+    voice_message,
+)
+from tests.fakes import FakeTelegram, FakeTranscriptionAPI
+from tests.redis_server import RedisServer
+
+FIRST_CHAT = 90_000
+# Telegram's outgoing limits would make 200 notes take a minute; they are not what is tested.
+FAST = {"TELEGRAM_RATE_PER_SECOND": "0", "TELEGRAM_GROUP_RATE_PER_MINUTE": "0"}
+
+
+@pytest.fixture
+def database_url(redis_url: str) -> str:
+    """Every bot here shares one Redis database."""
+    return redis_url
+
+
+@pytest.fixture
+def restartable_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, with an append-only file, as a deployment runs it:
+    what it acknowledged survives a kill."""
+    server = RedisServer(tmp_path / "redis", appendonly=True, databases=1)
+    server.start()
+    yield server
+    server.kill()
+
+
+async def start_replicas(
+    bot_process: ProcessFactory, count: int, **settings: str
+) -> list[BotProcess]:
+    replicas = [bot_process(**FAST, **settings) for _ in range(count)]
+    await asyncio.gather(*(replica.start() for replica in replicas))
+    return replicas
+
+
+def notes(tg: FakeTelegram, data: bytes, count: int, first_chat: int) -> list[dict[str, Any]]:
+    """`count` voice notes, each in a private chat of its own."""
+    return [voice_message(tg, data, chat_id=first_chat + i) for i in range(count)]
+
+
+async def deliver_spread(replicas: list[BotProcess], updates: list[dict[str, Any]]) -> list[int]:
+    """Deliver update i to replica i mod n, 20 at a time, as a load balancer would."""
+    gate = asyncio.Semaphore(20)
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with httpx.AsyncClient(timeout=10) as http:
+
+        async def one(index: int, update: dict[str, Any]) -> int:
+            url = replicas[index % len(replicas)].webhook_url
+            async with gate:
+                return (await http.post(url, json=update, headers=headers)).status_code
+
+        return list(await asyncio.gather(*(one(i, u) for i, u in enumerate(updates))))
+
+
+def answered_once(
+    tg: FakeTelegram, api: FakeTranscriptionAPI, data: bytes
+) -> Callable[[list[dict[str, Any]]], bool]:
+    """A predicate: every one of these updates has exactly one bot message, the transcript."""
+    expected = api.transcript_for(data)
+
+    def check(updates: list[dict[str, Any]]) -> bool:
+        by_chat: dict[int, list[str]] = {}
+        for (chat_id, _), message in sorted(tg.messages.items()):
+            if message.from_bot:
+                by_chat.setdefault(chat_id, []).append(message.text or "")
+        return all(by_chat.get(u["message"]["chat"]["id"]) == [expected] for u in updates)
+
+    return check
+
+
+def jobs_done(replica: BotProcess) -> int:
+    return len(re.findall(r"job=\d+ done ", replica.log()))
+
+
+async def test_two_replicas_answer_200_notes_spread_across_both_exactly_once(
+    bot_process: ProcessFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    replicas = await start_replicas(bot_process, 2)
+    updates = notes(tg, voice_bytes, 200, FIRST_CHAT)
+    assert await deliver_spread(replicas, updates) == [200] * 200
+    check = answered_once(tg, api, voice_bytes)
+    await tg.wait_for(lambda: check(updates), timeout=60)
+    await asyncio.sleep(0.5)  # nothing more comes
+    assert check(updates)
+    assert len(tg.calls("sendMessage")) == 200  # one placeholder each, edited into the text
+    assert len(api.requests) == 200
+    done = [jobs_done(replica) for replica in replicas]
+    assert sum(done) == 200
+    assert min(done) > 0, done  # both took jobs from the shared queue
+    # Only one of them registered the webhook.
+    assert len(tg.calls("setWebhook")) == 1
+    assert len(tg.calls("setMyCommands")) == len(i18n.LANGUAGES)  # one menu a language, once
+
+
+async def test_a_replica_killed_mid_job_leaves_its_jobs_to_the_other(
+    bot_process: ProcessFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    doomed, survivor = await start_replicas(
+        bot_process, 2, JOB_LEASE_SECONDS="2", MAX_CONCURRENT_JOBS="4"
+    )
+    api.delay = 2.0
+    updates = notes(tg, voice_bytes, 8, FIRST_CHAT)
+    assert await deliver_spread([doomed, survivor], updates) == [200] * 8
+    await eventually(lambda: api.in_flight == 8, timeout=15, what="both replicas busy")
+    doomed.signal(signal.SIGKILL)
+    assert await doomed.wait() == -signal.SIGKILL
+
+    check = answered_once(tg, api, voice_bytes)
+    await tg.wait_for(lambda: check(updates), timeout=30)
+    await asyncio.sleep(0.5)
+    assert check(updates)
+    assert len(tg.calls("sendMessage")) == 8  # the taken-over jobs edited their placeholders
+    assert jobs_done(survivor) == 8
+    assert survivor.log().count("its lease ran out") == 4
+
+
+async def test_the_same_update_delivered_to_both_replicas_is_answered_once(
+    bot_process: ProcessFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    replicas = await start_replicas(bot_process, 2)
+    updates = notes(tg, voice_bytes, 5, FIRST_CHAT)
+    for update in updates:
+        codes = await asyncio.gather(*(replica.deliver(update) for replica in replicas))
+        # The one that came second answers 200 if the first had accepted it already, or 503
+        # while the first still handles it: then Telegram delivers it again, and it is seen.
+        assert 200 in codes
+        assert set(codes) <= {200, 503}
+        for replica, code in zip(replicas, codes, strict=True):
+            if code == 503:
+                await eventually_accepted(replica, update, timeout=5)
+    check = answered_once(tg, api, voice_bytes)
+    await tg.wait_for(lambda: check(updates), timeout=15)
+    await asyncio.sleep(1.0)
+    assert check(updates)
+    assert len(api.requests) == 5
+    assert len(tg.calls("sendMessage")) == 5
+
+
+async def test_redis_restarted_mid_run_loses_nothing(
+    bot_process: ProcessFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    voice_bytes: bytes,
+    restartable_redis: RedisServer,
+) -> None:
+    replicas = await start_replicas(
+        bot_process,
+        2,
+        DATABASE_URL=restartable_redis.url(),
+        JOB_LEASE_SECONDS="2",
+        MAX_CONCURRENT_JOBS="4",
+    )
+    api.delay = 1.5
+    before = notes(tg, voice_bytes, 12, FIRST_CHAT)
+    assert await deliver_spread(replicas, before) == [200] * 12
+    await eventually(lambda: api.in_flight == 8, timeout=15, what="both replicas busy")
+    restartable_redis.kill()  # 8 jobs running, 4 queued
+
+    during = notes(tg, voice_bytes, 6, FIRST_CHAT + 100)
+    assert await deliver_spread(replicas, during) == [503] * 6  # Telegram will deliver again
+    await asyncio.sleep(1.0)
+    restartable_redis.start()
+
+    # Telegram retries what got 503; the bots answer 200 as soon as Redis is back.
+    for index, update in enumerate(during):
+        replica = replicas[(index + 1) % 2]
+        await eventually_accepted(replica, update, timeout=10)
+    updates = before + during
+    check = answered_once(tg, api, voice_bytes)
+    await tg.wait_for(lambda: check(updates), timeout=40)
+    await asyncio.sleep(0.5)
+    assert check(updates)
+    for replica in replicas:
+        log = replica.log()
+        assert log.count("the store is unavailable") == 1, log[-3000:]
+        assert "the store is back" in log
+
+
+async def eventually_accepted(replica: BotProcess, update: dict[str, Any], timeout: float) -> None:
+    """Redeliver as Telegram does after a non-2xx answer, until the bot takes it."""
+    async with asyncio.timeout(timeout):
+        while await replica.deliver(update) != 200:
+            await asyncio.sleep(0.2)
+
+
+async def test_the_per_user_limit_holds_across_replicas(
+    bot_process: ProcessFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    replicas = await start_replicas(bot_process, 2, USER_JOBS_PER_MINUTE="2")
+    user = FIRST_CHAT
+    for index in range(3):  # first, second, first
+        update = voice_message(tg, voice_bytes, chat_id=user)
+        assert await replicas[index % 2].deliver(update) == 200
+    await tg.wait_for(lambda: len(tg.bot_messages(user)) == 3, timeout=15)
+    await asyncio.sleep(0.5)
+    texts = [m.text or "" for m in tg.bot_messages(user)]
+    refused = [t for t in texts if t.startswith("⏳ You're sending a lot at once")]
+    assert len(refused) == 1
+    assert texts.count(api.transcript_for(voice_bytes)) == 2
+    assert len(api.requests) == 2
+
+
+async def test_a_full_redis_makes_deliveries_wait_not_vanish(
+    bot_factory: BotFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    voice_bytes: bytes,
+    redis_server: RedisServer,
+) -> None:
+    admin = redis.Redis(port=redis_server.port)
+    async with bot_factory() as bot:
+        update = voice_message(tg, voice_bytes, chat_id=FIRST_CHAT)
+        admin.config_set("maxmemory", 1)  # full: maxmemory-policy noeviction refuses writes
+        try:
+            assert (await bot.deliver(update)).status_code == 503
+        finally:
+            admin.config_set("maxmemory", 0)
+            admin.close()
+        assert (await bot.deliver(update)).status_code == 200  # Telegram's next try
+        check = answered_once(tg, api, voice_bytes)
+        await tg.wait_for(lambda: check([update]), timeout=15)
