@@ -153,8 +153,10 @@ async def effective(
 ) -> Effective:
     """The group's choice if set, else the person's own, else the default."""
     group = in_group(chat_id)
-    chat = await store.get_prefs("chat", chat_id)
-    user = await store.get_prefs("user", user_id) if user_id is not None else Prefs()
+    if user_id is None:
+        chat, user = await store.get_prefs("chat", chat_id), Prefs()
+    else:
+        chat, user = await store.get_chat_and_user_prefs(chat_id, user_id)
 
     def layered(name: str, default: str | bool | None) -> Choice:
         if group and getattr(chat, name) is not None:

@@ -246,6 +246,15 @@ async def test_preferences_are_set_and_cleared_per_scope(store: Store) -> None:
         await store.set_pref("user", 1, "colour", "red")
 
 
+async def test_a_chats_and_a_persons_preferences_come_together(store: Store) -> None:
+    await store.set_pref("chat", -7, "language", "vi")
+    await store.set_pref("user", 5, "prompt", "Nguyễn")
+    await store.set_pref("user", -7, "model", "gpt-4o-transcribe")  # not the chat's
+    chat, user = await store.get_chat_and_user_prefs(-7, 5)
+    assert (chat, user) == (Prefs(language="vi"), Prefs(prompt="Nguyễn"))
+    assert await store.get_chat_and_user_prefs(3, 3) == (Prefs(), Prefs())
+
+
 async def test_a_claim_is_given_once_until_released_or_expired(store: Store) -> None:
     assert await store.claim_once("summary:1", 60)
     assert not await store.claim_once("summary:1", 60)

@@ -119,10 +119,12 @@ async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if message is None or media is None:
         return
     svc = services_of(context)
+    user_id = message.from_user.id if message.from_user else 0
+    now = await policy.effective(svc.store, svc.settings, message.chat_id, user_id)
     in_group = message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
-    if in_group and not await policy.auto_transcribe_on(svc.store, svc.settings, message.chat_id):
+    if in_group and not now.auto_transcribe.value:
         return
-    await accept(svc, context, message, message, media, explicit=False)
+    await accept(svc, context, message, message, media, explicit=False, now=now)
 
 
 async def accept(
@@ -133,8 +135,12 @@ async def accept(
     media: Media,
     *,
     explicit: bool,
+    now: policy.Effective | None = None,
 ) -> None:
-    """Queue `target` for transcription on behalf of the sender of `request`."""
+    """Queue `target` for transcription on behalf of the sender of `request`.
+
+    `now`: the settings in effect for them, when the caller has read them already.
+    """
     user = request.from_user
     user_id = user.id if user else 0
     chat_id = target.chat_id
@@ -148,7 +154,8 @@ async def accept(
         log.info("refused chat=%s user=%s: %s", chat_id, user_id, refusal.text)
         _reply_later(context, request, refusal.text)
         return
-    now = await policy.effective(svc.store, svc.settings, chat_id, user_id)
+    if now is None:
+        now = await policy.effective(svc.store, svc.settings, chat_id, user_id)
     group = policy.in_group(chat_id)
     job = NewJob(
         chat_id=chat_id,

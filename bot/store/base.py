@@ -115,6 +115,9 @@ class Store(Protocol):
 
     # preferences
     async def get_prefs(self, scope: Scope, owner_id: int) -> Prefs: ...
+    async def get_chat_and_user_prefs(self, chat_id: int, user_id: int) -> tuple[Prefs, Prefs]:
+        """Both in one round trip: what every voice note needs before it is queued."""
+
     async def set_pref(self, scope: Scope, owner_id: int, name: str, value: PrefValue) -> None:
         """Set one preference (a name in PREF_NAMES); None clears it."""
 

@@ -214,8 +214,14 @@ class RedisStore:
     # preferences
 
     async def get_prefs(self, scope: Scope, owner_id: int) -> Prefs:
-        found: dict[str, str] = await _wait(self.redis.hgetall(_prefs_key(scope, owner_id)))
-        return Prefs(**{name: json.loads(v) for name, v in found.items() if name in PREF_NAMES})
+        return _prefs(await _wait(self.redis.hgetall(_prefs_key(scope, owner_id))))
+
+    async def get_chat_and_user_prefs(self, chat_id: int, user_id: int) -> tuple[Prefs, Prefs]:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(_prefs_key("chat", chat_id))
+        pipe.hgetall(_prefs_key("user", user_id))
+        chat, user = await _wait(pipe.execute())
+        return _prefs(chat), _prefs(user)
 
     async def set_pref(self, scope: Scope, owner_id: int, name: str, value: PrefValue) -> None:
         if name not in PREF_NAMES:
@@ -510,6 +516,10 @@ def _update_keys(update_id: int) -> list[str]:
 def _version(text: str) -> tuple[int, ...]:
     """ "7.0.15" -> (7, 0, 15)."""
     return tuple(int(part) for part in text.split(".") if part.isdigit())
+
+
+def _prefs(found: dict[str, str]) -> Prefs:
+    return Prefs(**{name: json.loads(v) for name, v in found.items() if name in PREF_NAMES})
 
 
 def _prefs_key(scope: Scope, owner_id: int) -> str:

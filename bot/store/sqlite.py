@@ -266,6 +266,19 @@ class SqliteStore:
         )
         return Prefs(**{row[0]: json.loads(row[1]) for row in rows if row[0] in PREF_NAMES})
 
+    async def get_chat_and_user_prefs(self, chat_id: int, user_id: int) -> tuple[Prefs, Prefs]:
+        rows = await self._rows(
+            "SELECT scope, name, value FROM prefs WHERE (scope='chat' AND owner_id=?) "
+            "OR (scope='user' AND owner_id=?)",
+            chat_id,
+            user_id,
+        )
+        found: dict[str, dict[str, Any]] = {"chat": {}, "user": {}}
+        for scope, name, value in rows:
+            if name in PREF_NAMES:
+                found[scope][name] = json.loads(value)
+        return Prefs(**found["chat"]), Prefs(**found["user"])
+
     async def set_pref(self, scope: Scope, owner_id: int, name: str, value: PrefValue) -> None:
         if name not in PREF_NAMES:
             raise ValueError(f"unknown preference {name!r}")
