@@ -25,8 +25,13 @@ def shows_progress(job: Job) -> bool:
     return not job.quiet and not job.replaces
 
 
-def transcript_keyboard(job: Job, text: str, settings: Settings) -> InlineKeyboardMarkup | None:
-    """The buttons under a transcript: a better model for mini ones, a summary for long ones."""
+def transcript_keyboard(
+    job: Job, text: str, settings: Settings, messages: int = 1
+) -> InlineKeyboardMarkup | None:
+    """The buttons under a transcript: a better model for mini ones, a summary for long ones.
+
+    A summary needs the whole text later: from the cache, or from the one message holding it.
+    """
     row = []
     if job.model != UPGRADE_MODEL:
         row.append(
@@ -34,7 +39,8 @@ def transcript_keyboard(job: Job, text: str, settings: Settings) -> InlineKeyboa
                 texts.upgrade_button(UPGRADE_MODEL), callback_data=f"{UPGRADE_PREFIX}{job.id}"
             )
         )
-    if settings.summary_model and len(text.split()) > settings.summary_min_words:
+    whole_at_hand = settings.cache_transcripts_hours > 0 or messages == 1
+    if settings.summary_model and whole_at_hand and len(text.split()) > settings.summary_min_words:
         row.append(
             InlineKeyboardButton(texts.summary_button(), callback_data=f"{SUMMARY_PREFIX}{job.id}")
         )
@@ -111,7 +117,7 @@ class Replies:
         if job.quiet and not job.explicit:
             return
         try:
-            if placeholder is not None and not job.replaces:
+            if placeholder is not None and not job.replaces and not job.quiet:
                 await self.edit(job, placeholder, html)
             else:
                 await self._send(job, html)
@@ -125,7 +131,7 @@ class Replies:
         pieces = split_for_telegram(text, room)
         if pieces:
             htmls = [heading + escape(pieces[0]), *(escape(p) for p in pieces[1:])]
-            markup = transcript_keyboard(job, text, self._settings)
+            markup = transcript_keyboard(job, text, self._settings, len(pieces))
         else:
             htmls, markup = [heading + texts.no_speech()], None
         earlier = list(job.replaces) or ([placeholder] if placeholder is not None else [])
@@ -136,6 +142,10 @@ class Replies:
                 ids.append(await self.edit(job, earlier[index], html, keyboard))
             else:
                 ids.append(await self._send(job, html, keyboard))
+                if index == 0:
+                    # A quiet job's first message stands in for the placeholder: a retry (a
+                    # Telegram failure after it) edits it instead of posting it again.
+                    await self._store.set_placeholder(job.id, ids[0])
         for surplus in earlier[len(htmls) :]:  # an upgrade that came out shorter
             with contextlib.suppress(TelegramError):
                 await self._bot.delete_message(job.chat_id, surplus)

@@ -73,7 +73,10 @@ class JobRunner:
             key = cache_key(job)
             cached = await self._cached(key)
             if cached is not None:
-                text, billed = cached, 0.0  # the same file was transcribed already: free
+                # The same file was transcribed already: free, unless it was this job's own
+                # earlier attempt (delivery failed after the API was paid), which is billed.
+                text = cached
+                billed = (job.duration or 0.0) if job.attempts > 1 else 0.0
                 report.cached = True
             else:
                 preparing = functools.partial(

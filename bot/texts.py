@@ -453,3 +453,11 @@ def summary_failed(error: TranscribotError) -> str:
     if isinstance(error, UpstreamAuthError):
         return _("🛠 The summary service refused the bot's credentials. The admin is told.")
     return _("😔 I couldn't summarise this transcript. Try the button again later.")
+
+
+def summary_text_gone() -> str:
+    return _("The whole transcript is no longer kept, so I can't summarise it.")
+
+
+def upgrade_under_way() -> str:
+    return _("That one is done with the better model already, or on its way.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import RunningBot, next_message_id, next_update_id, send_voice
+from tests.conftest import BotFactory, RunningBot, next_message_id, next_update_id, send_voice
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI, voice_update
 from tests.test_groups import ADMIN, GROUP, MEMBER, group_command, group_voice
 from tests.test_preferences import in_group, say
@@ -120,3 +120,19 @@ async def test_names_off_leaves_the_transcript_bare(
     await group_voice(bot, tg, voice_bytes)
     edit = (await tg.wait_calls("editMessageText", 1))[0]
     assert edit.params["text"] == "bare words"
+
+
+async def test_a_quiet_group_hears_no_refusal_for_automatic_notes(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    tg.set_admins(GROUP, [ADMIN])
+    async with bot_factory(user_jobs_per_minute=1) as bot:
+        await in_group(bot, tg, "/quiet on", ADMIN)
+        tg.requests.clear()
+        await group_voice(bot, tg, voice_bytes)
+        await tg.wait_calls("sendMessage", 1)  # the transcript
+        await group_voice(bot, tg, voice_bytes)  # over the limit: refused, silently
+        await group_command(bot, tg, "/settings", MEMBER)  # answered after any refusal
+        await tg.wait_calls("sendMessage", 2)
+    texts = [str(c.params["text"]) for c in tg.calls("sendMessage")]
+    assert not any("a lot at once" in t for t in texts), texts

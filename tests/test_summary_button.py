@@ -80,3 +80,22 @@ async def test_a_failed_summary_is_told_and_the_button_comes_back(
         await press(bot, tg, USER, transcript_id, data, USER)  # it works now
         reply = (await tg.wait_calls("sendMessage", 3))[2]
         assert reply.params["text"].startswith("📝 <b>Summary</b>\nSummary: word0")
+
+
+async def test_without_the_cache_only_a_transcript_in_one_message_offers_a_summary(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    async with bot_factory(summary_min_words=30, cache_transcripts_hours=0, streaming=False) as bot:
+        transcript_id = await long_transcript(bot, tg, api, voice_bytes)
+        await press(bot, tg, USER, transcript_id, summary_data(tg, transcript_id), USER)
+        await api.wait_chat_calls(1)
+        assert LONG in api.chat_requests[0].messages[-1]["content"]  # the message held it all
+
+        huge = " ".join(f"word{i:05d}" for i in range(900))  # two messages
+        api.set_transcript(voice_bytes, huge)
+        edits = len(tg.calls("editMessageText"))
+        await send_voice(bot, tg, voice_bytes, chat_id=USER)
+        await tg.wait_calls("sendMessage", 5)  # summary, placeholder, second piece…
+        await tg.wait_calls("editMessageText", edits + 1)
+        last = tg.last_message_id(USER)
+    assert not any("Summary" in t for t in buttons(tg, USER, last))  # only a part would be at hand

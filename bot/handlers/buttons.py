@@ -45,7 +45,7 @@ async def _pressed(
     svc = services_of(context)
     message = query.message
     number = query.data.removeprefix(prefix)
-    job = await svc.store.get_job(int(number)) if number.isdigit() else None
+    job = await svc.store.get_job(int(number)) if number.isascii() and number.isdigit() else None
     if job is None or not isinstance(message, Message) or job.chat_id != message.chat_id:
         _later(context, query.answer(texts.button_expired(), show_alert=True))
         return None
@@ -86,6 +86,9 @@ async def upgrade(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if refusal is not None:
         _later(context, query.answer(refusal.text, show_alert=True))
         return
+    if job.status != "done":
+        _later(context, query.answer(texts.button_expired(), show_alert=True))
+        return
     values = {name: getattr(job, name) for name in _NEW_JOB_FIELDS}
     values.update(
         model=UPGRADE_MODEL,
@@ -93,10 +96,13 @@ async def upgrade(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         explicit=True,
         replaces=job.reply_ids or (message.message_id,),
     )
-    if await svc.store.enqueue(NewJob(**values)):
+    if not await svc.store.enqueue(NewJob(**values)):
+        # Done with that model already, or under way: nothing to start.
+        _later(context, query.answer(texts.upgrade_under_way()))
+    else:
         svc.dispatcher.wake()
         log.info("job=%d: upgrade to %s asked by user=%s", job.id, UPGRADE_MODEL, user_id)
-    _later(context, query.answer(texts.upgrading(UPGRADE_MODEL)))
+        _later(context, query.answer(texts.upgrading(UPGRADE_MODEL)))
     keyboard = without_button(message.reply_markup, UPGRADE_PREFIX)
     _later(context, query.edit_message_reply_markup(reply_markup=keyboard))
 
@@ -107,6 +113,13 @@ async def summary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if found is None:
         return
     query, message, job, svc = found
+    if not policy.is_allowed(svc.settings, query.from_user.id, job.chat_id):
+        _later(context, query.answer(texts.not_allowed(), show_alert=True))
+        return
+    text = await _transcript_of(svc, job, message)
+    if text is None:
+        _later(context, query.answer(texts.summary_text_gone(), show_alert=True))
+        return
     claim = f"summary:{job.id}"
     if not await svc.store.claim_once(claim, _SUMMARY_CLAIM_SECONDS):
         await _quietly(query.answer(texts.summary_made_already()))
@@ -116,16 +129,26 @@ async def summary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _quietly(query.edit_message_reply_markup(without_button(keyboard, SUMMARY_PREFIX)))
     model = svc.settings.summary_model
     try:
-        text = await _transcript_of(svc, job, message)
         made = await svc.summarizer.summarize(text, model)
-    except TranscribotError as exc:
-        log.warning("job=%d: summary failed: %s: %s", job.id, type(exc).__name__, exc)
-        await svc.store.release_claim(claim)  # the button comes back: it may work later
+    except BaseException as exc:
+        # Whatever went wrong (the API, the store, a shutdown), the button comes back and the
+        # claim goes: a later press may work.
+        await svc.store.release_claim(claim)
         await _quietly(query.edit_message_reply_markup(keyboard))
-        await _quietly(
-            message.reply_text(texts.summary_failed(exc), reply_parameters=_under(message))
-        )
+        if not isinstance(exc, Exception):
+            raise
+        if isinstance(exc, TranscribotError):
+            log.warning("job=%d: summary failed: %s: %s", job.id, type(exc).__name__, exc)
+            told = texts.summary_failed(exc)
+        else:
+            log.exception("job=%d: summary failed unexpectedly", job.id)
+            told = texts.unexpected()
+        await _quietly(message.reply_text(told, reply_parameters=_under(message)))
         return
+    for piece in split_for_telegram(made.text, MESSAGE_LIMIT - 40) or [""]:
+        html = texts.summary_heading() + "\n" + escape(piece)
+        await _quietly(message.reply_text(html, reply_parameters=_under(message)))
+    log.info("job=%d: summary made (%d+%d tokens)", job.id, made.input_tokens, made.output_tokens)
     await svc.store.add_usage(
         Usage(
             user_id=query.from_user.id,
@@ -135,23 +158,22 @@ async def summary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             output_tokens=made.output_tokens,
         )
     )
-    for piece in split_for_telegram(made.text, MESSAGE_LIMIT - 40) or [""]:
-        html = texts.summary_heading() + "\n" + escape(piece)
-        await _quietly(message.reply_text(html, reply_parameters=_under(message)))
-    log.info("job=%d: summary made (%d+%d tokens)", job.id, made.input_tokens, made.output_tokens)
 
 
 def _under(message: Message) -> ReplyParameters:
     return ReplyParameters(message.message_id, allow_sending_without_reply=True)
 
 
-async def _transcript_of(svc: Services, job: Job, message: Message) -> str:
-    """The whole transcript if the cache has it, else what the message with the button shows."""
+async def _transcript_of(svc: Services, job: Job, message: Message) -> str | None:
+    """The whole transcript: from the cache, or the message itself when it holds all of it."""
     if svc.settings.cache_transcripts_hours > 0:
         cached = await svc.store.get_transcript(cache_key(job))
         if cached:
             return cached
-    return message.text or ""
+    if len(job.reply_ids) > 1 or not message.text:
+        return None  # only its last part is at hand: a summary of that would mislead
+    heading = f"👤 {job.sender_name}\n" if job.sender_name else ""
+    return message.text.removeprefix(heading)
 
 
 def handlers() -> list[BaseHandler[Any, Any, Any]]:

@@ -149,13 +149,14 @@ async def accept(
         if request.chat.type == ChatType.PRIVATE or explicit:
             _reply_later(context, request, texts.not_allowed())
         return
+    if now is None:
+        now = await policy.effective(svc.store, svc.settings, chat_id, user_id)
     refusal = await policy.check_limits(svc.store, svc.settings, user_id, media.duration)
     if refusal is not None:
         log.info("refused chat=%s user=%s: %s", chat_id, user_id, refusal.text)
-        _reply_later(context, request, refusal.text)
+        if explicit or not now.quiet.value:  # a quiet chat hears only of what it asked for
+            _reply_later(context, request, refusal.text)
         return
-    if now is None:
-        now = await policy.effective(svc.store, svc.settings, chat_id, user_id)
     group = policy.in_group(chat_id)
     job = NewJob(
         chat_id=chat_id,

@@ -60,7 +60,7 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await message.reply_text(texts.admins_only())
         return
     found = await svc.store.stats()
-    failures = [f"#{job_id}: {escape(reason)[:200]}" for job_id, reason in found.recent_failures]
+    failures = [f"#{job_id}: {escape(reason[:200])}" for job_id, reason in found.recent_failures]
     await message.reply_text(
         texts.stats_report(
             found.by_status,

@@ -82,6 +82,8 @@ if id then
   redis.call('HINCRBY', KEYS[2], 'failed', -1)
   redis.call('ZREM', KEYS[3], id)
   redis.call('LREM', KEYS[4], 0, id)
+  -- The new asker's limits count it from now on, not the old one's.
+  redis.call('ZREM', p .. 'user:' .. redis.call('HGET', old, 'user_id') .. ':jobs', id)
   redis.call('DEL', old)
 else
   id = redis.call('INCR', p .. 'job:next')
