@@ -116,10 +116,15 @@ async def _drop_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     error = context.error
-    if isinstance(update, Update) and isinstance(error, TRANSIENT_STORE_ERRORS):
+    svc = services_of(context)
+    if (
+        isinstance(update, Update)
+        and isinstance(error, TRANSIENT_STORE_ERRORS)
+        and update.update_id in svc.accepting  # else answered already (a non-blocking handler)
+    ):
         # Not accepted: the web route answers 503 (polling does not move on) and Telegram
         # delivers it again. The other handlers need not try: the store is down.
-        services_of(context).failed_updates.add(update.update_id)
+        svc.failed_updates.add(update.update_id)
         if isinstance(error, UpdateBeingHandled):
             log.info("update %d is being handled by another replica: 503", update.update_id)
         else:
@@ -315,7 +320,11 @@ class BotService:
             return await self._accept(update)
 
     async def _accept(self, update: Update) -> bool:
-        await self.application.process_update(update)
+        self.services.accepting.add(update.update_id)
+        try:
+            await self.application.process_update(update)
+        finally:
+            self.services.accepting.discard(update.update_id)
         if update.update_id in self.services.failed_updates:
             self.services.failed_updates.discard(update.update_id)
             with contextlib.suppress(*TRANSIENT_STORE_ERRORS):

@@ -27,6 +27,8 @@ class Services:
     metrics: Metrics
     # Updates whose blocking handlers failed: the web route answers 503 so Telegram redelivers.
     failed_updates: set[int] = field(default_factory=set)
+    # Updates whose blocking handlers are running now: only their failures can still be answered.
+    accepting: set[int] = field(default_factory=set)
 
 
 _KEY = "services"
