@@ -187,8 +187,3 @@ async def effective(
 async def model_for(store: Store, settings: Settings, chat_id: int, user_id: int | None) -> str:
     """The group's choice if set, else the sender's own, else DEFAULT_MODEL."""
     return (await effective(store, settings, chat_id, user_id)).model_name
-
-
-async def auto_transcribe_on(store: Store, settings: Settings, chat_id: int) -> bool:
-    chosen = (await store.get_prefs("chat", chat_id)).auto_transcribe
-    return settings.auto_transcribe_groups if chosen is None else chosen

@@ -106,15 +106,15 @@ async def autotranscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     message, svc = found
     if not in_group(message):
-        await message.reply_text("This setting is for groups: add me to one and use it there.")
+        await message.reply_text(texts.groups_only())
         return
     args = [a.lower() for a in (context.args or [])]
     if not args or args[0] not in ("on", "off"):
-        enabled = await policy.auto_transcribe_on(svc.store, svc.settings, message.chat_id)
-        await message.reply_text(texts.auto_transcribe_state(enabled) + "\n" + texts.auto_usage())
+        now = await policy.effective(svc.store, svc.settings, message.chat_id, user_id_of(message))
+        state = texts.auto_transcribe_state(bool(now.auto_transcribe.value))
+        await message.reply_text(state + "\n" + texts.auto_usage())
         return
-    user_id = message.from_user.id if message.from_user else 0
-    if not await is_chat_admin(context, message.chat_id, user_id):
+    if not await is_chat_admin(context, message.chat_id, user_id_of(message) or 0):
         await message.reply_text(texts.group_admins_only())
         return
     enabled = args[0] == "on"
@@ -131,9 +131,7 @@ async def transcribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     target = message.reply_to_message
     media = media_of(target)
     if target is None or media is None:
-        if policy.is_allowed(
-            svc.settings, message.from_user.id if message.from_user else None, message.chat_id
-        ):
+        if policy.is_allowed(svc.settings, user_id_of(message), message.chat_id):
             context.application.create_task(message.reply_text(texts.transcribe_usage()))
         return
     await accept(svc, context, target, message, media, explicit=True)

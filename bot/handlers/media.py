@@ -24,6 +24,7 @@ from telegram.constants import ChatType
 from telegram.ext import ContextTypes, MessageHandler, filters
 
 from bot import policy, texts
+from bot.handlers.common import user_id_of
 from bot.services import Services, services_of
 from bot.store import NewJob
 
@@ -119,8 +120,7 @@ async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if message is None or media is None:
         return
     svc = services_of(context)
-    user_id = message.from_user.id if message.from_user else 0
-    now = await policy.effective(svc.store, svc.settings, message.chat_id, user_id)
+    now = await policy.effective(svc.store, svc.settings, message.chat_id, user_id_of(message))
     in_group = message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
     if in_group and not now.auto_transcribe.value:
         return

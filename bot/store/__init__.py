@@ -10,7 +10,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.config import RedisLocation, database_location
 from bot.store.base import (
-    BOOL_PREFS,
     PREF_NAMES,
     Job,
     NewJob,
@@ -28,7 +27,6 @@ from bot.store.redis import RedisStore
 from bot.store.sqlite import SqliteStore
 
 __all__ = [
-    "BOOL_PREFS",
     "PREF_NAMES",
     "TRANSIENT_STORE_ERRORS",
     "Job",

@@ -22,7 +22,6 @@ class Prefs:
 
 
 PREF_NAMES: frozenset[str] = frozenset(Prefs.__dataclass_fields__)
-BOOL_PREFS: frozenset[str] = frozenset({"quiet", "auto_transcribe", "sender_names"})
 
 
 @dataclass(frozen=True)
