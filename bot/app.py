@@ -24,7 +24,7 @@ from telegram.ext import (
 
 from bot import audio, i18n
 from bot.config import RedisLocation, Settings, database_location
-from bot.handlers import buttons, commands, media, preferences, usage
+from bot.handlers import access, buttons, commands, media, preferences, usage
 from bot.jobs import Dispatcher
 from bot.logs import request_context
 from bot.metrics import Metrics
@@ -87,8 +87,9 @@ def build_application(
     )
     builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
     application = builder.build()
-    application.add_handler(TypeHandler(Update, _use_senders_language), group=-2)
-    application.add_handler(TypeHandler(Update, _drop_duplicates), group=-1)
+    application.add_handler(TypeHandler(Update, _use_senders_language), group=-3)
+    application.add_handler(TypeHandler(Update, _drop_duplicates), group=-2)
+    application.add_handler(access.handler(), group=-1)
     application.add_handler(media.handler())
     for handler in [
         *commands.handlers(),

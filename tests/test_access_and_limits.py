@@ -7,6 +7,9 @@ import re
 
 from tests.conftest import BotFactory, RunningBot, next_message_id, next_update_id, send_voice
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI, text_update
+from tests.test_groups import ADMIN as GROUP_ADMIN
+from tests.test_groups import GROUP, MEMBER, group_command, group_voice
+from tests.test_upgrade_button import press, upgrade_data
 
 USER = 501
 OTHER = 502
@@ -124,3 +127,57 @@ async def test_stats_is_for_admins_only(
     assert "failed: 1" in stats
     assert re.search(r"gpt-4o-mini-transcribe: 0\.0[35]\b", stats)  # 2-3 s of audio
     assert "corrupted" in stats
+
+
+async def test_a_group_admin_not_on_the_allow_lists_cannot_upgrade_a_transcript(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    tg.set_admins(GROUP, [GROUP_ADMIN])
+    async with bot_factory(allowed_user_ids=str(MEMBER)) as bot:
+        await group_voice(bot, tg, voice_bytes, user_id=MEMBER)
+        edit = (await tg.wait_calls("editMessageText", 1))[0]
+        transcript_id = int(edit.params["message_id"])
+        data = upgrade_data(tg, GROUP, transcript_id)
+
+        await press(bot, tg, GROUP, transcript_id, data, user_id=GROUP_ADMIN)
+        (answer,) = await tg.wait_calls("answerCallbackQuery", 1)
+        await asyncio.sleep(0.3)
+    assert answer.params["show_alert"] is True
+    assert "private" in answer.params["text"]
+    assert [r.model for r in api.requests] == ["gpt-4o-mini-transcribe"]
+    assert upgrade_data(tg, GROUP, transcript_id) == data  # still there for the asker
+
+
+async def test_a_group_admin_not_on_the_allow_lists_cannot_change_the_groups_model(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    tg.set_admins(GROUP, [GROUP_ADMIN])
+    async with bot_factory(allowed_user_ids=str(MEMBER)) as bot:
+        await group_command(bot, tg, "/model", MEMBER)
+        keyboard = (await tg.wait_calls("sendMessage", 1))[0]
+        full = next(
+            button["callback_data"]
+            for row in keyboard.params["reply_markup"]["inline_keyboard"]
+            for button in row
+            if "gpt-4o-transcribe" in button["text"] and "mini" not in button["text"]
+        )
+        await press(bot, tg, GROUP, tg.last_message_id(GROUP), full, user_id=GROUP_ADMIN)
+        (answer,) = await tg.wait_calls("answerCallbackQuery", 1)
+        await group_voice(bot, tg, voice_bytes, user_id=MEMBER)
+        await api.wait_calls(1)
+    assert "private" in answer.params["text"]
+    assert not tg.calls("getChatMember")  # refused before anyone asked who is an admin
+    assert api.requests[0].model == "gpt-4o-mini-transcribe"
+
+
+async def test_strangers_in_a_group_hear_only_about_their_commands(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    async with bot_factory(allowed_user_ids=str(MEMBER)) as bot:
+        await group_voice(bot, tg, voice_bytes, user_id=OTHER)
+        await group_command(bot, tg, "/help@someotherbot", OTHER)
+        await group_command(bot, tg, "/help", OTHER)
+        await tg.wait_calls("sendMessage", 1)
+        await asyncio.sleep(0.3)
+    assert replies_to(tg, GROUP) == ["Sorry, this bot is private. Ask its owner for access."]
+    assert api.requests == []

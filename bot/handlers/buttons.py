@@ -113,9 +113,6 @@ async def summary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if found is None:
         return
     query, message, job, svc = found
-    if not policy.is_allowed(svc.settings, query.from_user.id, job.chat_id):
-        _later(context, query.answer(texts.not_allowed(), show_alert=True))
-        return
     text = await _transcript_of(svc, job, message)
     if text is None:
         _later(context, query.answer(texts.summary_text_gone(), show_alert=True))

@@ -16,7 +16,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 
 from bot import policy, texts
 from bot.config import MODELS
-from bot.handlers.common import allowed_message, in_group, is_chat_admin, user_id_of
+from bot.handlers.common import command_message, in_group, is_chat_admin, user_id_of
 from bot.handlers.media import accept, media_of
 from bot.services import Services, services_of
 
@@ -36,7 +36,7 @@ async def _current_model(svc: Services, message: Message) -> str:
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    found = await allowed_message(update, context)
+    found = command_message(update, context)
     if found is None:
         return
     message, svc = found
@@ -44,7 +44,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    found = await allowed_message(update, context)
+    found = command_message(update, context)
     if found is None:
         return
     message, svc = found
@@ -67,7 +67,7 @@ def model_keyboard(current: str) -> InlineKeyboardMarkup:
 
 
 async def model_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    found = await allowed_message(update, context)
+    found = command_message(update, context)
     if found is None:
         return
     message, svc = found
@@ -101,7 +101,7 @@ async def model_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def autotranscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    found = await allowed_message(update, context)
+    found = command_message(update, context)
     if found is None:
         return
     message, svc = found
@@ -131,8 +131,7 @@ async def transcribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     target = message.reply_to_message
     media = media_of(target)
     if target is None or media is None:
-        if policy.is_allowed(svc.settings, user_id_of(message), message.chat_id):
-            context.application.create_task(message.reply_text(texts.transcribe_usage()))
+        context.application.create_task(message.reply_text(texts.transcribe_usage()))
         return
     await accept(svc, context, target, message, media, explicit=True)
 

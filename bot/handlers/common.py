@@ -1,4 +1,4 @@
-"""What every command handler needs: who is asking, may they, are they a group admin."""
+"""What command handlers share: the message, who is asking, whether they are a group admin."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot import policy, texts
+from bot import policy
 from bot.services import Services, services_of
 
 log = logging.getLogger(__name__)
@@ -35,15 +35,11 @@ async def is_chat_admin(context: ContextTypes.DEFAULT_TYPE, chat_id: int, user_i
     return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 
 
-async def allowed_message(
+def command_message(
     update: Update, context: ContextTypes.DEFAULT_TYPE
 ) -> tuple[Message, Services] | None:
-    """The command's message, once its sender is allowed (others get the refusal)."""
+    """The command's message and the services (its sender passed the allow lists already)."""
     message = update.effective_message
     if message is None:
         return None
-    svc = services_of(context)
-    if not policy.is_allowed(svc.settings, user_id_of(message), message.chat_id):
-        await message.reply_text(texts.not_allowed())
-        return None
-    return message, svc
+    return message, services_of(context)

@@ -23,7 +23,7 @@ from telegram import (
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes, MessageHandler, filters
 
-from bot import policy, texts
+from bot import policy
 from bot.handlers.common import user_id_of
 from bot.services import Services, services_of
 from bot.store import NewJob
@@ -144,11 +144,6 @@ async def accept(
     user = request.from_user
     user_id = user.id if user else 0
     chat_id = target.chat_id
-    if not policy.is_allowed(svc.settings, user_id, chat_id):
-        log.info("refused chat=%s user=%s: not on the allow lists", chat_id, user_id)
-        if request.chat.type == ChatType.PRIVATE or explicit:
-            _reply_later(context, request, texts.not_allowed())
-        return
     if now is None:
         now = await policy.effective(svc.store, svc.settings, chat_id, user_id)
     refusal = await policy.check_limits(svc.store, svc.settings, user_id, media.duration)

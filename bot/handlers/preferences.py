@@ -8,7 +8,7 @@ from telegram import Message, Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
 from bot import policy, texts
-from bot.handlers.common import allowed_message, in_group, is_chat_admin, user_id_of
+from bot.handlers.common import command_message, in_group, is_chat_admin, user_id_of
 from bot.replies import escape
 from bot.services import Services
 from bot.store import PrefValue, Scope
@@ -54,7 +54,7 @@ async def _set(
 
 
 async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    found = await allowed_message(update, context)
+    found = command_message(update, context)
     if found is None:
         return
     message, svc = found
@@ -74,7 +74,7 @@ async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def prompt(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    found = await allowed_message(update, context)
+    found = command_message(update, context)
     if found is None:
         return
     message, svc = found
@@ -107,7 +107,7 @@ async def _switch(
     groups_only: bool = False,
 ) -> None:
     """/quiet and /names: on|off for the chat; alone, the current state."""
-    found = await allowed_message(update, context)
+    found = command_message(update, context)
     if found is None:
         return
     message, svc = found
@@ -135,7 +135,7 @@ async def names(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    found = await allowed_message(update, context)
+    found = command_message(update, context)
     if found is None:
         return
     message, svc = found

@@ -11,7 +11,7 @@ from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
 from bot import policy, texts
 from bot.config import MODELS, Settings
-from bot.handlers.common import allowed_message, user_id_of
+from bot.handlers.common import command_message, user_id_of
 from bot.replies import escape
 from bot.services import services_of
 from bot.store import UsageTotal
@@ -34,7 +34,7 @@ def cost(settings: Settings, total: UsageTotal) -> float:
 
 
 async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    found = await allowed_message(update, context)
+    found = command_message(update, context)
     if found is None:
         return
     message, svc = found

@@ -1,0 +1,70 @@
+"""The allow lists, checked once for every update before any other handler sees it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from telegram import Message, MessageEntity, ReplyParameters, Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes, TypeHandler
+
+from bot import policy, texts
+from bot.services import services_of
+
+log = logging.getLogger(__name__)
+
+
+async def only_allowed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stop every update from someone not on ALLOWED_USER_IDS / ALLOWED_CHAT_IDS.
+
+    Media, commands, /transcribe and every button pass here: later handlers assume access.
+    A button press is answered, a private message told; in groups only a command is answered
+    (a stranger's voice note there is none of the bot's business).
+    """
+    settings = services_of(context).settings
+    user = update.effective_user
+    chat = update.effective_chat
+    user_id = user.id if user else None
+    chat_id = chat.id if chat else user_id
+    if chat_id is None or policy.is_allowed(settings, user_id, chat_id):
+        return
+    log.info("refused chat=%s user=%s: not on the allow lists", chat_id, user_id)
+    query = update.callback_query
+    message = update.effective_message
+    if query is not None:
+        _later(context, query.answer(texts.not_allowed(), show_alert=True))
+    elif message is not None and (
+        message.chat.type == ChatType.PRIVATE or _is_command_for(message, context.bot.username)
+    ):
+        reply_to = ReplyParameters(message.message_id, allow_sending_without_reply=True)
+        _later(context, message.reply_text(texts.not_allowed(), reply_parameters=reply_to))
+    raise ApplicationHandlerStop
+
+
+def handler() -> TypeHandler[Update, Any, None]:
+    return TypeHandler(Update, only_allowed)
+
+
+def _is_command_for(message: Message, username: str) -> bool:
+    """A /command at the start of the text, for this bot (or for no bot in particular)."""
+    entities = message.entities
+    text = message.text or ""
+    if not entities or entities[0].type != MessageEntity.BOT_COMMAND or entities[0].offset != 0:
+        return False
+    _, at, addressee = text[: entities[0].length].partition("@")
+    return not at or addressee.lower() == username.lower()
+
+
+def _later(context: ContextTypes.DEFAULT_TYPE, answer: Coroutine[Any, Any, object]) -> None:
+    """The refusal goes out beside the webhook's answer, not before it."""
+    context.application.create_task(_quietly(answer), name="refusal")
+
+
+async def _quietly(answer: Coroutine[Any, Any, object]) -> None:
+    try:
+        await answer
+    except TelegramError as exc:
+        log.info("a refusal could not be sent: %s", exc)
