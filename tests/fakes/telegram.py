@@ -23,6 +23,7 @@ from tests.fakes._server import CallLog, FakeServer
 from tests.fakes.telegram_chats import ChatMembers
 from tests.fakes.telegram_commands import BotCommands, scope_key
 from tests.fakes.telegram_files import FileStore
+from tests.fakes.telegram_limits import FloodControl, Limits
 from tests.fakes.telegram_messages import MessageStore
 from tests.fakes.telegram_models import Call, FileInfo, StoredMessage, Upload, WebhookState
 from tests.fakes.telegram_polling import UpdateQueue
@@ -69,6 +70,7 @@ class FakeTelegram(FakeServer):
         self.bot_username = bot_username
         self.can_read_all_group_messages = can_read_all_group_messages
         self.delay = 0.0  # seconds added to every request
+        self.flood: FloodControl | None = None  # Telegram's flood limits, once enforce_limits()
         self.bot_user = bot_user_json(bot_id, bot_username)
         self._store = MessageStore(self.bot_user)
         self._files = FileStore(local_mode_dir)
@@ -201,6 +203,16 @@ class FakeTelegram(FakeServer):
         if owner is not None:
             self._members.owners[chat_id] = owner
 
+    def enforce_limits(self, limits: Limits | None = None) -> FloodControl:
+        """From now on answer 429 past Telegram's flood limits (sliding windows); see .flood."""
+        self.flood = FloodControl(limits or Limits())
+        return self.flood
+
+    @property
+    def too_many_requests(self) -> int:
+        """How many calls the flood limits refused with 429."""
+        return 0 if self.flood is None else self.flood.refused
+
     def fail_next(
         self,
         method: str,
@@ -270,6 +282,8 @@ class FakeTelegram(FakeServer):
                 await asyncio.sleep(self.delay)
             if self._faults:
                 self._raise_fault(call.method)
+            if self.flood is not None:
+                self.flood.check(call.method, call.params, time.monotonic())
             result = handler(call.params, uploads)
             call.result = await result if inspect.isawaitable(result) else result
             response = web.json_response({"ok": True, "result": call.result})
