@@ -14,7 +14,6 @@ from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationHandlerStop,
     ContextTypes,
@@ -24,6 +23,7 @@ from telegram.ext import (
 
 from bot import audio, i18n
 from bot.config import RedisLocation, Settings, database_location
+from bot.flood import build_limiter
 from bot.handlers import access, buttons, commands, media, preferences, usage
 from bot.jobs import Dispatcher
 from bot.logs import request_context
@@ -79,13 +79,7 @@ def build_application(
         )
         .concurrent_updates(True)
     )
-    per_second = settings.telegram_rate_per_second
-    per_group = settings.telegram_group_rate_per_minute
-    # max_retries: a 429 from Telegram is waited out (retry_after) and the call made again.
-    limiter: AIORateLimiter = AIORateLimiter(
-        overall_max_rate=per_second, group_max_rate=per_group, max_retries=5
-    )
-    builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
+    builder = builder.rate_limiter(build_limiter(settings))  # type: ignore[arg-type]
     application = builder.build()
     application.add_handler(TypeHandler(Update, _use_senders_language), group=-3)
     application.add_handler(TypeHandler(Update, _drop_duplicates), group=-2)

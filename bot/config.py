@@ -80,9 +80,12 @@ class Settings(BaseSettings):
     summary_input_price_per_million: float = Field(default=0.15, ge=0)
     summary_output_price_per_million: float = Field(default=0.60, ge=0)
 
-    # Telegram's guidance: ~30 messages/s overall, 20/min per group. 0 turns a limit off.
+    # Telegram's guidance: ~30 messages/s overall, 20/min per group, ~1/s in one chat (short
+    # bursts allowed), for the whole bot: every replica shares them through Redis. 0 = no limit.
     telegram_rate_per_second: float = Field(default=30.0, ge=0)
     telegram_group_rate_per_minute: float = Field(default=20.0, ge=0)
+    telegram_chat_rate_per_second: float = Field(default=1.0, ge=0)
+    telegram_chat_burst: int = Field(default=20, ge=1)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"

@@ -1,0 +1,145 @@
+"""The flood windows in Redis: every replica of the bot counts against the same limits.
+
+Each window is a sorted set of message ids scored by Redis's own clock (TIME inside the
+script), so replicas on machines whose clocks differ still agree. Reserving checks every
+window a message counts in and adds it to all of them in one script: two replicas can never
+both take the last place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from bot.flood.windows import FloodLimits, Ticket
+
+_PREFIX = "transcribot:flood:"
+
+# KEYS: overall, chat, pause:all, pause:chat, serial.
+# ARGV: overall count, ms; chat count, ms; group count, ms; has chat; is group; spare.
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local wait = math.max(redis.call('PTTL', KEYS[3]), 0)
+if ARGV[7] == '1' then wait = math.max(wait, redis.call('PTTL', KEYS[4])) end
+local function need(key, count, ms, horizon, spare)
+  count = tonumber(count)
+  ms = tonumber(ms)
+  if count <= 0 then return 0 end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - horizon)
+  local allowed = count - spare
+  if allowed <= 0 then return ms end
+  local inside = redis.call('ZCOUNT', key, '(' .. (now - ms), '+inf')
+  if inside < allowed then return 0 end
+  local at = redis.call('ZREVRANGEBYSCORE', key, '+inf', '(' .. (now - ms), 'WITHSCORES',
+                        'LIMIT', allowed - 1, 1)
+  return tonumber(at[2]) + ms - now
+end
+wait = math.max(wait, need(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[2]), 0))
+local horizon = math.max(tonumber(ARGV[4]), tonumber(ARGV[6]))
+if ARGV[7] == '1' then
+  local spare = tonumber(ARGV[9])
+  wait = math.max(wait, need(KEYS[2], ARGV[3], ARGV[4], horizon, spare))
+  if ARGV[8] == '1' then wait = math.max(wait, need(KEYS[2], ARGV[5], ARGV[6], horizon, spare)) end
+end
+if wait > 0 then return {math.ceil(wait), ''} end
+local id = tostring(redis.call('INCR', KEYS[5]))
+redis.call('ZADD', KEYS[1], now, id)
+redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[2]), 1) + 1000)
+if ARGV[7] == '1' then
+  redis.call('ZADD', KEYS[2], now, id)
+  redis.call('PEXPIRE', KEYS[2], horizon + 1000)
+end
+return {0, id}
+"""
+
+# KEYS: overall, chat. ARGV: id, has chat.
+_RELEASE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1])
+if ARGV[2] == '1' then redis.call('ZADD', KEYS[2], 'XX', now, ARGV[1]) end
+return 1
+"""
+
+# KEYS: pause:all, pause:chat, last refusal. ARGV: ms, chat ('' for none).
+_PAUSE = """
+local ms = tonumber(ARGV[1])
+local function longer(key)
+  if redis.call('PTTL', key) < ms then redis.call('SET', key, '1', 'PX', ms) end
+end
+local last = redis.call('GET', KEYS[3])
+if ARGV[2] == '' or (last and last ~= ARGV[2]) then longer(KEYS[1]) end
+if ARGV[2] ~= '' then longer(KEYS[2]) end
+redis.call('SET', KEYS[3], ARGV[2], 'PX', 1000)
+return 1
+"""
+
+
+class RedisWindows:
+    """The windows every replica shares, on the Redis of DATABASE_URL."""
+
+    def __init__(self, url: str, limits: FloodLimits) -> None:
+        self._limits = limits
+        pool = BlockingConnectionPool.from_url(
+            url,
+            decode_responses=True,
+            max_connections=32,
+            timeout=10,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            retry=Retry(NoBackoff(), 1),  # a reserve run twice only wastes a place
+        )
+        self._redis = Redis(connection_pool=pool)
+        self._reserve = self._redis.register_script(_RESERVE)
+        self._release = self._redis.register_script(_RELEASE)
+        self._pause = self._redis.register_script(_PAUSE)
+
+    async def reserve(self, chat: int | None, spare: int = 0) -> Ticket:
+        limits = self._limits
+        args: list[Any] = [
+            limits.overall.count,
+            _ms(limits.overall.seconds),
+            limits.chat.count,
+            _ms(limits.chat.seconds),
+            limits.group.count,
+            _ms(limits.group.seconds),
+            "0" if chat is None else "1",
+            "1" if chat is not None and chat < 0 else "0",
+            spare,
+        ]
+        keys = [_key("all"), _chat_key(chat), _key("pause:all"), _pause_key(chat), _key("id")]
+        wait_ms, ticket = await self._reserve(keys=keys, args=args)
+        if int(wait_ms) > 0:
+            return Ticket(int(wait_ms) / 1000)
+        return Ticket(0.0, str(ticket))
+
+    async def release(self, chat: int | None, ticket: Ticket) -> None:
+        keys = [_key("all"), _chat_key(chat)]
+        await self._release(keys=keys, args=[ticket.key, "0" if chat is None else "1"])
+
+    async def pause(self, chat: int | None, seconds: float) -> None:
+        keys = [_key("pause:all"), _pause_key(chat), _key("refused")]
+        await self._pause(keys=keys, args=[_ms(seconds), "" if chat is None else str(chat)])
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _key(name: str) -> str:
+    return _PREFIX + name
+
+
+def _chat_key(chat: int | None) -> str:
+    return _key(f"chat:{chat if chat is not None else 'none'}")
+
+
+def _pause_key(chat: int | None) -> str:
+    return _key(f"pause:{chat if chat is not None else 'none'}")
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))

@@ -1,0 +1,112 @@
+"""Telegram's flood limits, kept by one limiter: sliding windows, shared by replicas in Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from bot.flood import FloodLimits
+from bot.flood.redis import RedisWindows
+from bot.flood.windows import FloodWindows, LocalWindows, Window
+from tests.conftest import BotFactory, eventually, send_voice
+from tests.fakes import FakeTelegram, FakeTranscriptionAPI
+from tests.fakes.telegram_limits import Limits
+from tests.fakes.telegram_limits import Window as FakeWindow
+
+TELEGRAM = FloodLimits(
+    overall=Window.per(30, 1.0), group=Window.per(20, 60.0), chat=Window.per(1, 1.0, 20)
+)
+GROUP = -100777
+
+Windows = Callable[[], FloodWindows]
+
+
+@pytest.fixture(params=["local", "redis"])
+async def windows(request: pytest.FixtureRequest) -> AsyncIterator[Windows]:
+    """Makes windows on one backend: each call another replica's view of the same windows
+    (Redis), or the one process's (local)."""
+    made: list[FloodWindows] = []
+    local = LocalWindows(TELEGRAM)
+
+    def make() -> FloodWindows:
+        if request.param == "local":
+            return local
+        made.append(RedisWindows(request.getfixturevalue("redis_url"), TELEGRAM))
+        return made[-1]
+
+    yield make
+    for each in made:
+        await each.close()
+
+
+async def test_at_most_30_in_any_second_not_a_burst_on_top_of_a_rate(windows: Windows) -> None:
+    replicas = [windows(), windows()]
+    granted = [await replicas[i % 2].reserve(1000 + i) for i in range(30)]
+    assert all(t.wait == 0 for t in granted)
+    refused = await replicas[0].reserve(2000)
+    assert 0 < refused.wait <= 1.0
+    await asyncio.sleep(0.3)  # a token bucket would have 9 tokens again by now
+    assert (await replicas[1].reserve(2001)).wait > 0
+
+
+async def test_the_21st_message_in_a_group_waits_for_its_minute(windows: Windows) -> None:
+    replicas = [windows(), windows()]
+    for i in range(20):
+        assert (await replicas[i % 2].reserve(GROUP)).wait == 0
+    refused = await replicas[0].reserve(GROUP)
+    assert 58 < refused.wait <= 60
+    assert (await replicas[1].reserve(GROUP - 1)).wait == 0  # another group: its own minute
+    assert (await replicas[1].reserve(5)).wait == 0
+
+
+async def test_a_live_edit_keeps_the_last_place_for_the_final_text(windows: Windows) -> None:
+    limits = windows()
+    for _ in range(19):
+        assert (await limits.reserve(GROUP)).wait == 0
+    assert (await limits.reserve(GROUP, spare=1)).wait > 0
+    assert (await limits.reserve(GROUP)).wait == 0
+
+
+async def test_a_429_pauses_its_chat_for_every_replica(windows: Windows) -> None:
+    first, second = windows(), windows()
+    await first.pause(GROUP, 3)
+    assert 2 < (await second.reserve(GROUP)).wait <= 3
+    assert (await second.reserve(GROUP - 1)).wait == 0
+
+
+async def test_429s_in_two_chats_at_once_pause_every_chat(windows: Windows) -> None:
+    first, second = windows(), windows()
+    await first.pause(11, 2)
+    await second.pause(12, 2)
+    assert 1 < (await first.reserve(13)).wait <= 2
+
+
+async def test_a_message_counts_from_its_answer_not_its_request(windows: Windows) -> None:
+    limits = windows()
+    tickets = [await limits.reserve(3000 + i) for i in range(30)]
+    await asyncio.sleep(0.5)
+    for i, ticket in enumerate(tickets):
+        await limits.release(3000 + i, ticket)  # their answers came only now
+    await asyncio.sleep(0.6)  # 1.1 s after the requests, 0.6 s after the answers
+    assert 0.2 < (await limits.reserve(4000)).wait <= 0.4 + 0.05
+
+
+async def test_the_bot_stays_under_the_fakes_overall_limit(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    tg.enforce_limits(Limits(overall=FakeWindow(4, 1.0)))
+    async with bot_factory(telegram_rate_per_second=4) as bot:
+        chats = list(range(5000, 5010))
+        for chat in chats:
+            await send_voice(bot, tg, voice_bytes, chat_id=chat)
+        await eventually(
+            lambda: all(
+                any(m.text and "Transcribing" not in m.text for m in tg.bot_messages(c))
+                for c in chats
+            ),
+            timeout=30,
+            what="every note answered",
+        )
+    assert tg.too_many_requests == 0
