@@ -133,7 +133,7 @@ class BotService:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.metrics = Metrics()
+        self.metrics = Metrics(settings.models)
         self.application = build_application(settings, self.metrics)
         self.store = open_store(settings.database_url)
         self.transcriber = Transcriber(

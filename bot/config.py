@@ -11,20 +11,22 @@ from urllib.parse import unquote, urlsplit
 from pydantic import (
     AnyHttpUrl,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-MODELS: tuple[str, ...] = ("gpt-4o-mini-transcribe", "gpt-4o-transcribe")
-Model = Literal["gpt-4o-mini-transcribe", "gpt-4o-transcribe"]
+from bot.models import MAX_NAME_BYTES, ModelsFileError, Registry, build_registry
 
 # Telegram: "1-256 characters. Only characters A-Z, a-z, 0-9, _ and - are allowed."
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 IdList = Annotated[frozenset[int], NoDecode]
+NameList = Annotated[tuple[str, ...], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -42,7 +44,10 @@ class Settings(BaseSettings):
     telegram_local_mode: bool = False
     openai_api_key: SecretStr
     openai_base_url: AnyHttpUrl = AnyHttpUrl("https://api.openai.com/v1")
-    default_model: Model = "gpt-4o-mini-transcribe"
+    # The models /model offers, in order; DEFAULT_MODEL is one of them (the first if unset).
+    transcription_models: NameList = ("gpt-4o-mini-transcribe", "gpt-4o-transcribe")
+    default_model: str = ""
+    models_file: Path | None = None  # TOML: per-model overrides and additions (bot/models.py)
 
     webhook_url: AnyHttpUrl | None = None
     webhook_secret: SecretStr | None = None
@@ -54,9 +59,9 @@ class Settings(BaseSettings):
     auto_transcribe_groups: bool = True
     quiet_groups_by_default: bool = False
     cache_transcripts_hours: float = Field(default=24.0, ge=0)
-    # Today's list prices, for /usage estimates (USD per audio minute).
-    price_gpt_4o_transcribe_per_minute: float = Field(default=0.006, ge=0)
-    price_gpt_4o_mini_transcribe_per_minute: float = Field(default=0.003, ge=0)
+    # USD per audio minute for /usage estimates; unset: the registry's list price.
+    price_gpt_4o_transcribe_per_minute: float | None = Field(default=None, ge=0)
+    price_gpt_4o_mini_transcribe_per_minute: float | None = Field(default=None, ge=0)
 
     allowed_user_ids: IdList = frozenset()
     allowed_chat_ids: IdList = frozenset()
@@ -90,6 +95,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 
+    _models: Registry = PrivateAttr()
+
     @field_validator("admin_user_ids", "allowed_user_ids", "allowed_chat_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
@@ -98,6 +105,45 @@ class Settings(BaseSettings):
             return frozenset(int(p) for p in parts if p)
         if isinstance(value, int):
             return frozenset({value})
+        return value
+
+    @field_validator("transcription_models", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("transcription_models")
+    @classmethod
+    def _check_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one model name, comma-separated")
+        if len(set(value)) != len(value):
+            raise ValueError("each model once")
+        if any(len(name.encode()) > MAX_NAME_BYTES or " " in name for name in value):
+            raise ValueError(f"model names without spaces, {MAX_NAME_BYTES} bytes at most")
+        return value
+
+    @field_validator("default_model", mode="before")
+    @classmethod
+    def _strip_model(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("default_model")
+    @classmethod
+    def _check_default_model(cls, value: str, info: ValidationInfo) -> str:
+        offered = info.data.get("transcription_models")
+        if value and offered and value not in offered:
+            raise ValueError("one of TRANSCRIPTION_MODELS")
+        return value
+
+    @field_validator("models_file")
+    @classmethod
+    def _check_models_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        offered = info.data.get("transcription_models")
+        if value is not None and offered:
+            build_registry(offered, value)  # ModelsFileError: one line per problem
         return value
 
     @field_validator("log_level", mode="before")
@@ -129,6 +175,26 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _build_models(self) -> Settings:
+        offered = self.transcription_models
+        self.default_model = self.default_model or offered[0]
+        prices = {
+            "gpt-4o-transcribe": self.price_gpt_4o_transcribe_per_minute,
+            "gpt-4o-mini-transcribe": self.price_gpt_4o_mini_transcribe_per_minute,
+        }
+        self._models = build_registry(
+            offered,
+            self.models_file,
+            {name: price for name, price in prices.items() if price is not None},
+        )
+        return self
+
+    @property
+    def models(self) -> Registry:
+        """Every transcription model's name, price and abilities (bot/models.py)."""
+        return self._models
+
+    @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Settings:
         if self.webhook_url is not None and self.webhook_secret is None:
             raise ValueError("WEBHOOK_SECRET is required when WEBHOOK_URL is set")
@@ -140,11 +206,6 @@ class Settings(BaseSettings):
         if self.webhook_url is None:
             return "/webhook"
         return urlsplit(str(self.webhook_url)).path or "/"
-
-    def price_per_minute(self, model: str) -> float:
-        if model == "gpt-4o-transcribe":
-            return self.price_gpt_4o_transcribe_per_minute
-        return self.price_gpt_4o_mini_transcribe_per_minute
 
     @property
     def api_root(self) -> str:
@@ -218,6 +279,10 @@ def describe_errors(error: ValidationError) -> list[str]:
     """One line per problem, naming the variable and what it expects; no values echoed."""
     lines: list[str] = []
     for item in error.errors(include_url=False, include_input=False):
+        cause = item.get("ctx", {}).get("error")
+        if isinstance(cause, ModelsFileError):
+            lines.extend(f"MODELS_FILE: {problem}" for problem in cause.problems)
+            continue
         loc = [str(part) for part in item["loc"] if not str(part).isdigit()]
         name = loc[0].upper() if loc else "CONFIGURATION"
         message = str(item["msg"])

@@ -17,7 +17,6 @@ log = logging.getLogger(__name__)
 
 UPGRADE_PREFIX = "up:"
 SUMMARY_PREFIX = "sum:"
-UPGRADE_MODEL = "gpt-4o-transcribe"
 
 
 def shows_progress(job: Job) -> bool:
@@ -28,15 +27,16 @@ def shows_progress(job: Job) -> bool:
 def transcript_keyboard(
     job: Job, text: str, settings: Settings, messages: int = 1
 ) -> InlineKeyboardMarkup | None:
-    """The buttons under a transcript: a better model for mini ones, a summary for long ones.
+    """The buttons under a transcript: the registry's better model, a summary for long ones.
 
     A summary needs the whole text later: from the cache, or from the one message holding it.
     """
     row = []
-    if job.model != UPGRADE_MODEL:
+    better = settings.models.upgrade_for(job.model)
+    if better is not None:
         row.append(
             InlineKeyboardButton(
-                texts.upgrade_button(UPGRADE_MODEL), callback_data=f"{UPGRADE_PREFIX}{job.id}"
+                texts.upgrade_button(better), callback_data=f"{UPGRADE_PREFIX}{job.id}"
             )
         )
     whole_at_hand = settings.cache_transcripts_hours > 0 or messages == 1

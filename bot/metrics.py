@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from bot.models import Registry
 from bot.store import TRANSIENT_STORE_ERRORS, Store
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,8 @@ _QUEUE_CACHE_SECONDS = 1.0
 class Metrics:
     """Every metric of the bot; one object built at start and passed to what records."""
 
-    def __init__(self) -> None:
+    def __init__(self, models: Registry | None = None) -> None:
+        self._models = models or Registry(())
         self.registry = CollectorRegistry()
         self._jobs = Counter(
             "transcribot_jobs",
@@ -35,6 +37,12 @@ class Metrics:
         self._audio = Counter(
             "transcribot_audio_seconds",
             "Seconds of audio in jobs transcribed and delivered, by model.",
+            ["model"],
+            registry=self.registry,
+        )
+        self._cost = Counter(
+            "transcribot_audio_cost_dollars",
+            "Estimated USD of the audio transcribed, at the model registry's price per minute.",
             ["model"],
             registry=self.registry,
         )
@@ -68,6 +76,9 @@ class Metrics:
         )
         self._store: Store | None = None
         self._queued_at = -_QUEUE_CACHE_SECONDS
+        for model in self._models.offered:  # every offered model shows, at 0 until used
+            self._audio.labels(model)
+            self._cost.labels(model)
 
     def watch_jobs(self, store: Store, running: Callable[[], int]) -> None:
         """Read the queue depth from `store` and the running count from `running` at scrape time."""
@@ -78,6 +89,7 @@ class Metrics:
         self._jobs.labels(outcome, model).inc()
         if outcome == "done" and audio_seconds:
             self._audio.labels(model).inc(audio_seconds)
+            self._cost.labels(model).inc(audio_seconds / 60 * self._models.price_per_minute(model))
 
     def upstream_request(self, model: str, seconds: float, attempts: int) -> None:
         """One transcription request that succeeded after `attempts` tries."""

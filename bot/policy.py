@@ -159,9 +159,9 @@ async def effective(
         chat, user = await store.get_chat_and_user_prefs(chat_id, user_id)
 
     def layered(name: str, default: str | bool | None) -> Choice:
-        if group and getattr(chat, name) is not None:
+        if group and _usable(name, getattr(chat, name), settings):
             return Choice(getattr(chat, name), "group")
-        if getattr(user, name) is not None:
+        if _usable(name, getattr(user, name), settings):
             return Choice(getattr(user, name), "user")
         return Choice(default, "default")
 
@@ -182,6 +182,13 @@ async def effective(
         auto_transcribe=chat_only("auto_transcribe", settings.auto_transcribe_groups),
         sender_names=chat_only("sender_names", True),
     )
+
+
+def _usable(name: str, value: str | bool | None, settings: Settings) -> bool:
+    """A choice still in effect: set, and for a model one that TRANSCRIPTION_MODELS offers."""
+    if name == "model":
+        return value in settings.models.offered
+    return value is not None
 
 
 async def model_for(store: Store, settings: Settings, chat_id: int, user_id: int | None) -> str:

@@ -19,12 +19,7 @@ from bot.errors import (
     UpstreamUnavailable,
 )
 from bot.i18n import N_, _, ngettext
-
-_MODEL_NOTES = {
-    # Translators: the model buttons read "gpt-4o-mini-transcribe (fast, cheaper)".
-    "gpt-4o-mini-transcribe": N_("fast, cheaper"),
-    "gpt-4o-transcribe": N_("more accurate"),
-}
+from bot.models import ModelSpec
 
 _JOB_STATES = {
     # Translators: the states of jobs, counted in the admins' /stats.
@@ -52,8 +47,11 @@ def command_menu() -> list[tuple[str, str]]:
     ]
 
 
-def model_label(model: str) -> str:
-    return f"{model} ({_(_MODEL_NOTES[model])})"
+def model_label(spec: ModelSpec) -> str:
+    """The /model button: the operator's label, or the name with its note (built-in models)."""
+    if spec.label:
+        return spec.label
+    return f"{spec.name} ({_(spec.note)})" if spec.note else spec.name
 
 
 def working() -> str:
@@ -119,8 +117,7 @@ def help_text(model: str, in_group: bool) -> str:
     about = _(
         "<b>Transcribot</b> turns voice notes, audio and video into text.\n\n"
         "Current model: <b>{model}</b>\n"
-        "/model – choose between gpt-4o-mini-transcribe (cheaper) and gpt-4o-transcribe "
-        "(more accurate)\n"
+        "/model – choose the transcription model\n"
         "/autotranscribe on|off – groups: transcribe voice notes automatically (admins)\n"
         "/transcribe – reply to a voice note to transcribe it"
     ).format(model=model)

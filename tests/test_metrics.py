@@ -103,6 +103,9 @@ async def count_everything(
     audio = "transcribot_audio_seconds_total"
     assert abs(value(samples, audio, model=MINI) - 3 * 2.0) < 0.3  # three 2-second notes
     assert abs(value(samples, audio, model=FULL) - 2.0) < 0.1
+    cost = "transcribot_audio_cost_dollars_total"  # at the registry's prices per minute
+    assert abs(value(samples, cost, model=MINI) - 3 * 2.0 / 60 * 0.003) < 0.3 / 60 * 0.003
+    assert abs(value(samples, cost, model=FULL) - 2.0 / 60 * 0.006) < 0.1 / 60 * 0.006
 
     # Every successful request: 3 done notes and the retried run's before Telegram failed.
     latency = "transcribot_upstream_seconds_count"

@@ -11,7 +11,7 @@ from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, ContextTypes
 
 from bot import policy, texts
-from bot.delivery import SUMMARY_PREFIX, UPGRADE_MODEL, UPGRADE_PREFIX
+from bot.delivery import SUMMARY_PREFIX, UPGRADE_PREFIX
 from bot.errors import TranscribotError
 from bot.handlers.common import is_chat_admin
 from bot.pipeline import cache_key
@@ -86,12 +86,13 @@ async def upgrade(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if refusal is not None:
         _later(context, query.answer(refusal.text, show_alert=True))
         return
-    if job.status != "done":
+    better = svc.settings.models.upgrade_for(job.model)
+    if job.status != "done" or better is None:
         _later(context, query.answer(texts.button_expired(), show_alert=True))
         return
     values = {name: getattr(job, name) for name in _NEW_JOB_FIELDS}
     values.update(
-        model=UPGRADE_MODEL,
+        model=better,
         user_id=user_id,
         explicit=True,
         replaces=job.reply_ids or (message.message_id,),
@@ -101,8 +102,8 @@ async def upgrade(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         _later(context, query.answer(texts.upgrade_under_way()))
     else:
         svc.dispatcher.wake()
-        log.info("job=%d: upgrade to %s asked by user=%s", job.id, UPGRADE_MODEL, user_id)
-        _later(context, query.answer(texts.upgrading(UPGRADE_MODEL)))
+        log.info("job=%d: upgrade to %s asked by user=%s", job.id, better, user_id)
+        _later(context, query.answer(texts.upgrading(better)))
     keyboard = without_button(message.reply_markup, UPGRADE_PREFIX)
     _later(context, query.edit_message_reply_markup(reply_markup=keyboard))
 

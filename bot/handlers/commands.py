@@ -15,9 +15,9 @@ from telegram import (
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import policy, texts
-from bot.config import MODELS
 from bot.handlers.common import command_message, in_group, is_chat_admin, user_id_of
 from bot.handlers.media import accept, media_of
+from bot.models import Registry
 from bot.services import Services, services_of
 
 log = logging.getLogger(__name__)
@@ -52,16 +52,16 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await message.reply_text(texts.help_text(model, in_group(message)))
 
 
-def model_keyboard(current: str) -> InlineKeyboardMarkup:
+def model_keyboard(models: Registry, current: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
                 InlineKeyboardButton(
-                    ("✅ " if model == current else "") + texts.model_label(model),
+                    ("✅ " if model == current else "") + texts.model_label(models.get(model)),
                     callback_data=_MODEL_PREFIX + model,
                 )
             ]
-            for model in MODELS
+            for model in models.offered
         ]
     )
 
@@ -73,7 +73,8 @@ async def model_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     message, svc = found
     current = await _current_model(svc, message)
     await message.reply_text(
-        texts.model_prompt(current, in_group(message)), reply_markup=model_keyboard(current)
+        texts.model_prompt(current, in_group(message)),
+        reply_markup=model_keyboard(svc.settings.models, current),
     )
 
 
@@ -84,7 +85,7 @@ async def model_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     model = query.data.removeprefix(_MODEL_PREFIX)
     message = query.message
     svc = services_of(context)
-    if model not in MODELS or not isinstance(message, Message):
+    if model not in svc.settings.models.offered or not isinstance(message, Message):
         await query.answer()
         return
     user_id = query.from_user.id
@@ -97,7 +98,9 @@ async def model_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     else:
         await svc.store.set_pref("user", user_id, "model", model)
     await query.answer()
-    await query.edit_message_text(texts.model_set(model, group), reply_markup=model_keyboard(model))
+    await query.edit_message_text(
+        texts.model_set(model, group), reply_markup=model_keyboard(svc.settings.models, model)
+    )
 
 
 async def autotranscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

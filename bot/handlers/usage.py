@@ -10,7 +10,7 @@ from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
 from bot import policy, texts
-from bot.config import MODELS, Settings
+from bot.config import Settings
 from bot.handlers.common import command_message, user_id_of
 from bot.replies import escape
 from bot.services import services_of
@@ -23,10 +23,17 @@ def month_start(now: float) -> float:
     return today.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
+def is_transcription(settings: Settings, total: UsageTotal) -> bool:
+    """Minutes of a transcription model, not a summary's tokens (a model since dropped from
+    TRANSCRIPTION_MODELS still counts by the minute)."""
+    tokens = total.input_tokens or total.output_tokens
+    return settings.models.knows(total.model) or not tokens
+
+
 def cost(settings: Settings, total: UsageTotal) -> float:
     """Estimated USD: transcription by the minute, summaries by the token."""
-    if total.model in MODELS:
-        return total.audio_seconds / 60 * settings.price_per_minute(total.model)
+    if is_transcription(settings, total):
+        return total.audio_seconds / 60 * settings.models.price_per_minute(total.model)
     return (
         total.input_tokens * settings.summary_input_price_per_million
         + total.output_tokens * settings.summary_output_price_per_million
@@ -42,7 +49,7 @@ async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     totals = await svc.store.usage_since(user_id_of(message) or 0, since)
     rows = []
     for total in totals:
-        if total.model in MODELS:
+        if is_transcription(svc.settings, total):
             amount = texts.audio_amount(total.audio_seconds, total.count)
         else:
             amount = texts.tokens_amount(total.input_tokens, total.output_tokens)
