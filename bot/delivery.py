@@ -9,14 +9,12 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
 from telegram.error import BadRequest, TelegramError
 
 from bot import texts
+from bot.callbacks import Callbacks, Summary, Upgrade
 from bot.config import Settings
 from bot.replies import ATTACH_AFTER_MESSAGES, MESSAGE_LIMIT, escape, split_for_telegram, utf16_len
 from bot.store import Job, Store
 
 log = logging.getLogger(__name__)
-
-UPGRADE_PREFIX = "up:"
-SUMMARY_PREFIX = "sum:"
 
 
 def shows_progress(job: Job) -> bool:
@@ -31,19 +29,16 @@ def transcript_keyboard(
 
     A summary needs the whole text later: from the cache, or from the one message holding it.
     """
+    callbacks = Callbacks.of(settings)
     row = []
     better = settings.models.upgrade_for(job.model)
     if better is not None:
-        row.append(
-            InlineKeyboardButton(
-                texts.upgrade_button(better), callback_data=f"{UPGRADE_PREFIX}{job.id}"
-            )
-        )
+        data = callbacks.for_job(Upgrade, job)
+        row.append(InlineKeyboardButton(texts.upgrade_button(better), callback_data=data))
     whole_at_hand = settings.cache_transcripts_hours > 0 or messages == 1
     if settings.summary_model and whole_at_hand and len(text.split()) > settings.summary_min_words:
-        row.append(
-            InlineKeyboardButton(texts.summary_button(), callback_data=f"{SUMMARY_PREFIX}{job.id}")
-        )
+        data = callbacks.for_job(Summary, job)
+        row.append(InlineKeyboardButton(texts.summary_button(), callback_data=data))
     return InlineKeyboardMarkup([[button] for button in row]) if row else None
 
 

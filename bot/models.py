@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.callbacks import MAX_MODEL_NAME_BYTES
 from bot.i18n import N_
 
 RESPONSE_FORMATS = ("json", "text", "verbose_json", "diarized_json", "srt", "vtt")
 # The richest answer first: speakers, then timestamps, then the plain text.
 _PREFERRED_FORMATS = ("diarized_json", "verbose_json", "json", "text")
 _MB = 1024 * 1024
-# Telegram's callback data holds 64 bytes: "model:" and the name must fit.
-MAX_NAME_BYTES = 64 - len("model:")
+# A /model button carries the name in Telegram's 64 bytes of callback data.
+MAX_NAME_BYTES = MAX_MODEL_NAME_BYTES
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bot.callbacks import Callbacks
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.store import Store
@@ -29,6 +31,10 @@ class Services:
     failed_updates: set[int] = field(default_factory=set)
     # Updates whose blocking handlers are running now: only their failures can still be answered.
     accepting: set[int] = field(default_factory=set)
+
+    @functools.cached_property
+    def callbacks(self) -> Callbacks:
+        return Callbacks.of(self.settings)
 
 
 _KEY = "services"

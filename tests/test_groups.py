@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from bot.callbacks import Callbacks
 from tests.conftest import RunningBot, next_message_id, next_update_id
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI, text_update, voice_update
 
@@ -121,7 +122,7 @@ async def test_group_model_is_set_by_admins_only(
             chat_id=GROUP,
             user_id=MEMBER,
             message_id=bot_message,
-            data="model:gpt-4o-transcribe",
+            data=Callbacks.choose_model("gpt-4o-transcribe"),
             chat_type="supergroup",
         )
     )
@@ -133,7 +134,7 @@ async def test_group_model_is_set_by_admins_only(
             chat_id=GROUP,
             user_id=ADMIN,
             message_id=bot_message,
-            data="model:gpt-4o-transcribe",
+            data=Callbacks.choose_model("gpt-4o-transcribe"),
             chat_type="supergroup",
         )
     )

@@ -16,6 +16,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from bot import i18n, texts
+from bot.callbacks import Callbacks
 from tests.conftest import BotFactory, RunningBot, next_message_id, next_update_id, send_voice
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI, callback_update, text_update
 
@@ -275,7 +276,7 @@ async def test_model_buttons_and_choice_are_in_the_users_language(
             chat_id=USER,
             user_id=USER,
             message_id=tg.last_message_id(USER),
-            data="model:gpt-4o-transcribe",
+            data=Callbacks.choose_model("gpt-4o-transcribe"),
             language_code="vi",
         )
     )

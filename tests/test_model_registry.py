@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from bot.callbacks import Callbacks
 from bot.config import Settings, describe_errors
 from tests.conftest import BotFactory, send_voice
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
@@ -190,8 +191,11 @@ async def test_model_offers_the_configured_models_in_order_with_their_labels(
         (keyboard,) = [c for c in tg.calls("sendMessage") if "reply_markup" in c.params]
     rows = keyboard.params["reply_markup"]["inline_keyboard"]
     assert [(row[0]["text"], row[0]["callback_data"]) for row in rows] == [
-        ("The good one", "model:gpt-4o-transcribe"),
-        ("✅ gpt-4o-mini-transcribe (fast, cheaper)", "model:gpt-4o-mini-transcribe"),
+        ("The good one", Callbacks.choose_model("gpt-4o-transcribe")),
+        (
+            "✅ gpt-4o-mini-transcribe (fast, cheaper)",
+            Callbacks.choose_model("gpt-4o-mini-transcribe"),
+        ),
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.callbacks import Callbacks
 from tests.conftest import RunningBot, next_update_id, send_voice
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI, callback_update
 from tests.test_groups import ADMIN, GROUP, MEMBER, group_voice
@@ -94,5 +95,5 @@ async def press_model(bot: RunningBot, tg: FakeTelegram) -> None:
     """Choose gpt-4o-transcribe through /model's keyboard."""
     await say(bot, tg, "/model")
     keyboard_id = tg.last_message_id(USER)
-    await press(bot, tg, USER, keyboard_id, "model:gpt-4o-transcribe", USER)
+    await press(bot, tg, USER, keyboard_id, Callbacks.choose_model("gpt-4o-transcribe"), USER)
     await tg.wait_calls("editMessageText", 1)

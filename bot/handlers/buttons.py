@@ -11,7 +11,7 @@ from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, ContextTypes
 
 from bot import policy, texts
-from bot.delivery import SUMMARY_PREFIX, UPGRADE_PREFIX
+from bot.callbacks import Callbacks, JobButton, StaleButton, Summary, Upgrade, pattern, prefix
 from bot.errors import TranscribotError
 from bot.handlers.common import is_chat_admin
 from bot.pipeline import cache_key
@@ -26,30 +26,51 @@ _NEW_JOB_FIELDS = tuple(f.name for f in dataclasses.fields(NewJob))
 _SUMMARY_CLAIM_SECONDS = 400 * 24 * 3600
 
 
-def without_button(markup: InlineKeyboardMarkup | None, prefix: str) -> InlineKeyboardMarkup:
-    """The keyboard less the buttons whose data starts with `prefix` (maybe none left)."""
+def without_button(
+    markup: InlineKeyboardMarkup | None, button: type[JobButton]
+) -> InlineKeyboardMarkup:
+    """The keyboard less the buttons of this kind (maybe none left)."""
     rows = [
-        [b for b in row if not str(b.callback_data or "").startswith(prefix)]
+        [b for b in row if not str(b.callback_data or "").startswith(prefix(button))]
         for row in (markup.inline_keyboard if markup else ())
     ]
     return InlineKeyboardMarkup([row for row in rows if row])
 
 
 async def _pressed(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, prefix: str
+    update: Update, context: ContextTypes.DEFAULT_TYPE, kind: type[JobButton]
 ) -> tuple[CallbackQuery, Message, Job, Services] | None:
-    """The press, the transcript message and its job; None (press answered) when stale."""
+    """The press, the transcript message and its job; None (press answered) when stale.
+
+    Stale: the job is gone, or the button was not made for it (forged, or an id reused).
+    """
     query = update.callback_query
-    if query is None or query.data is None:
+    if query is None:
         return None
     svc = services_of(context)
     message = query.message
-    number = query.data.removeprefix(prefix)
-    job = await svc.store.get_job(int(number)) if number.isascii() and number.isdigit() else None
+    job = None
+    try:
+        button = Callbacks.unpack(query.data)
+    except StaleButton:
+        button = None
+    if isinstance(button, kind):
+        job = await svc.store.get_job(button.job_id)
+        if job is not None and not svc.callbacks.belongs(button, job):
+            log.warning("a %s button that was not made for job=%d refused", kind.kind, job.id)
+            job = None
     if job is None or not isinstance(message, Message) or job.chat_id != message.chat_id:
         _later(context, query.answer(texts.button_expired(), show_alert=True))
         return None
     return query, message, job, svc
+
+
+async def stale(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A button no handler knows: an older version's, or made up. Answered, nothing done."""
+    query = update.callback_query
+    if query is not None:
+        log.info("a button of no known kind pressed: %r", (query.data or "")[:16])
+        await _quietly(query.answer(texts.button_expired(), show_alert=True))
 
 
 def _later(context: ContextTypes.DEFAULT_TYPE, coroutine: Any) -> None:
@@ -74,7 +95,7 @@ async def _may_upgrade(context: ContextTypes.DEFAULT_TYPE, job: Job, user_id: in
 
 async def upgrade(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Re-run a mini transcript with the full model; the new text replaces the old in place."""
-    found = await _pressed(update, context, UPGRADE_PREFIX)
+    found = await _pressed(update, context, Upgrade)
     if found is None:
         return
     query, message, job, svc = found
@@ -104,13 +125,13 @@ async def upgrade(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         svc.dispatcher.wake()
         log.info("job=%d: upgrade to %s asked by user=%s", job.id, better, user_id)
         _later(context, query.answer(texts.upgrading(better)))
-    keyboard = without_button(message.reply_markup, UPGRADE_PREFIX)
+    keyboard = without_button(message.reply_markup, Upgrade)
     _later(context, query.edit_message_reply_markup(reply_markup=keyboard))
 
 
 async def summary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A short summary of a long transcript, posted once as a reply to it."""
-    found = await _pressed(update, context, SUMMARY_PREFIX)
+    found = await _pressed(update, context, Summary)
     if found is None:
         return
     query, message, job, svc = found
@@ -124,7 +145,7 @@ async def summary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     keyboard = message.reply_markup
     await _quietly(query.answer(texts.summarizing()))
-    await _quietly(query.edit_message_reply_markup(without_button(keyboard, SUMMARY_PREFIX)))
+    await _quietly(query.edit_message_reply_markup(without_button(keyboard, Summary)))
     model = svc.settings.summary_model
     try:
         made = await svc.summarizer.summarize(text, model)
@@ -176,8 +197,10 @@ async def _transcript_of(svc: Services, job: Job, message: Message) -> str | Non
 
 def handlers() -> list[BaseHandler[Any, Any, Any]]:
     # The upgrade queues a job: it blocks like media, so the job is stored before the answer.
-    # A summary takes seconds: it runs beside the webhook's answer.
+    # A summary takes seconds: it runs beside the webhook's answer. The last one answers any
+    # button the handlers before it did not take: register these after all the others.
     return [
-        CallbackQueryHandler(upgrade, pattern=f"^{UPGRADE_PREFIX}", block=True),
-        CallbackQueryHandler(summary, pattern=f"^{SUMMARY_PREFIX}", block=False),
+        CallbackQueryHandler(upgrade, pattern=pattern(Upgrade), block=True),
+        CallbackQueryHandler(summary, pattern=pattern(Summary), block=False),
+        CallbackQueryHandler(stale, block=False),
     ]

@@ -15,6 +15,7 @@ from telegram import (
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import policy, texts
+from bot.callbacks import Callbacks, ChooseModel, StaleButton, pattern
 from bot.handlers.common import command_message, in_group, is_chat_admin, user_id_of
 from bot.handlers.media import accept, media_of
 from bot.models import Registry
@@ -26,9 +27,6 @@ log = logging.getLogger(__name__)
 def command_menu() -> list[BotCommand]:
     """The menu Telegram shows for the bot's commands, in the current language."""
     return [BotCommand(name, description) for name, description in texts.command_menu()]
-
-
-_MODEL_PREFIX = "model:"
 
 
 async def _current_model(svc: Services, message: Message) -> str:
@@ -58,7 +56,7 @@ def model_keyboard(models: Registry, current: str) -> InlineKeyboardMarkup:
             [
                 InlineKeyboardButton(
                     ("✅ " if model == current else "") + texts.model_label(models.get(model)),
-                    callback_data=_MODEL_PREFIX + model,
+                    callback_data=Callbacks.choose_model(model),
                 )
             ]
             for model in models.offered
@@ -80,14 +78,22 @@ async def model_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 async def model_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
-    if query is None or query.data is None or not query.data.startswith(_MODEL_PREFIX):
+    if query is None:
         return
-    model = query.data.removeprefix(_MODEL_PREFIX)
+    try:
+        button = Callbacks.unpack(query.data)
+    except StaleButton:
+        button = None
     message = query.message
     svc = services_of(context)
-    if model not in svc.settings.models.offered or not isinstance(message, Message):
-        await query.answer()
+    if (
+        not isinstance(button, ChooseModel)
+        or button.model not in svc.settings.models.offered
+        or not isinstance(message, Message)
+    ):
+        await query.answer(texts.button_expired(), show_alert=True)
         return
+    model = button.model
     user_id = query.from_user.id
     group = in_group(message)
     if group:
@@ -147,5 +153,5 @@ def handlers() -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("model", model_command, block=False),
         CommandHandler("autotranscribe", autotranscribe, block=False),
         CommandHandler("transcribe", transcribe, block=True),
-        CallbackQueryHandler(model_chosen, pattern=f"^{_MODEL_PREFIX}", block=False),
+        CallbackQueryHandler(model_chosen, pattern=pattern(ChooseModel), block=False),
     ]
