@@ -52,7 +52,7 @@ def main() -> None:
     if isinstance(database, RedisLocation) and database.password:
         secrets += [database.password, quote(database.password, safe="")]
     setup_logging(settings.log_level, secrets, settings.log_format)
-    from bot.app import StartupError
+    from bot.app import Fatal, StartupError
 
     try:
         try:
@@ -63,6 +63,9 @@ def main() -> None:
             uvloop.run(_serve(settings))
     except StartupError as exc:
         print(f"startup error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except Fatal as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
 
 

@@ -46,6 +46,11 @@ class Dispatcher:
     def running(self) -> int:
         return len(self._running)
 
+    @property
+    def alive(self) -> bool:
+        """Started, and none of its loops has ended (they end only when stopped)."""
+        return bool(self._background) and not any(t.done() for t in self._background)
+
     def wake(self) -> None:
         """A job was queued: look now rather than at the next poll."""
         self._wake.set()

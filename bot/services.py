@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.callbacks import Callbacks
@@ -27,10 +27,6 @@ class Services:
     summarizer: Summarizer
     dispatcher: Dispatcher
     metrics: Metrics
-    # Updates whose blocking handlers failed: the web route answers 503 so Telegram redelivers.
-    failed_updates: set[int] = field(default_factory=set)
-    # Updates whose blocking handlers are running now: only their failures can still be answered.
-    accepting: set[int] = field(default_factory=set)
 
     @functools.cached_property
     def callbacks(self) -> Callbacks:

@@ -8,11 +8,10 @@ which looks at every pooled connection for each request (encode/httpcore#1035).
 from __future__ import annotations
 
 import asyncio
+import json
 import urllib.request
 
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -95,10 +94,10 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        read_timeout: object = BaseRequest.DEFAULT_NONE,
+        write_timeout: object = BaseRequest.DEFAULT_NONE,
+        connect_timeout: object = BaseRequest.DEFAULT_NONE,
+        pool_timeout: object = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         # POST {base}/bot{token}/{method}; a GET is a file download whose URL names the file.
         api_method = url.rsplit("/", 1)[-1] if method == "POST" else "file"
@@ -115,6 +114,8 @@ class AiohttpRequest(BaseRequest):
         except TelegramError as exc:
             self._count(api_method, type(exc).__name__)
             raise
+        if method == "POST" and not payload.lstrip().startswith(b"{"):
+            code, payload = _not_the_bot_api(code, payload)
         if not 200 <= code <= 299:
             self._count(api_method, str(code))
         return code, payload
@@ -128,23 +129,22 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None,
-        read_timeout: ODVInput[float],
-        write_timeout: ODVInput[float],
-        connect_timeout: ODVInput[float],
-        pool_timeout: ODVInput[float],
+        read_timeout: object,
+        write_timeout: object,
+        connect_timeout: object,
+        pool_timeout: object,
     ) -> tuple[int, bytes]:
         session = self._session
         if session is None or session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
         body, headers, uploads = _body(request_data)
-        if isinstance(write_timeout, DefaultValue):
-            write_timeout = self._media_write_timeout if uploads else self._write_timeout
+        write_default = self._media_write_timeout if uploads else self._write_timeout
         timeout = self._timeout(
-            self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout,
-            write_timeout,
-            self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout,
+            _seconds(read_timeout, self._read_timeout),
+            _seconds(write_timeout, write_default),
+            _seconds(connect_timeout, self._connect_timeout),
         )
-        pool = self._pool_timeout if isinstance(pool_timeout, DefaultValue) else pool_timeout
+        pool = _seconds(pool_timeout, self._pool_timeout)
         await self._take_connection(pool)
         try:
             async with session.request(
@@ -179,6 +179,25 @@ class AiohttpRequest(BaseRequest):
             found = aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
             self._timeouts[key] = found
         return found
+
+
+def _seconds(given: object, default: float | None) -> float | None:
+    """A timeout as PTB passes it: seconds, None for none, BaseRequest.DEFAULT_NONE if not given."""
+    if given is None or (isinstance(given, int | float) and not isinstance(given, bool)):
+        return given
+    return default
+
+
+def _not_the_bot_api(code: int, payload: bytes) -> tuple[int, bytes]:
+    """A proxy's or captive portal's page (HTML, say) where the Bot API's JSON should be.
+
+    Answered as a Bot API error of its own, short: PTB would otherwise log the whole page with
+    a traceback, and take a 200 page for a success it then fails to parse.
+    """
+    status = code if code >= 400 else 502
+    description = f"not the Bot API's answer: HTTP {code}, {len(payload)} bytes that are not JSON"
+    body = {"ok": False, "error_code": status, "description": description}
+    return status, json.dumps(body).encode()
 
 
 def _body(

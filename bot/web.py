@@ -37,12 +37,14 @@ class WebServer:
         secret: str | None,
         accept: Accept,
         metrics: Metrics,
+        problem: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._host = host
         self._port = port
         self._secret = secret.encode() if secret else None
         self._accept = accept
         self._metrics = metrics
+        self._problem = problem  # why /healthz answers 503 (nothing wrong: None)
         self.ready = False
         self.accepting = True
         self.app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -73,6 +75,10 @@ class WebServer:
         if not self.accepting:
             # Stopping: a load balancer takes this replica out while its jobs drain.
             return web.json_response({"status": "stopping"}, status=503)
+        problem = self._problem()
+        if problem is not None:
+            # Not receiving updates (polling) or not running jobs: restart or take it out.
+            return web.json_response({"status": problem}, status=503)
         return web.json_response({"status": "ok"})
 
     async def _metrics_page(self, _: web.Request) -> web.Response:

@@ -27,7 +27,7 @@ from tests.fakes.telegram_limits import FloodControl, Limits
 from tests.fakes.telegram_messages import MessageStore
 from tests.fakes.telegram_models import Call, FileInfo, StoredMessage, Upload, WebhookState
 from tests.fakes.telegram_polling import UpdateQueue
-from tests.fakes.telegram_rules import TelegramError, bad_request, coerce_params
+from tests.fakes.telegram_rules import ProxyPage, TelegramError, bad_request, coerce_params
 from tests.fakes.telegram_updates import BOT_ID, BOT_USERNAME, bot_user_json
 
 _Handler = Callable[[dict[str, Any], dict[str, Upload]], Any]
@@ -221,8 +221,12 @@ class FakeTelegram(FakeServer):
         description: str | None = None,
         retry_after: int | None = None,
         times: int = 1,
+        proxy_page: bool = False,
     ) -> None:
-        """The next `times` calls of `method` fail with this error instead of being served."""
+        """The next `times` calls of `method` fail with this error instead of being served.
+
+        proxy_page: an HTML page with status `error_code` (200 too) answers, not the Bot API.
+        """
         if error_code == 429 and retry_after is None:
             retry_after = 1
         if description is None:
@@ -230,7 +234,8 @@ class FakeTelegram(FakeServer):
                 description = f"Too Many Requests: retry after {retry_after}"
             else:
                 description = _DESCRIPTIONS.get(error_code, f"Error {error_code}")
-        error = TelegramError(error_code, description, retry_after)
+        kind = ProxyPage if proxy_page else TelegramError
+        error = kind(error_code, description, retry_after)
         self._faults.setdefault(method.lower(), deque()).append(_Fault(error, times))
 
     # --- the server ------------------------------------------------------------------------
@@ -314,7 +319,7 @@ class FakeTelegram(FakeServer):
             if fault.remaining <= 0:
                 queue.popleft()
             error = fault.error
-            raise TelegramError(error.error_code, error.description, error.retry_after)
+            raise type(error)(error.error_code, error.description, error.retry_after)
 
     def _handlers(self) -> dict[str, _Handler]:
         store, files, updates = self._store, self._files, self._updates

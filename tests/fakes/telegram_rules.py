@@ -79,6 +79,14 @@ class TelegramError(Exception):
         return web.json_response(body, status=self.error_code)
 
 
+class ProxyPage(TelegramError):
+    """Not the Bot API answering: a proxy's (or captive portal's) HTML page, any status."""
+
+    def response(self) -> web.Response:
+        page = f"<html><head><title>{self.description}</title></head><body></body></html>"
+        return web.Response(text=page, status=self.error_code, content_type="text/html")
+
+
 def bad_request(reason: str) -> TelegramError:
     return TelegramError(400, f"Bad Request: {reason}")
 
