@@ -22,6 +22,21 @@ def shows_progress(job: Job) -> bool:
     return not job.quiet and not job.replaces
 
 
+def heading(job: Job) -> str:
+    """What heads a transcript in HTML: who said it, in groups that want names."""
+    return f"👤 <b>{escape(job.sender_name)}</b>\n" if job.sender_name else ""
+
+
+def without_heading(job: Job, shown: str) -> str:
+    """A transcript message's text as Telegram gives it back (entities parsed), less heading()."""
+    return shown.removeprefix(f"👤 {job.sender_name}\n") if job.sender_name else shown
+
+
+def whole_text_kept(settings: Settings, messages: int) -> bool:
+    """Whether the whole transcript can be found later: in the cache, or in its one message."""
+    return settings.cache_transcripts_hours > 0 or messages == 1
+
+
 def transcript_keyboard(
     job: Job, text: str, settings: Settings, messages: int = 1
 ) -> InlineKeyboardMarkup | None:
@@ -35,8 +50,11 @@ def transcript_keyboard(
     if better is not None:
         data = callbacks.for_job(Upgrade, job)
         row.append(InlineKeyboardButton(texts.upgrade_button(better), callback_data=data))
-    whole_at_hand = settings.cache_transcripts_hours > 0 or messages == 1
-    if settings.summary_model and whole_at_hand and len(text.split()) > settings.summary_min_words:
+    if (
+        settings.summary_model
+        and whole_text_kept(settings, messages)
+        and len(text.split()) > settings.summary_min_words
+    ):
         data = callbacks.for_job(Summary, job)
         row.append(InlineKeyboardButton(texts.summary_button(), callback_data=data))
     return InlineKeyboardMarkup([[button] for button in row]) if row else None
@@ -121,14 +139,14 @@ class Replies:
 
     async def transcript(self, job: Job, placeholder: int | None, text: str) -> tuple[int, ...]:
         """The transcript in as many messages as it takes (ids returned), headed by who said it."""
-        heading = f"👤 <b>{escape(job.sender_name)}</b>\n" if job.sender_name else ""
-        room = MESSAGE_LIMIT - (utf16_len(job.sender_name or "") + 4 if heading else 0)
+        head = heading(job)
+        room = MESSAGE_LIMIT - (utf16_len(job.sender_name or "") + 4 if head else 0)
         pieces = split_for_telegram(text, room)
         if pieces:
-            htmls = [heading + escape(pieces[0]), *(escape(p) for p in pieces[1:])]
+            htmls = [head + escape(pieces[0]), *(escape(p) for p in pieces[1:])]
             markup = transcript_keyboard(job, text, self._settings, len(pieces))
         else:
-            htmls, markup = [heading + texts.no_speech()], None
+            htmls, markup = [head + texts.no_speech()], None
         earlier = list(job.replaces) or ([placeholder] if placeholder is not None else [])
         ids: list[int] = []
         for index, html in enumerate(htmls):

@@ -10,6 +10,7 @@ from bot.callbacks import Callbacks
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.store import Store
+from bot.summaries import Summaries
 from bot.summarizer import Summarizer
 from bot.transcriber import Transcriber
 
@@ -31,6 +32,10 @@ class Services:
     @functools.cached_property
     def callbacks(self) -> Callbacks:
         return Callbacks.of(self.settings)
+
+    @functools.cached_property
+    def summaries(self) -> Summaries:
+        return Summaries(self.store, self.summarizer, self.settings)
 
 
 _KEY = "services"

@@ -14,16 +14,12 @@ from bot import policy, texts
 from bot.callbacks import Callbacks, JobButton, StaleButton, Summary, Upgrade, pattern, prefix
 from bot.errors import TranscribotError
 from bot.handlers.common import is_chat_admin
-from bot.pipeline import cache_key
-from bot.replies import MESSAGE_LIMIT, escape, split_for_telegram
 from bot.services import Services, services_of
-from bot.store import Job, NewJob, Usage
+from bot.store import Job, NewJob
 
 log = logging.getLogger(__name__)
 
 _NEW_JOB_FIELDS = tuple(f.name for f in dataclasses.fields(NewJob))
-# A summary is made once per transcript; the claim outlives any transcript's buttons.
-_SUMMARY_CLAIM_SECONDS = 400 * 24 * 3600
 
 
 def without_button(
@@ -135,24 +131,20 @@ async def summary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if found is None:
         return
     query, message, job, svc = found
-    text = await _transcript_of(svc, job, message)
+    text = await svc.summaries.whole_text(job, message.text)
     if text is None:
         _later(context, query.answer(texts.summary_text_gone(), show_alert=True))
         return
-    claim = f"summary:{job.id}"
-    if not await svc.store.claim_once(claim, _SUMMARY_CLAIM_SECONDS):
+    if not await svc.summaries.claim(job):
         await _quietly(query.answer(texts.summary_made_already()))
         return
     keyboard = message.reply_markup
     await _quietly(query.answer(texts.summarizing()))
     await _quietly(query.edit_message_reply_markup(without_button(keyboard, Summary)))
-    model = svc.settings.summary_model
     try:
-        made = await svc.summarizer.summarize(text, model)
+        htmls = await svc.summaries.make(job, text, query.from_user.id)
     except BaseException as exc:
-        # Whatever went wrong (the API, the store, a shutdown), the button comes back and the
-        # claim goes: a later press may work.
-        await svc.store.release_claim(claim)
+        # Whatever went wrong (the API, the store, a shutdown), the button comes back.
         await _quietly(query.edit_message_reply_markup(keyboard))
         if not isinstance(exc, Exception):
             raise
@@ -164,35 +156,12 @@ async def summary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             told = texts.unexpected()
         await _quietly(message.reply_text(told, reply_parameters=_under(message)))
         return
-    for piece in split_for_telegram(made.text, MESSAGE_LIMIT - 40) or [""]:
-        html = texts.summary_heading() + "\n" + escape(piece)
+    for html in htmls:
         await _quietly(message.reply_text(html, reply_parameters=_under(message)))
-    log.info("job=%d: summary made (%d+%d tokens)", job.id, made.input_tokens, made.output_tokens)
-    await svc.store.add_usage(
-        Usage(
-            user_id=query.from_user.id,
-            chat_id=job.chat_id,
-            model=model,
-            input_tokens=made.input_tokens,
-            output_tokens=made.output_tokens,
-        )
-    )
 
 
 def _under(message: Message) -> ReplyParameters:
     return ReplyParameters(message.message_id, allow_sending_without_reply=True)
-
-
-async def _transcript_of(svc: Services, job: Job, message: Message) -> str | None:
-    """The whole transcript: from the cache, or the message itself when it holds all of it."""
-    if svc.settings.cache_transcripts_hours > 0:
-        cached = await svc.store.get_transcript(cache_key(job))
-        if cached:
-            return cached
-    if len(job.reply_ids) > 1 or not message.text:
-        return None  # only its last part is at hand: a summary of that would mislead
-    heading = f"👤 {job.sender_name}\n" if job.sender_name else ""
-    return message.text.removeprefix(heading)
 
 
 def handlers() -> list[BaseHandler[Any, Any, Any]]:
