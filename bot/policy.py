@@ -144,15 +144,20 @@ class Effective:
         return str(self.model.value)
 
 
-def in_group(chat_id: int) -> bool:
-    return chat_id < 0  # groups, supergroups (and channels) have negative ids
+# Telegram's Chat.type values of the chats where several people talk and admins decide.
+GROUP_CHAT_TYPES = frozenset({"group", "supergroup"})
+
+
+def is_group(chat_type: str) -> bool:
+    """A group or supergroup. Not a channel (its id is negative too, but no one there sends
+    the bot anything; it gets no channel posts) and not a private chat."""
+    return chat_type in GROUP_CHAT_TYPES
 
 
 async def effective(
-    store: Store, settings: Settings, chat_id: int, user_id: int | None
+    store: Store, settings: Settings, chat_id: int, user_id: int | None, *, group: bool
 ) -> Effective:
     """The group's choice if set, else the person's own, else the default."""
-    group = in_group(chat_id)
     if user_id is None:
         chat, user = await store.get_prefs("chat", chat_id), Prefs()
     else:
@@ -191,6 +196,8 @@ def _usable(name: str, value: str | bool | None, settings: Settings) -> bool:
     return value is not None
 
 
-async def model_for(store: Store, settings: Settings, chat_id: int, user_id: int | None) -> str:
+async def model_for(
+    store: Store, settings: Settings, chat_id: int, user_id: int | None, *, group: bool
+) -> str:
     """The group's choice if set, else the sender's own, else DEFAULT_MODEL."""
-    return (await effective(store, settings, chat_id, user_id)).model_name
+    return (await effective(store, settings, chat_id, user_id, group=group)).model_name

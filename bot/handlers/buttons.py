@@ -84,7 +84,7 @@ async def _quietly(coroutine: Any) -> None:
 async def _may_upgrade(context: ContextTypes.DEFAULT_TYPE, job: Job, user_id: int) -> bool:
     if user_id == job.user_id:
         return True
-    if policy.in_group(job.chat_id):
+    if policy.is_group(job.chat_type):
         return await is_chat_admin(context, job.chat_id, user_id)
     return policy.is_admin(services_of(context).settings, user_id)
 

@@ -14,9 +14,15 @@ from telegram import (
 )
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot import policy, texts
+from bot import texts
 from bot.callbacks import Callbacks, ChooseModel, StaleButton, pattern
-from bot.handlers.common import command_message, in_group, is_chat_admin, user_id_of
+from bot.handlers.common import (
+    command_message,
+    in_group,
+    is_chat_admin,
+    settings_here,
+    user_id_of,
+)
 from bot.handlers.media import accept, media_of
 from bot.models import Registry
 from bot.services import Services, services_of
@@ -30,7 +36,7 @@ def command_menu() -> list[BotCommand]:
 
 
 async def _current_model(svc: Services, message: Message) -> str:
-    return await policy.model_for(svc.store, svc.settings, message.chat_id, user_id_of(message))
+    return (await settings_here(svc, message)).model_name
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -119,7 +125,7 @@ async def autotranscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     args = [a.lower() for a in (context.args or [])]
     if not args or args[0] not in ("on", "off"):
-        now = await policy.effective(svc.store, svc.settings, message.chat_id, user_id_of(message))
+        now = await settings_here(svc, message)
         state = texts.auto_transcribe_state(bool(now.auto_transcribe.value))
         await message.reply_text(state + "\n" + texts.auto_usage())
         return

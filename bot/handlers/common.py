@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Message, Update
-from telegram.constants import ChatMemberStatus, ChatType
+from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
@@ -16,11 +16,18 @@ log = logging.getLogger(__name__)
 
 
 def in_group(message: Message) -> bool:
-    return message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
+    return policy.is_group(message.chat.type)
 
 
 def user_id_of(message: Message) -> int | None:
     return message.from_user.id if message.from_user else None
+
+
+async def settings_here(svc: Services, message: Message) -> policy.Effective:
+    """The settings in effect for the message's sender in its chat."""
+    return await policy.effective(
+        svc.store, svc.settings, message.chat_id, user_id_of(message), group=in_group(message)
+    )
 
 
 async def is_chat_admin(context: ContextTypes.DEFAULT_TYPE, chat_id: int, user_id: int) -> bool:

@@ -20,11 +20,10 @@ from telegram import (
     VideoNote,
     Voice,
 )
-from telegram.constants import ChatType
 from telegram.ext import ContextTypes, MessageHandler, filters
 
 from bot import policy
-from bot.handlers.common import user_id_of
+from bot.handlers.common import in_group, settings_here
 from bot.services import Services, services_of
 from bot.store import NewJob
 
@@ -120,9 +119,8 @@ async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if message is None or media is None:
         return
     svc = services_of(context)
-    now = await policy.effective(svc.store, svc.settings, message.chat_id, user_id_of(message))
-    in_group = message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
-    if in_group and not now.auto_transcribe.value:
+    now = await settings_here(svc, message)
+    if in_group(message) and not now.auto_transcribe.value:
         return
     await accept(svc, context, message, message, media, explicit=False, now=now)
 
@@ -145,14 +143,14 @@ async def accept(
     user_id = user.id if user else 0
     chat_id = target.chat_id
     if now is None:
-        now = await policy.effective(svc.store, svc.settings, chat_id, user_id)
+        now = await settings_here(svc, request)  # in the target's chat: /transcribe replies there
     refusal = await policy.check_limits(svc.store, svc.settings, user_id, media.duration)
     if refusal is not None:
         log.info("refused chat=%s user=%s: %s", chat_id, user_id, refusal.text)
         if explicit or not now.quiet.value:  # a quiet chat hears only of what it asked for
             _reply_later(context, request, refusal.text)
         return
-    group = policy.in_group(chat_id)
+    group = in_group(target)
     job = NewJob(
         chat_id=chat_id,
         message_id=target.message_id,

@@ -8,7 +8,13 @@ from telegram import Message, Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
 from bot import policy, texts
-from bot.handlers.common import command_message, in_group, is_chat_admin, user_id_of
+from bot.handlers.common import (
+    command_message,
+    in_group,
+    is_chat_admin,
+    settings_here,
+    user_id_of,
+)
 from bot.replies import escape
 from bot.services import Services
 from bot.store import PrefValue, Scope
@@ -30,7 +36,7 @@ async def _scope_for_change(
 
 
 async def _effective(svc: Services, message: Message) -> policy.Effective:
-    return await policy.effective(svc.store, svc.settings, message.chat_id, user_id_of(message))
+    return await settings_here(svc, message)
 
 
 def _argument(context: ContextTypes.DEFAULT_TYPE) -> str:
