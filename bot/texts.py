@@ -382,10 +382,7 @@ def stats_report(
     failures: list[str],
 ) -> str:
     lines = [_("<b>Jobs</b>")]
-    lines.extend(
-        f"{status}: {by_status.get(status, 0)}"
-        for status in ("queued", "running", "done", "failed")
-    )
+    lines.extend(f"{_(label)}: {by_status.get(status, 0)}" for status, label in _JOB_STATES.items())
     lines.append("\n" + _("<b>Audio minutes by model</b>"))
     lines.extend(f"{model}: {value:.2f}" for model, value in sorted(minutes.items()))
     if not minutes:

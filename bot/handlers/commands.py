@@ -1,4 +1,4 @@
-"""/start, /help, /model, /autotranscribe, /transcribe, /stats."""
+"""/start, /help, /model (and its buttons), /autotranscribe, /transcribe."""
 
 from __future__ import annotations
 
