@@ -16,6 +16,8 @@ from telegram.error import (
     TelegramError,
 )
 
+from bot import seconds
+
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT = 25  # seconds Telegram holds a getUpdates open when there is nothing new
@@ -66,7 +68,7 @@ class Poller:
                 f"TELEGRAM_API_URL: getUpdates is not found there ({exc})"
             ) from exc
         except RetryAfter as exc:
-            await asyncio.sleep(_seconds(exc.retry_after))
+            await asyncio.sleep(seconds(exc.retry_after))
             return ()
         except Conflict as exc:
             log.error(
@@ -102,9 +104,3 @@ def _invalid_token(exc: InvalidToken) -> str:
     if "not found" in str(exc).lower():
         return "TELEGRAM_API_URL or TELEGRAM_BOT_TOKEN: the Bot API answers 404 Not Found"
     return "TELEGRAM_BOT_TOKEN: Telegram does not accept this token any more (401 Unauthorized)"
-
-
-def _seconds(value: object) -> float:
-    """RetryAfter.retry_after is a timedelta under PTB_TIMEDELTA, an int without it."""
-    total = getattr(value, "total_seconds", None)
-    return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]

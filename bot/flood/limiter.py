@@ -16,10 +16,10 @@ from contextvars import ContextVar
 from enum import Enum
 from typing import Any
 
-from telegram._utils.types import JSONDict
 from telegram.error import RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
+from bot import seconds as as_seconds
 from bot.flood.windows import FloodWindows, Ticket
 
 log = logging.getLogger(__name__)
@@ -91,13 +91,13 @@ class FloodLimiter(BaseRateLimiter[Urgency]):
 
     async def process_request(
         self,
-        callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
         args: Any,
         kwargs: dict[str, Any],
         endpoint: str,
         data: dict[str, Any],
         rate_limit_args: Urgency | None,
-    ) -> bool | JSONDict | list[JSONDict]:
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         if endpoint.lower() not in COUNTED:
             return await callback(*args, **kwargs)
         chat = _chat_of(data.get("chat_id"))
@@ -107,7 +107,7 @@ class FloodLimiter(BaseRateLimiter[Urgency]):
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
-                seconds = _seconds(exc.retry_after)
+                seconds = as_seconds(exc.retry_after)
                 log.warning("Telegram said 429 for chat %s: pausing it %.0f s", chat, seconds)
                 await self.windows.pause(chat, seconds)
                 if when_free or attempt == self._max_retries:
@@ -148,9 +148,3 @@ def _chat_of(value: object) -> int | None:
         with contextlib.suppress(ValueError):
             return int(value)
     return None
-
-
-def _seconds(value: object) -> float:
-    """RetryAfter.retry_after is an int or a timedelta, depending on PTB's settings."""
-    total = getattr(value, "total_seconds", None)
-    return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]

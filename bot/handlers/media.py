@@ -22,7 +22,7 @@ from telegram import (
 )
 from telegram.ext import ContextTypes, MessageHandler, filters
 
-from bot import policy
+from bot import policy, seconds
 from bot.handlers.common import in_group, settings_here
 from bot.services import Services, services_of
 from bot.store import NewJob
@@ -81,7 +81,7 @@ def _media(
         kind,
         file.file_id,
         file.file_unique_id,
-        _secs(duration),
+        None if duration is None else seconds(duration),
         file.file_size,
         file_name,
         mime_type,
@@ -104,13 +104,6 @@ class _Transcribable(filters.MessageFilter):
 
 
 MEDIA_FILTER = _Transcribable(name="transcribable media")
-
-
-def _secs(duration: Any) -> float | None:
-    if duration is None:
-        return None
-    seconds = duration.total_seconds() if hasattr(duration, "total_seconds") else duration
-    return float(seconds)
 
 
 async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
