@@ -7,9 +7,10 @@ import logging
 from typing import Any
 
 from telegram import Update
-from telegram.ext import Application, ApplicationHandlerStop, ContextTypes
+from telegram.ext import Application, ApplicationHandlerStop
 
 from bot.logs import request_context
+from bot.services import Context
 from bot.store import TRANSIENT_STORE_ERRORS, Store, UpdateBeingHandled
 from bot.web import BadUpdate
 
@@ -69,7 +70,7 @@ class Acceptance:
                 del self._failures[update.update_id]
         return failures
 
-    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _on_error(self, update: object, context: Context) -> None:
         error = context.error
         waiting = self._failures.get(update.update_id) if isinstance(update, Update) else None
         # Only a failure while accept() still waits can change its answer; a later one (a

@@ -14,7 +14,6 @@ from telegram.error import InvalidToken, NetworkError
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
-    ContextTypes,
     Defaults,
     TypeHandler,
 )
@@ -28,7 +27,7 @@ from bot.jobs import Dispatcher
 from bot.metrics import Metrics
 from bot.pipeline import JobRunner
 from bot.polling import Poller, PollingStopped
-from bot.services import Services, attach, services_of
+from bot.services import CONTEXT_TYPES, Context, Services, attach, services_of
 from bot.store import StoreUnavailable, open_store
 from bot.summarizer import Summarizer
 from bot.telegram_http import AiohttpRequest, new_session
@@ -60,6 +59,7 @@ def build_application(
     root = settings.api_root
     builder = (
         Application.builder()
+        .context_types(CONTEXT_TYPES)
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
@@ -105,13 +105,13 @@ def _add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> Non
         application.add_handler(handler)
 
 
-async def _use_senders_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _use_senders_language(update: Update, context: Context) -> None:
     """Answer in the sender's language: later handlers, and tasks they start, copy this context."""
     user = update.effective_user
     i18n.set_language(user.language_code if user else None)
 
 
-async def _drop_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _drop_duplicates(update: Update, context: Context) -> None:
     """Telegram redelivers an update after a slow or failed answer: do it once."""
     if not await services_of(context).store.claim_update(update.update_id):
         log.info("update %d seen before: ignored", update.update_id)

@@ -6,6 +6,8 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from telegram.ext import CallbackContext, ContextTypes, ExtBot
+
 from bot.callbacks import Callbacks
 from bot.config import Settings
 from bot.metrics import Metrics
@@ -15,8 +17,6 @@ from bot.summarizer import Summarizer
 from bot.transcriber import Transcriber
 
 if TYPE_CHECKING:
-    from telegram.ext import CallbackContext
-
     from bot.jobs import Dispatcher
 
 
@@ -38,14 +38,20 @@ class Services:
         return Summaries(self.store, self.summarizer, self.settings)
 
 
-_KEY = "services"
+class BotData:
+    """PTB's bot_data for this bot: the Services, attached once at start."""
+
+    services: Services
 
 
-def services_of(context: CallbackContext[Any, Any, Any, Any]) -> Services:
-    found = context.bot_data[_KEY]
-    assert isinstance(found, Services)
-    return found
+# What every handler gets: PTB's context, with our bot_data (ContextTypes(bot_data=BotData)).
+Context = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
+CONTEXT_TYPES = ContextTypes(bot_data=BotData)
 
 
-def attach(bot_data: dict[Any, Any], services: Services) -> None:
-    bot_data[_KEY] = services
+def services_of(context: Context) -> Services:
+    return context.bot_data.services
+
+
+def attach(bot_data: BotData, services: Services) -> None:
+    bot_data.services = services

@@ -9,15 +9,15 @@ from typing import Any
 from telegram import Message, MessageEntity, ReplyParameters, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
-from telegram.ext import ApplicationHandlerStop, ContextTypes, TypeHandler
+from telegram.ext import ApplicationHandlerStop, TypeHandler
 
 from bot import policy, texts
-from bot.services import services_of
+from bot.services import Context, services_of
 
 log = logging.getLogger(__name__)
 
 
-async def only_allowed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def only_allowed(update: Update, context: Context) -> None:
     """Stop every update from someone not on ALLOWED_USER_IDS / ALLOWED_CHAT_IDS.
 
     Media, commands, /transcribe and every button pass here: later handlers assume access.
@@ -58,7 +58,7 @@ def _is_command_for(message: Message, username: str) -> bool:
     return not at or addressee.lower() == username.lower()
 
 
-def _later(context: ContextTypes.DEFAULT_TYPE, answer: Coroutine[Any, Any, object]) -> None:
+def _later(context: Context, answer: Coroutine[Any, Any, object]) -> None:
     """The refusal goes out beside the webhook's answer, not before it."""
     context.application.create_task(_quietly(answer), name="refusal")
 

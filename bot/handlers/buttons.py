@@ -8,13 +8,13 @@ from typing import Any
 
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.error import TelegramError
-from telegram.ext import BaseHandler, CallbackQueryHandler, ContextTypes
+from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from bot import policy, texts
 from bot.callbacks import Callbacks, JobButton, StaleButton, Summary, Upgrade, pattern, prefix
 from bot.errors import TranscribotError
 from bot.handlers.common import is_chat_admin
-from bot.services import Services, services_of
+from bot.services import Context, Services, services_of
 from bot.store import Job, NewJob
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def without_button(
 
 
 async def _pressed(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, kind: type[JobButton]
+    update: Update, context: Context, kind: type[JobButton]
 ) -> tuple[CallbackQuery, Message, Job, Services] | None:
     """The press, the transcript message and its job; None (press answered) when stale.
 
@@ -61,7 +61,7 @@ async def _pressed(
     return query, message, job, svc
 
 
-async def stale(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def stale(update: Update, context: Context) -> None:
     """A button no handler knows: an older version's, or made up. Answered, nothing done."""
     query = update.callback_query
     if query is not None:
@@ -69,7 +69,7 @@ async def stale(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _quietly(query.answer(texts.button_expired(), show_alert=True))
 
 
-def _later(context: ContextTypes.DEFAULT_TYPE, coroutine: Any) -> None:
+def _later(context: Context, coroutine: Any) -> None:
     """Telegram calls that need not hold up the webhook's answer."""
     context.application.create_task(_quietly(coroutine), name="button-reply")
 
@@ -81,7 +81,7 @@ async def _quietly(coroutine: Any) -> None:
         log.info("a button's answer failed: %s", exc)
 
 
-async def _may_upgrade(context: ContextTypes.DEFAULT_TYPE, job: Job, user_id: int) -> bool:
+async def _may_upgrade(context: Context, job: Job, user_id: int) -> bool:
     if user_id == job.user_id:
         return True
     if policy.is_group(job.chat_type):
@@ -89,7 +89,7 @@ async def _may_upgrade(context: ContextTypes.DEFAULT_TYPE, job: Job, user_id: in
     return policy.is_admin(services_of(context).settings, user_id)
 
 
-async def upgrade(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def upgrade(update: Update, context: Context) -> None:
     """Re-run a mini transcript with the full model; the new text replaces the old in place."""
     found = await _pressed(update, context, Upgrade)
     if found is None:
@@ -125,7 +125,7 @@ async def upgrade(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     _later(context, query.edit_message_reply_markup(reply_markup=keyboard))
 
 
-async def summary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def summary(update: Update, context: Context) -> None:
     """A short summary of a long transcript, posted once as a reply to it."""
     found = await _pressed(update, context, Summary)
     if found is None:

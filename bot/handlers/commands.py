@@ -12,7 +12,7 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from bot import texts
 from bot.callbacks import Callbacks, ChooseModel, StaleButton, pattern
@@ -25,7 +25,7 @@ from bot.handlers.common import (
 )
 from bot.handlers.media import accept, media_of
 from bot.models import Registry
-from bot.services import Services, services_of
+from bot.services import Context, Services, services_of
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ async def _current_model(svc: Services, message: Message) -> str:
     return (await settings_here(svc, message)).model_name
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def start(update: Update, context: Context) -> None:
     found = command_message(update, context)
     if found is None:
         return
@@ -47,7 +47,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await message.reply_text(texts.start(await _current_model(svc, message)))
 
 
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def help_command(update: Update, context: Context) -> None:
     found = command_message(update, context)
     if found is None:
         return
@@ -70,7 +70,7 @@ def model_keyboard(models: Registry, current: str) -> InlineKeyboardMarkup:
     )
 
 
-async def model_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def model_command(update: Update, context: Context) -> None:
     found = command_message(update, context)
     if found is None:
         return
@@ -82,7 +82,7 @@ async def model_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     )
 
 
-async def model_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def model_chosen(update: Update, context: Context) -> None:
     query = update.callback_query
     if query is None:
         return
@@ -115,7 +115,7 @@ async def model_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     )
 
 
-async def autotranscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def autotranscribe(update: Update, context: Context) -> None:
     found = command_message(update, context)
     if found is None:
         return
@@ -137,7 +137,7 @@ async def autotranscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await message.reply_text(texts.auto_transcribe_state(enabled))
 
 
-async def transcribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def transcribe(update: Update, context: Context) -> None:
     """Reply /transcribe to a voice note: queue that one (durably, like automatic ones)."""
     message = update.effective_message
     if message is None:

@@ -7,10 +7,9 @@ import logging
 from telegram import Message, Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
 
 from bot import policy
-from bot.services import Services, services_of
+from bot.services import Context, Services, services_of
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ async def settings_here(svc: Services, message: Message) -> policy.Effective:
     )
 
 
-async def is_chat_admin(context: ContextTypes.DEFAULT_TYPE, chat_id: int, user_id: int) -> bool:
+async def is_chat_admin(context: Context, chat_id: int, user_id: int) -> bool:
     svc = services_of(context)
     if policy.is_admin(svc.settings, user_id):
         return True
@@ -42,9 +41,7 @@ async def is_chat_admin(context: ContextTypes.DEFAULT_TYPE, chat_id: int, user_i
     return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 
 
-def command_message(
-    update: Update, context: ContextTypes.DEFAULT_TYPE
-) -> tuple[Message, Services] | None:
+def command_message(update: Update, context: Context) -> tuple[Message, Services] | None:
     """The command's message and the services (its sender passed the allow lists already)."""
     message = update.effective_message
     if message is None:

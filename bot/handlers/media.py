@@ -20,11 +20,11 @@ from telegram import (
     VideoNote,
     Voice,
 )
-from telegram.ext import ContextTypes, MessageHandler, filters
+from telegram.ext import MessageHandler, filters
 
 from bot import policy, seconds
 from bot.handlers.common import in_group, settings_here
-from bot.services import Services, services_of
+from bot.services import Context, Services, services_of
 from bot.store import NewJob
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class _Transcribable(filters.MessageFilter):
 MEDIA_FILTER = _Transcribable(name="transcribable media")
 
 
-async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_media(update: Update, context: Context) -> None:
     message = update.effective_message
     media = media_of(message)
     if message is None or media is None:
@@ -120,7 +120,7 @@ async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def accept(
     svc: Services,
-    context: ContextTypes.DEFAULT_TYPE,
+    context: Context,
     target: Message,
     request: Message,
     media: Media,
@@ -192,7 +192,7 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _reply_later(context: ContextTypes.DEFAULT_TYPE, message: Message, text: str) -> None:
+def _reply_later(context: Context, message: Message, text: str) -> None:
     """Send a refusal without holding up the webhook's answer."""
     context.application.create_task(
         message.reply_text(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from telegram import Message, Update
-from telegram.ext import BaseHandler, CommandHandler, ContextTypes
+from telegram.ext import BaseHandler, CommandHandler
 
 from bot import policy, texts
 from bot.handlers.common import (
@@ -16,12 +16,12 @@ from bot.handlers.common import (
     user_id_of,
 )
 from bot.replies import escape
-from bot.services import Services
+from bot.services import Context, Services
 from bot.store import PrefValue, Scope
 
 
 async def _scope_for_change(
-    message: Message, context: ContextTypes.DEFAULT_TYPE, *, chat_only: bool = False
+    message: Message, context: Context, *, chat_only: bool = False
 ) -> tuple[Scope, int] | None:
     """Where a change goes: the group (its admins only) or the person; None after a refusal."""
     user_id = user_id_of(message) or 0
@@ -39,13 +39,13 @@ async def _effective(svc: Services, message: Message) -> policy.Effective:
     return await settings_here(svc, message)
 
 
-def _argument(context: ContextTypes.DEFAULT_TYPE) -> str:
+def _argument(context: Context) -> str:
     return " ".join(context.args or []).strip()
 
 
 async def _set(
     message: Message,
-    context: ContextTypes.DEFAULT_TYPE,
+    context: Context,
     svc: Services,
     name: str,
     value: PrefValue,
@@ -59,7 +59,7 @@ async def _set(
     return True
 
 
-async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def language(update: Update, context: Context) -> None:
     found = command_message(update, context)
     if found is None:
         return
@@ -79,7 +79,7 @@ async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await message.reply_text(texts.language_state(value, group))
 
 
-async def prompt(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def prompt(update: Update, context: Context) -> None:
     found = command_message(update, context)
     if found is None:
         return
@@ -105,7 +105,7 @@ async def prompt(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _switch(
     update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
+    context: Context,
     name: str,
     state: Any,
     usage: Any,
@@ -130,17 +130,17 @@ async def _switch(
         await message.reply_text(state(enabled))
 
 
-async def quiet(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def quiet(update: Update, context: Context) -> None:
     await _switch(update, context, "quiet", texts.quiet_state, texts.quiet_usage)
 
 
-async def names(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def names(update: Update, context: Context) -> None:
     await _switch(
         update, context, "sender_names", texts.names_state, texts.names_usage, groups_only=True
     )
 
 
-async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def settings(update: Update, context: Context) -> None:
     found = command_message(update, context)
     if found is None:
         return

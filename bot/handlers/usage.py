@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from telegram import Update
-from telegram.ext import BaseHandler, CommandHandler, ContextTypes
+from telegram.ext import BaseHandler, CommandHandler
 
 from bot import policy, texts
 from bot.config import Settings
 from bot.handlers.common import command_message, user_id_of
 from bot.replies import escape
-from bot.services import services_of
+from bot.services import Context, services_of
 from bot.store import UsageTotal
 
 
@@ -40,7 +40,7 @@ def cost(settings: Settings, total: UsageTotal) -> float:
     ) / 1_000_000
 
 
-async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def usage(update: Update, context: Context) -> None:
     found = command_message(update, context)
     if found is None:
         return
@@ -58,7 +58,7 @@ async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await message.reply_text(texts.usage_report(day, rows, sum(r[2] for r in rows)))
 
 
-async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def stats(update: Update, context: Context) -> None:
     message = update.effective_message
     svc = services_of(context)
     if message is None:
