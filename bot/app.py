@@ -65,17 +65,7 @@ def build_application(
         .base_file_url(f"{root}/file/bot")
         .local_mode(settings.telegram_local_mode)
         .updater(None)
-        .request(
-            AiohttpRequest(
-                metrics,
-                connection_pool_size=256,
-                pool_timeout=30.0,
-                connect_timeout=10.0,
-                read_timeout=30.0,
-                write_timeout=30.0,
-                media_write_timeout=120.0,
-            )
-        )
+        .request(_api_request(metrics))
         .get_updates_request(AiohttpRequest(metrics, connection_pool_size=2, read_timeout=10.0))
         .defaults(
             Defaults(
@@ -88,6 +78,19 @@ def build_application(
     application = builder.build()
     _add_handlers(application)
     return application
+
+
+def _api_request(metrics: Metrics) -> AiohttpRequest:
+    """Every Bot API call but getUpdates: many at once, uploads given two minutes."""
+    return AiohttpRequest(
+        metrics,
+        connection_pool_size=256,
+        pool_timeout=30.0,
+        connect_timeout=10.0,
+        read_timeout=30.0,
+        write_timeout=30.0,
+        media_write_timeout=120.0,
+    )
 
 
 def _add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -152,8 +155,14 @@ class BotService:
         )
         attach(self.application.bot_data, self.services)
         self.acceptance = Acceptance(self.application, self.store)
+        self.web = self._web_server()
+        self._poller: Poller | None = None
+        self._polling: asyncio.Task[None] | None = None
+
+    def _web_server(self) -> WebServer:
+        settings = self.settings
         webhook = settings.webhook_url is not None
-        self.web = WebServer(
+        return WebServer(
             settings.listen_host,
             settings.listen_port,
             webhook_path=settings.webhook_path if webhook else None,
@@ -162,8 +171,6 @@ class BotService:
             metrics=self.metrics,
             problem=self._problem,
         )
-        self._poller: Poller | None = None
-        self._polling: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, serve until `stop` is set (or polling cannot go on), shut down."""

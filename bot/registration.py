@@ -55,16 +55,23 @@ async def register_webhook(
             settings.webhook_path,
         )
         return
-    registered = await set_commands(bot)
+    menu_set = await set_commands(bot)
+    webhook_set = await _set_webhook(bot, settings, secret, allowed_updates)
+    if not (menu_set and webhook_set):
+        await store.release_claim(key)
+
+
+async def _set_webhook(
+    bot: Bot, settings: Settings, secret: str, allowed_updates: Sequence[str]
+) -> bool:
     try:
         await bot.set_webhook(
-            url=url,
+            url=str(settings.webhook_url),
             secret_token=secret,
             allowed_updates=list(allowed_updates),
             max_connections=100,
         )
     except TelegramError as exc:
-        registered = False
         # Serve anyway: the webhook may already be set (e.g. by another replica), and a
         # bot that exits here would be restarted into the same error.
         log.error(
@@ -73,10 +80,9 @@ async def register_webhook(
             exc,
             settings.webhook_path,
         )
-    else:
-        log.info("webhook mode: Telegram delivers to %s", settings.webhook_path)
-    if not registered:
-        await store.release_claim(key)
+        return False
+    log.info("webhook mode: Telegram delivers to %s", settings.webhook_path)
+    return True
 
 
 def _english_menu() -> list[tuple[str, str]]:
