@@ -194,10 +194,3 @@ def _usable(name: str, value: str | bool | None, settings: Settings) -> bool:
     if name == "model":
         return value in settings.models.offered
     return value is not None
-
-
-async def model_for(
-    store: Store, settings: Settings, chat_id: int, user_id: int | None, *, group: bool
-) -> str:
-    """The group's choice if set, else the sender's own, else DEFAULT_MODEL."""
-    return (await effective(store, settings, chat_id, user_id, group=group)).model_name
