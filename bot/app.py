@@ -8,6 +8,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError
@@ -22,8 +23,9 @@ from bot import audio, i18n, registration
 from bot.acceptance import Acceptance
 from bot.config import RedisLocation, Settings, database_location
 from bot.flood import build_limiter
-from bot.handlers import access, buttons, commands, media, preferences, usage
+from bot.handlers import access, buttons, commands, links, media, preferences, usage
 from bot.jobs import Dispatcher
+from bot.link_download import LinkDownloader
 from bot.metrics import Metrics
 from bot.pipeline import JobRunner
 from bot.polling import Poller, PollingStopped
@@ -99,6 +101,7 @@ def _add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> Non
     application.add_handler(TypeHandler(Update, _drop_duplicates), group=-2)
     application.add_handler(access.handler(), group=-1)
     application.add_handler(media.handler())
+    application.add_handler(links.handler())
     for handler in [
         *commands.handlers(),
         *preferences.handlers(),
@@ -124,8 +127,12 @@ async def _drop_duplicates(update: Update, context: Context) -> None:
 class BotService:
     """The whole bot: store, clients, Application, job workers, the web server, the poller."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, link_resolver: AbstractResolver | None = None
+    ) -> None:
+        """`link_resolver`: how link hosts are looked up (the system's resolver by default)."""
         self.settings = settings
+        self.links = LinkDownloader(settings, link_resolver)
         self.metrics = Metrics(settings.models)
         self.application = build_application(settings, self.metrics)
         self.store = open_store(settings.database_url)
@@ -198,7 +205,13 @@ class BotService:
         await app.start()
         self.downloads = new_session(aiohttp.ClientTimeout(sock_connect=10.0, sock_read=60.0))
         runner = JobRunner(
-            app.bot, self.store, self.transcriber, self.settings, self.downloads, self.metrics
+            app.bot,
+            self.store,
+            self.transcriber,
+            self.settings,
+            self.downloads,
+            self.metrics,
+            self.links,
         )
         await self.dispatcher.start(runner)
         await self.web.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 IdList = Annotated[frozenset[int], NoDecode]
 NameList = Annotated[tuple[str, ...], NoDecode]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+NetworkList = Annotated[frozenset[Network], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -92,6 +95,15 @@ class Settings(BaseSettings):
     telegram_chat_rate_per_second: float = Field(default=1.0, ge=0)
     telegram_chat_burst: int = Field(default=20, ge=1)
 
+    # Recordings from links (bot.links); LINK_MAX_MB=0 turns links off.
+    link_max_mb: int = Field(default=500, ge=0)
+    link_auto_private: bool = True  # in private chats a link alone is enough; groups: /transcribe
+    link_timeout_seconds: float = Field(default=900.0, gt=0)  # the whole download
+    link_idle_seconds: float = Field(default=30.0, gt=0)  # the longest wait for the next bytes
+    # Only for tests and home networks: links may then reach private addresses.
+    link_allow_private_networks: bool = False
+    link_allowed_networks: NetworkList = frozenset()  # private networks allowed one by one
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 
@@ -144,6 +156,14 @@ class Settings(BaseSettings):
         offered = info.data.get("transcription_models")
         if value is not None and offered:
             build_registry(offered, value)  # ModelsFileError: one line per problem
+        return value
+
+    @field_validator("link_allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",")]
+            return frozenset(ipaddress.ip_network(p, strict=False) for p in parts if p)
         return value
 
     @field_validator("log_level", mode="before")

@@ -63,3 +63,42 @@ class UpstreamRejected(UpstreamError):
 
 class UpstreamAuthError(UpstreamRejected):
     """401/403: the operator's key is wrong; the user cannot fix it."""
+
+
+# --- recordings from a link (bot.links) ---
+
+
+class LinkError(TranscribotError):
+    """A link that was not fetched; the subclass says why, for the user."""
+
+
+class LinkNotAllowed(LinkError):
+    """Not an http(s) URL, or not one this bot may fetch (malformed, too long)."""
+
+
+class LinkPrivate(LinkError):
+    """The host is, or resolves to, an address outside the public internet."""
+
+
+class LinkTooBig(LinkError):
+    """Larger than LINK_MAX_MB (announced, or counted while downloading)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"larger than {limit} bytes")
+        self.limit = limit
+
+
+class LinkTooSlow(LinkError):
+    """The server did not answer, or stopped sending, within the time limits."""
+
+
+class LinkNotMedia(LinkError):
+    """The link leads to a web page or something else that is not a recording."""
+
+
+class LinkUnreachable(LinkError):
+    """The server could not be reached, answered an error, or redirected too often."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

@@ -17,6 +17,7 @@ from bot import i18n, texts
 from bot.config import Settings
 from bot.delivery import Replies, shows_progress
 from bot.errors import TranscribotError
+from bot.link_download import LinkDownloader
 from bot.live import LiveText, interval_for
 from bot.logs import request_context
 from bot.metrics import Metrics
@@ -41,12 +42,13 @@ class JobRunner:
         settings: Settings,
         http: aiohttp.ClientSession,
         metrics: Metrics,
+        links: LinkDownloader | None = None,
     ) -> None:
         self._metrics = metrics
         self._store = store
         self._transcriber = transcriber
         self._settings = settings
-        self._uploads = UploadMaker(bot, http, settings)
+        self._uploads = UploadMaker(bot, http, settings, links)
         self._replies = Replies(bot, store, settings)
 
     async def __call__(self, job: Job) -> None:

@@ -12,6 +12,12 @@ from bot.errors import (
     CorruptAudio,
     FfmpegMissing,
     FileTooBig,
+    LinkError,
+    LinkNotAllowed,
+    LinkNotMedia,
+    LinkPrivate,
+    LinkTooBig,
+    LinkTooSlow,
     TranscribotError,
     UnsupportedAudio,
     UpstreamAuthError,
@@ -180,6 +186,8 @@ def part_progress(done: int, total: int) -> str:
 
 def for_error(error: TranscribotError) -> str:
     """The one short message a user sees for an error we expected."""
+    if isinstance(error, LinkError):
+        return link_error(error)
     if isinstance(error, FileTooBig):
         return _(
             "📦 This file is too big for me: Telegram lets bots download up to {megabytes} MB. "
@@ -455,3 +463,33 @@ def summary_text_gone() -> str:
 
 def upgrade_under_way() -> str:
     return _("That one is done with the better model already, or on its way.")
+
+
+# --- recordings from a link ---
+
+
+def link_error(error: LinkError) -> str:
+    """Why a link was not transcribed."""
+    if isinstance(error, LinkNotAllowed):
+        return link_not_allowed()
+    if isinstance(error, LinkPrivate):
+        return _(
+            "🔒 That link points into a private network. I only fetch recordings from the "
+            "public internet."
+        )
+    if isinstance(error, LinkTooBig):
+        return _("📦 The file behind that link is too big: I take up to {megabytes} MB.").format(
+            megabytes=error.limit // (1024 * 1024)
+        )
+    if isinstance(error, LinkTooSlow):
+        return _("⏱ The server behind that link was too slow. Please try again later.")
+    if isinstance(error, LinkNotMedia):
+        return _(
+            "🔗 That link leads to a web page, not to an audio or video file. Send a direct "
+            "download link (Google Drive, Dropbox and OneDrive share links work too)."
+        )
+    return _("🔗 I couldn't download the file behind that link.")
+
+
+def link_not_allowed() -> str:
+    return _("🔗 I can only fetch recordings from http:// and https:// links.")

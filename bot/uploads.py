@@ -1,4 +1,4 @@
-"""From a Telegram file to the uploads the API takes: download, sniff or probe, convert, split.
+"""From a Telegram file (or a link) to the uploads the API takes: download, probe, convert, split.
 
 Audio stays in memory only up to MEMORY_AUDIO_BYTES; larger downloads and everything ffmpeg
 makes live in a temporary directory that is removed when the caller is done with the uploads,
@@ -19,9 +19,17 @@ import aiohttp
 from telegram import Bot
 from telegram.error import BadRequest, NetworkError
 
-from bot import audio, formats
+from bot import audio, formats, links
 from bot.config import Settings
-from bot.errors import AudioTooLong, ConversionTimeout, CorruptAudio, FfmpegMissing, FileTooBig
+from bot.errors import (
+    AudioTooLong,
+    ConversionTimeout,
+    CorruptAudio,
+    FfmpegMissing,
+    FileTooBig,
+    LinkNotMedia,
+)
+from bot.link_download import LinkDownloader
 from bot.store import Job
 
 log = logging.getLogger(__name__)
@@ -47,11 +55,18 @@ class Upload:
 class UploadMaker:
     """Turns a job's file into uploads; built once, shared by every job."""
 
-    def __init__(self, bot: Bot, http: aiohttp.ClientSession, settings: Settings) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        http: aiohttp.ClientSession,
+        settings: Settings,
+        links: LinkDownloader | None = None,
+    ) -> None:
         self._bot = bot
         self._http = http
         self._limit = settings.max_audio_seconds
         self._local = settings.telegram_local_mode
+        self._links = links or LinkDownloader(settings)
 
     @contextlib.asynccontextmanager
     async def uploads(
@@ -63,21 +78,39 @@ class UploadMaker:
         """
         if job.duration is not None and job.duration > self._limit:
             raise AudioTooLong(job.duration, self._limit)  # refused before any download
-        size_limit = LOCAL_DOWNLOAD_LIMIT if self._local else CLOUD_DOWNLOAD_LIMIT
-        if job.file_size is not None and job.file_size > size_limit:
-            raise FileTooBig(job.file_size, size_limit)
-        location = await self._locate(job, size_limit)
         with _LazyDir() as workdir:
             source: Source
-            if self._local and Path(location).is_absolute():
-                source = Path(location)  # a local Bot API server's own disk: read in place
+            if job.kind == links.KIND:
+                source = await self._fetch_link(job, workdir)
             else:
-                source = await self._download(location, workdir, job.file_size)
+                source = await self._fetch(job, workdir)
             try:
                 uploads = await self._prepare(job, source, workdir, preparing)
             except TimeoutError as exc:  # probe's or prepare_parts' own bound: ffmpeg is killed
                 raise ConversionTimeout("ffmpeg took too long on this file") from exc
             yield uploads
+
+    async def _fetch(self, job: Job, workdir: _LazyDir) -> Source:
+        """A Telegram file: in memory or on disk, or in place on a local Bot API server's disk."""
+        size_limit = LOCAL_DOWNLOAD_LIMIT if self._local else CLOUD_DOWNLOAD_LIMIT
+        if job.file_size is not None and job.file_size > size_limit:
+            raise FileTooBig(job.file_size, size_limit)
+        location = await self._locate(job, size_limit)
+        if self._local and Path(location).is_absolute():
+            return Path(location)  # a local Bot API server's own disk: read in place
+        return await self._download(location, workdir, job.file_size)
+
+    async def _fetch_link(self, job: Job, workdir: _LazyDir) -> Path:
+        """A link's file on disk, checked with ffprobe before anything is paid for it."""
+        path = workdir / "download"
+        size = await self._links.download(job.file_id, path)
+        log.info("job=%d: link downloaded, %d bytes", job.id, size)
+        try:
+            info = await audio.probe(path)
+        except CorruptAudio as exc:
+            raise LinkNotMedia("ffprobe found no recording in it") from exc
+        audio.check_duration(info, self._limit)
+        return path
 
     async def _locate(self, job: Job, size_limit: int) -> str:
         """getFile: a URL to download from, or in local mode a path on this machine."""

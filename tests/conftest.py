@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp.abc import AbstractResolver
 
 from bot.app import BotService
 from bot.config import Settings
@@ -169,14 +170,19 @@ def bot_settings(
 def bot_factory(
     tg: FakeTelegram, api: FakeTranscriptionAPI, tmp_path: Path, database_url: str
 ) -> BotFactory:
-    """`async with bot_factory(**settings) as bot:` runs a bot; leaving it stops the bot."""
+    """`async with bot_factory(**settings) as bot:` runs a bot; leaving it stops the bot.
+
+    link_resolver=...: the DNS answers the bot gets for the hosts of links.
+    """
 
     @contextlib.asynccontextmanager
-    async def run(**overrides: Any) -> AsyncIterator[RunningBot]:
+    async def run(
+        *, link_resolver: AbstractResolver | None = None, **overrides: Any
+    ) -> AsyncIterator[RunningBot]:
         settings = bot_settings(
             tg, api, tmp_path / "bot.sqlite3", **{"database_url": database_url, **overrides}
         )
-        service = BotService(settings)
+        service = BotService(settings, link_resolver=link_resolver)
         stop = asyncio.Event()
         task = asyncio.create_task(service.run(stop))
         async with httpx.AsyncClient(timeout=10) as http:

@@ -9,8 +9,17 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BACKENDS, ProcessFactory, backend_url, eventually, voice_message
-from tests.fakes import FakeTelegram, FakeTranscriptionAPI
+from tests.conftest import (
+    BACKENDS,
+    ProcessFactory,
+    backend_url,
+    eventually,
+    next_message_id,
+    next_update_id,
+    voice_message,
+)
+from tests.fakes import FakeTelegram, FakeTranscriptionAPI, text_update
+from tests.fakes.file_server import FakeFileServer
 
 USER = 4242
 
@@ -84,3 +93,33 @@ async def test_sigterm_drains_running_jobs_and_keeps_the_rest_queued(
     )
     again.signal(signal.SIGTERM)
     assert await again.wait() == 0
+
+
+async def test_link_job_killed_while_downloading_is_fetched_again_after_restart(
+    bot_process: ProcessFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    """A link is a job like a file: the URL is in the store, and the next start fetches it."""
+    api.set_transcript(voice_bytes, "from the link, after the crash")
+    async with FakeFileServer() as files:
+        url = files.stall("/talk.ogg", first=b"OggS", seconds=30)
+        settings = {"JOB_LEASE_SECONDS": "2", "LINK_ALLOW_PRIVATE_NETWORKS": "true"}
+        first = bot_process(**settings)
+        await first.start()
+        message_id = next_message_id()
+        tg.add_message(USER, message_id, text=url)
+        update = text_update(
+            next_update_id(), chat_id=USER, user_id=USER, message_id=message_id, text=url
+        )
+        assert await first.deliver(update) == 200
+        await files.log.wait_for(lambda: len(files.requests) == 1, 15, "the download started")
+        first.signal(signal.SIGKILL)
+        assert await first.wait() == -signal.SIGKILL
+
+        files.put("/talk.ogg", voice_bytes, "audio/ogg")
+        second = bot_process(**settings)
+        await second.start()
+        await tg.wait_for(lambda: "from the link, after the crash" in final_texts(tg), timeout=20)
+        second.signal(signal.SIGTERM)
+        assert await second.wait() == 0
+    assert len(files.requests) == 2
+    assert len(api.requests) == 1

@@ -14,7 +14,7 @@ from telegram import (
 )
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from bot import texts
+from bot import links, texts
 from bot.callbacks import Callbacks, ChooseModel, StaleButton, pattern
 from bot.handlers.common import (
     command_message,
@@ -23,6 +23,7 @@ from bot.handlers.common import (
     settings_here,
     user_id_of,
 )
+from bot.handlers.links import accept_link
 from bot.handlers.media import accept, media_of
 from bot.models import Registry
 from bot.services import Context, Services, services_of
@@ -145,6 +146,13 @@ async def transcribe(update: Update, context: Context) -> None:
     svc = services_of(context)
     target = message.reply_to_message
     media = media_of(target)
+    if media is None and svc.settings.link_max_mb > 0:
+        # A link in the message replied to, or after the command itself.
+        with_link = target if target is not None and links.link_in(target) else message
+        url = links.link_in(with_link)
+        if url is not None:
+            await accept_link(svc, context, with_link, message, url, explicit=True)
+            return
     if target is None or media is None:
         context.application.create_task(message.reply_text(texts.transcribe_usage()))
         return

@@ -141,7 +141,7 @@ async def accept(
     if refusal is not None:
         log.info("refused chat=%s user=%s: %s", chat_id, user_id, refusal.text)
         if explicit or not now.quiet.value:  # a quiet chat hears only of what it asked for
-            _reply_later(context, request, refusal.text)
+            reply_later(context, request, refusal.text)
         return
     group = in_group(target)
     job = NewJob(
@@ -192,7 +192,7 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _reply_later(context: Context, message: Message, text: str) -> None:
+def reply_later(context: Context, message: Message, text: str) -> None:
     """Send a refusal without holding up the webhook's answer."""
     context.application.create_task(
         message.reply_text(
