@@ -30,8 +30,18 @@ from tests.fakes.audio_probe import (
 )
 from tests.fakes.chat_completions import CHAT_MODELS, ChatCall, answer_chat
 from tests.fakes.openai_errors import OpenAIError
+from tests.fakes.transcription_dialects import (
+    DIALECTS,
+    WHISPER_STYLE,
+    Dialect,
+    Segment,
+    answer,
+    check_fields,
+    default_segments,
+)
 
-MODELS = frozenset({"gpt-4o-mini-transcribe", "gpt-4o-transcribe"})
+# Whisper-style servers' own names (Groq's): they reject `stream` and `chunking_strategy`.
+WHISPER_STYLE_MODELS = frozenset({"whisper-large-v3-turbo", "whisper-large-v3"})
 # The formats the Yescale page lists; OpenAI's own message (below) also names "oga".
 FORMATS = frozenset({"flac", "mp3", "mp4", "mpeg", "mpga", "m4a", "ogg", "wav", "webm"})
 _FORMATS_MESSAGE = (
@@ -41,7 +51,6 @@ _FORMATS_MESSAGE = (
 MAX_FILE_BYTES = 25 * 1024 * 1024  # 26214400
 MAX_DURATION_SECONDS = 1500
 _MAX_BODY = 30 * 1024 * 1024
-_RESPONSE_FORMATS = frozenset({"json", "text"})
 _LANGUAGE = re.compile(r"[a-z]{2}")
 _RECORDED_HEADERS = ("Content-Type", "Content-Length", "User-Agent", "Accept", "Idempotency-Key")
 _BYTES_PER_SECOND = 4_000  # ~32 kbit/s voice, to estimate usage when the duration is unknown
@@ -129,6 +138,10 @@ class FakeTranscriptionAPI(FakeServer):
         self.stream_delay = 0.0  # seconds before each streamed event but the first
         self.chat_models = CHAT_MODELS  # what /chat/completions accepts
         self.transcripts: dict[str, str] = {}  # by sha256 of the file
+        self.segments: dict[str, list[Segment]] = {}  # by sha256; else made up from the text
+        # What each model accepts and answers (tests may change one), and other known names.
+        self.dialects: dict[str, Dialect] = dict(DIALECTS)
+        self.whisper_style_models = set(WHISPER_STYLE_MODELS)
         self.total_own_time = 0.0  # sum of handler_seconds, for benchmarks to subtract
         self.in_flight = 0  # requests being handled right now (e.g. waiting out `delay`)
         self._log: CallLog[TranscriptionCall] = CallLog(_describe)
@@ -173,6 +186,16 @@ class FakeTranscriptionAPI(FakeServer):
         """Answer `text` for this file (its bytes, or the hex sha256 of them)."""
         sha = data_or_sha if isinstance(data_or_sha, str) else _sha256(data_or_sha)
         self.transcripts[sha] = text
+
+    def set_segments(self, data_or_sha: bytes | str, segments: list[Segment]) -> None:
+        """Answer these segments for this file (verbose_json, diarized_json, srt, vtt)."""
+        sha = data_or_sha if isinstance(data_or_sha, str) else _sha256(data_or_sha)
+        self.segments[sha] = segments
+
+    def dialect_of(self, model: str) -> Dialect | None:
+        if model in self.dialects:
+            return self.dialects[model]
+        return WHISPER_STYLE if model in self.whisper_style_models else None
 
     def transcript_for(self, data: bytes) -> str:
         return self._transcript(_sha256(data))
@@ -253,16 +276,19 @@ class FakeTranscriptionAPI(FakeServer):
                 413,
                 f"Maximum content size limit ({MAX_FILE_BYTES}) exceeded ({file.size} bytes read)",
             )
-        file = self._check_request(call.fields, file)
+        dialect, file = self._check_request(call.fields, file)
         call.duration_seconds = await self._duration(file)
-        call.text = self._transcript(file.sha256)
         seconds = call.duration_seconds or file.size / _BYTES_PER_SECOND
+        check_fields(call.model, dialect, call.fields, seconds)
+        call.text = self._transcript(file.sha256)
         usage = {"type": "duration", "seconds": max(1, math.ceil(seconds))}
-        if call.streamed and self.stream_mode != "json":
+        if call.streamed and dialect.streams and self.stream_mode != "json":
             return await self._stream_reply(request, call.text, usage)
-        if call.fields.get("response_format") == "text":
-            return web.Response(text=call.text, content_type="text/plain")
-        return web.json_response({"text": call.text, "usage": usage})
+        segments = self.segments.get(file.sha256) or default_segments(
+            call.text, seconds, dialect.speakers
+        )
+        response_format = call.fields.get("response_format", "json")
+        return answer(response_format, call.text, segments, seconds, usage)
 
     async def _stream_reply(
         self, request: web.Request, text: str, usage: dict[str, Any]
@@ -340,12 +366,12 @@ class FakeTranscriptionAPI(FakeServer):
                 401, f"Incorrect API key provided: {key[:5]}****.", code="invalid_api_key"
             )
 
-    @staticmethod
-    def _check_request(fields: dict[str, str], file: _File | None) -> _File:
+    def _check_request(self, fields: dict[str, str], file: _File | None) -> tuple[Dialect, _File]:
         model = fields.get("model")
         if not model:
             raise OpenAIError(400, "you must provide a model parameter", param="model")
-        if model not in MODELS:
+        dialect = self.dialect_of(model)
+        if dialect is None:
             raise OpenAIError(
                 400,
                 f"The model `{model}` does not exist or you do not have access to it.",
@@ -356,15 +382,6 @@ class FakeTranscriptionAPI(FakeServer):
             raise OpenAIError(400, "you must provide a file parameter", param="file")
         if PurePosixPath(file.filename).suffix.lower().removeprefix(".") not in FORMATS:
             raise OpenAIError(400, _FORMATS_MESSAGE, param="file", code="unsupported_format")
-        response_format = fields.get("response_format", "json")
-        if response_format not in _RESPONSE_FORMATS:
-            raise OpenAIError(
-                400,
-                f"response_format '{response_format}' is not compatible with model '{model}'. "
-                "Use 'json' or 'text'.",
-                param="response_format",
-                code="unsupported_value",
-            )
         language = fields.get("language")
         if language is not None and not _LANGUAGE.fullmatch(language):
             raise OpenAIError(
@@ -374,7 +391,7 @@ class FakeTranscriptionAPI(FakeServer):
                 param="language",
                 code="invalid_language_format",
             )
-        return file
+        return dialect, file
 
     async def _duration(self, file: _File) -> float | None:
         """The audio's duration if known; refuses what is not audio or is too long."""
