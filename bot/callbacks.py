@@ -49,6 +49,15 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class Subtitles:
+    """Send a finished job's segments as an .srt file."""
+
+    kind: ClassVar[str] = "srt"
+    job_id: int
+    tag: str
+
+
+@dataclass(frozen=True)
 class ChooseModel:
     """Set the chat's (or the person's) transcription model."""
 
@@ -56,9 +65,9 @@ class ChooseModel:
     model: str
 
 
-JobButton = Upgrade | Summary
-Button = Upgrade | Summary | ChooseModel
-_JOB_BUTTONS: dict[str, type[JobButton]] = {"up": Upgrade, "sum": Summary}
+JobButton = Upgrade | Summary | Subtitles
+Button = Upgrade | Summary | Subtitles | ChooseModel
+_JOB_BUTTONS: dict[str, type[JobButton]] = {"up": Upgrade, "sum": Summary, "srt": Subtitles}
 _MODEL_NAME = re.compile(r"\S{1,64}")
 
 

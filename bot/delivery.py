@@ -8,13 +8,17 @@ import logging
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyParameters
 from telegram.error import BadRequest, TelegramError
 
-from bot import texts
-from bot.callbacks import Callbacks, Summary, Upgrade
+from bot import segments, texts
+from bot.callbacks import Callbacks, Subtitles, Summary, Upgrade
 from bot.config import Settings
 from bot.replies import ATTACH_AFTER_MESSAGES, MESSAGE_LIMIT, escape, split_for_telegram, utf16_len
+from bot.segments import Transcribed
 from bot.store import Job, Store
 
 log = logging.getLogger(__name__)
+
+# Kinds of media a subtitles file makes sense for.
+SUBTITLED_KINDS = frozenset({"video", "video_note"})
 
 
 def shows_progress(job: Job) -> bool:
@@ -38,14 +42,17 @@ def whole_text_kept(settings: Settings, messages: int) -> bool:
 
 
 def transcript_keyboard(
-    job: Job, text: str, settings: Settings, messages: int = 1
+    job: Job, result: Transcribed, settings: Settings, messages: int = 1
 ) -> InlineKeyboardMarkup | None:
-    """The buttons under a transcript: the registry's better model, a summary for long ones.
+    """The buttons under a transcript: the registry's better model, a summary for long ones,
+    subtitles for videos with timed segments.
 
-    A summary needs the whole text later: from the cache, or from the one message holding it.
+    A summary needs the whole text later: from the cache, or from the one message holding it;
+    subtitles need the segments, from the cache.
     """
     callbacks = Callbacks.of(settings)
     row = []
+    text = result.text
     better = settings.models.upgrade_for(job.model)
     if better is not None:
         data = callbacks.for_job(Upgrade, job)
@@ -57,6 +64,9 @@ def transcript_keyboard(
     ):
         data = callbacks.for_job(Summary, job)
         row.append(InlineKeyboardButton(texts.summary_button(), callback_data=data))
+    if settings.cache_transcripts_hours > 0 and result.segments and job.kind in SUBTITLED_KINDS:
+        data = callbacks.for_job(Subtitles, job)
+        row.append(InlineKeyboardButton(texts.subtitles_button(), callback_data=data))
     return InlineKeyboardMarkup([[button] for button in row]) if row else None
 
 
@@ -137,14 +147,18 @@ class Replies:
         except TelegramError as exc:
             log.warning("job=%d: could not tell the user: %s", job.id, exc)
 
-    async def transcript(self, job: Job, placeholder: int | None, text: str) -> tuple[int, ...]:
-        """The transcript in as many messages as it takes (ids returned), headed by who said it."""
+    async def transcript(
+        self, job: Job, placeholder: int | None, result: Transcribed
+    ) -> tuple[int, ...]:
+        """The transcript in as many messages as it takes (ids returned), headed by who said it;
+        with segments, in paragraphs headed by speaker or time."""
+        text = segments.layout(result, texts.speaker)
         head = heading(job)
         room = MESSAGE_LIMIT - (utf16_len(job.sender_name or "") + 4 if head else 0)
         pieces = split_for_telegram(text, room)
         if pieces:
             htmls = [head + escape(pieces[0]), *(escape(p) for p in pieces[1:])]
-            markup = transcript_keyboard(job, text, self._settings, len(pieces))
+            markup = transcript_keyboard(job, result, self._settings, len(pieces))
         else:
             htmls, markup = [head + texts.no_speech()], None
         earlier = list(job.replaces) or ([placeholder] if placeholder is not None else [])

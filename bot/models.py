@@ -54,6 +54,15 @@ class ModelSpec:
     def speakers(self) -> bool:
         return self.response_format == "diarized_json"
 
+    @property
+    def part_limits(self) -> tuple[int, float]:
+        """The largest part the bot sends (bytes, seconds): the model's limits less a margin
+        for the multipart envelope and for rounding in the engine's own duration count."""
+        return (
+            max(self.max_upload_bytes - _MB, self.max_upload_bytes // 2),
+            self.max_audio_seconds * 14 / 15,
+        )
+
 
 _OPENAI = ModelSpec(
     name="",

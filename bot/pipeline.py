@@ -13,7 +13,7 @@ import aiohttp
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot import i18n, texts
+from bot import i18n, segments, texts
 from bot.config import Settings
 from bot.delivery import Replies, shows_progress
 from bot.errors import TranscribotError
@@ -22,6 +22,7 @@ from bot.live import LiveText, interval_for
 from bot.logs import request_context
 from bot.metrics import Metrics
 from bot.report import JobReport, Outcome
+from bot.segments import Transcribed
 from bot.store import Job, Store
 from bot.transcriber import Transcriber
 from bot.uploads import Upload, UploadMaker
@@ -77,7 +78,7 @@ class JobRunner:
             if cached is not None:
                 # The same file was transcribed already: free, unless it was this job's own
                 # earlier attempt (delivery failed after the API was paid), which is billed.
-                text = cached
+                result = cached
                 billed = (job.duration or 0.0) if job.attempts > 1 else 0.0
                 report.cached = True
             else:
@@ -87,12 +88,14 @@ class JobRunner:
                 async with self._uploads.uploads(job, preparing) as uploads:
                     report.lap("download")
                     report.prepared(uploads)
-                    text, audio_seconds = await self._transcribe(job, uploads, placeholder, report)
+                    result, audio_seconds = await self._transcribe(
+                        job, uploads, placeholder, report
+                    )
                     report.lap("upstream")
                 billed = audio_seconds or 0.0
-                await self._remember(key, text)
-            report.audio_seconds, report.chars = billed, len(text)
-            reply_ids = await self._replies.transcript(job, placeholder, text)
+                await self._remember(key, result)
+            report.audio_seconds, report.chars = billed, len(result.text)
+            reply_ids = await self._replies.transcript(job, placeholder, result)
             await self._store.finish_job(job.id, billed, reply_ids)
             report.lap("reply")
             return "done", None
@@ -115,15 +118,19 @@ class JobRunner:
             log.exception("job=%d: unexpected error", job.id)
             return await self._retry_or_fail(job, placeholder, f"{type(exc).__name__}: {exc}")
 
-    async def _cached(self, key: str) -> str | None:
-        if self._settings.cache_transcripts_hours <= 0:
-            return None
-        return await self._store.get_transcript(key)
+    async def _cached(self, key: str) -> Transcribed | None:
+        return await cached_transcript(self._store, self._settings, key)
 
-    async def _remember(self, key: str, text: str) -> None:
-        hours = self._settings.cache_transcripts_hours
-        if hours > 0:
-            await self._store.put_transcript(key, text, hours * 3600)
+    async def _remember(self, key: str, result: Transcribed) -> None:
+        """The text, and its segments beside it (subtitles and timestamps need them later)."""
+        seconds = self._settings.cache_transcripts_hours * 3600
+        if seconds <= 0:
+            return
+        await self._store.put_transcript(key, result.text, seconds)
+        if result.segments:
+            await self._store.put_transcript(
+                key + SEGMENTS_SUFFIX, segments.encode(result.segments), seconds
+            )
 
     async def _retry_or_fail(
         self, job: Job, placeholder: int | None, reason: str
@@ -143,14 +150,14 @@ class JobRunner:
         """The transcript shown as it streams in, when one request makes the whole of it."""
         if placeholder is None or not shows_progress(job):
             return None  # quiet, or an upgrade keeping the old text until the new one is in
-        if len(uploads) != 1 or not self._transcriber.streams:
+        if len(uploads) != 1 or not self._transcriber.streams(self._settings.models.get(job.model)):
             return None
         show = functools.partial(self._replies.live, job, placeholder)
         return LiveText(show, interval_for(job.chat_type))
 
     async def _transcribe(
         self, job: Job, uploads: list[Upload], placeholder: int | None, report: JobReport
-    ) -> tuple[str, float | None]:
+    ) -> tuple[Transcribed, float | None]:
         """Each upload's text, joined in order; the parts of a long one go concurrently."""
         progress = _Progress(
             len(uploads), functools.partial(self._replies.progress, job, placeholder)
@@ -158,12 +165,14 @@ class JobRunner:
         live = self._live_text(job, uploads, placeholder)
         gate = asyncio.Semaphore(PARTS_AT_ONCE)
 
-        async def one(upload: Upload) -> str:
+        spec = self._settings.models.get(job.model)
+
+        async def one(upload: Upload) -> Transcribed:
             async with gate:
                 result = await self._transcriber.transcribe(
                     upload.data,
                     upload.filename,
-                    job.model,
+                    spec,
                     duration=upload.duration,
                     language=job.language,
                     prompt=job.prompt,
@@ -171,12 +180,12 @@ class JobRunner:
                 )
             report.transcripts.append(result)
             progress.part_done()
-            return result.text
+            return Transcribed(result.text, segments.shifted(result.segments, upload.start))
 
         progress.start()
         tasks = [asyncio.create_task(one(u)) for u in uploads]
         try:
-            texts_in_order = await asyncio.gather(*tasks)
+            parts = await asyncio.gather(*tasks)
         except BaseException:
             # One part failed (or the job was cancelled): the others are of no use any more,
             # and their files are about to be removed.
@@ -192,13 +201,29 @@ class JobRunner:
         audio_seconds = sum(s for s in seconds if s is not None) if None not in seconds else None
         if audio_seconds is None:
             audio_seconds = job.duration
-        return join_parts(uploads, texts_in_order), audio_seconds
+        text = join_parts(uploads, [part.text for part in parts])
+        return Transcribed(text, tuple(s for part in parts for s in part.segments)), audio_seconds
 
 
 def cache_key(job: Job) -> str:
     """The same file (forwarded anywhere) asked for with the same model and hints."""
     parts = (job.file_unique_id, job.model, job.language or "", job.prompt or "")
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+# The cache key of a transcript's segments, beside its text's.
+SEGMENTS_SUFFIX = ":segments"
+
+
+async def cached_transcript(store: Store, settings: Settings, key: str) -> Transcribed | None:
+    """A transcript kept from before (CACHE_TRANSCRIPTS_HOURS), with its segments if it had any."""
+    if settings.cache_transcripts_hours <= 0:
+        return None
+    text = await store.get_transcript(key)
+    if text is None:
+        return None
+    stored = await store.get_transcript(key + SEGMENTS_SUFFIX)
+    return Transcribed(text, segments.decode(stored) if stored else ())
 
 
 def join_parts(uploads: list[Upload], part_texts: list[str]) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from bot import texts
+from bot import segments, texts
 from bot.config import Settings
 from bot.delivery import without_heading
-from bot.pipeline import cache_key
+from bot.pipeline import cache_key, cached_transcript
 from bot.replies import MESSAGE_LIMIT, escape, split_for_telegram
 from bot.store import Job, Store, Usage
 from bot.summarizer import Summarizer
@@ -31,10 +31,9 @@ class Summaries:
 
         None when only a part is at hand: a summary of that would mislead.
         """
-        if self._settings.cache_transcripts_hours > 0:
-            cached = await self._store.get_transcript(cache_key(job))
-            if cached:
-                return cached
+        kept = await cached_transcript(self._store, self._settings, cache_key(job))
+        if kept is not None and kept.text:
+            return segments.layout(kept, texts.speaker)  # with its speakers and timestamps
         if len(job.reply_ids) > 1 or not shown:
             return None
         return without_heading(job, shown)

@@ -388,11 +388,16 @@ def stats_report(
     by_day: dict[str, dict[str, float]],
     top_chats: list[tuple[int, int, float]],
     failures: list[str],
+    costs: dict[str, float] | None = None,
 ) -> str:
+    """costs: estimated USD per model, at the model registry's prices."""
     lines = [_("<b>Jobs</b>")]
     lines.extend(f"{_(label)}: {by_status.get(status, 0)}" for status, label in _JOB_STATES.items())
     lines.append("\n" + _("<b>Audio minutes by model</b>"))
-    lines.extend(f"{model}: {value:.2f}" for model, value in sorted(minutes.items()))
+    lines.extend(
+        f"{model}: {value:.2f}" + (f" (≈ ${costs[model]:.4f})" if costs and model in costs else "")
+        for model, value in sorted(minutes.items())
+    )
     if not minutes:
         lines.append(_("none yet"))
     if by_day:
@@ -493,3 +498,23 @@ def link_error(error: LinkError) -> str:
 
 def link_not_allowed() -> str:
     return _("🔗 I can only fetch recordings from http:// and https:// links.")
+
+
+# Engines: speakers and subtitles.
+
+
+def speaker(label: str) -> str:
+    # Translators: heads a speaker's turn in a transcript: "Speaker A", "Speaker B".
+    return _("Speaker {label}").format(label=label)
+
+
+def subtitles_button() -> str:
+    return _("🎬 Subtitles")
+
+
+def subtitles_gone() -> str:
+    return _("The timed transcript is no longer kept, so I can't make subtitles.")
+
+
+def subtitles_caption() -> str:
+    return _("Subtitles (.srt) from the transcript's timestamps.")

@@ -65,6 +65,7 @@ class UploadMaker:
         self._bot = bot
         self._http = http
         self._limit = settings.max_audio_seconds
+        self._models = settings.models
         self._local = settings.telegram_local_mode
         self._links = links or LinkDownloader(settings)
 
@@ -179,11 +180,12 @@ class UploadMaker:
         size = len(source) if isinstance(source, bytes) else source.stat().st_size
         if size == 0:
             raise CorruptAudio("the file is empty")
+        limits = self._models.get(job.model).part_limits
         sniffed = _sniff(source, size)
         if sniffed is not None and sniffed.duration is not None:
             if sniffed.duration > self._limit:
                 raise AudioTooLong(sniffed.duration, self._limit)
-            if _fits(size, sniffed.duration):
+            if _fits(size, sniffed.duration, limits):
                 return [Upload(source, f"audio.{sniffed.extension}", 0.0, sniffed.duration)]
         path = source if isinstance(source, Path) else _spill(source, workdir)
         try:
@@ -194,14 +196,16 @@ class UploadMaker:
             declared = job.duration
             if sniffed is None or sniffed.duration is not None or declared is None:
                 raise
-            if not _fits(size, declared):
+            if not _fits(size, declared, limits):
                 raise
             log.warning("job=%d: no ffprobe; sending the %s as it is", job.id, sniffed.extension)
             return [Upload(source, f"audio.{sniffed.extension}", 0.0, declared)]
         audio.check_duration(info, self._limit)
-        if info.duration is None or not _fits(info.size, info.duration):
+        if info.duration is None or not _fits(info.size, info.duration, limits):
             await preparing()  # to be cut into parts: seconds, or a minute for hours of audio
-        parts = await audio.prepare_parts(path, info, workdir.path)
+        parts = await audio.prepare_parts(
+            path, info, workdir.path, max_bytes=limits[0], max_seconds=limits[1]
+        )
         return [Upload(p.path, p.filename, p.start, p.duration) for p in parts]
 
 
@@ -211,9 +215,9 @@ def _sniff(source: Source, size: int) -> formats.Sniffed | None:
     return formats.sniff(source[: formats.HEAD_BYTES], source[-formats.TAIL_BYTES :], size)
 
 
-def _fits(size: int, duration: float) -> bool:
-    """Whether one request takes it: the API's size and duration limits (bot.audio's margins)."""
-    return size <= audio.MAX_UPLOAD_BYTES and duration <= audio.MAX_PART_SECONDS
+def _fits(size: int, duration: float, limits: tuple[int, float]) -> bool:
+    """Whether one request takes it: the model's limits (ModelSpec.part_limits)."""
+    return size <= limits[0] and duration <= limits[1]
 
 
 def _spill(data: bytes, workdir: _LazyDir) -> Path:

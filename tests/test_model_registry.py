@@ -216,7 +216,7 @@ async def test_a_choice_no_longer_offered_falls_back_to_the_default(
     assert "Model: <b>gpt-4o-mini-transcribe</b> (default)" in shown
 
 
-async def test_usage_prices_come_from_the_models_file(
+async def test_usage_and_stats_prices_come_from_the_models_file(
     bot_factory: BotFactory,
     tg: FakeTelegram,
     api: FakeTranscriptionAPI,
@@ -225,8 +225,10 @@ async def test_usage_prices_come_from_the_models_file(
 ) -> None:
     file = tmp_path / "models.toml"
     file.write_text("[models.gpt-4o-mini-transcribe]\nprice_per_minute = 0.6\n")
-    async with bot_factory(models_file=str(file)) as bot:
+    async with bot_factory(models_file=str(file), admin_user_ids=str(USER)) as bot:
         await send_voice(bot, tg, voice_bytes, chat_id=USER)  # 2 s
         await tg.wait_calls("editMessageText", 1)
         lines = (await say(bot, tg, "/usage")).splitlines()
+        stats = (await say(bot, tg, "/stats")).splitlines()
     assert "gpt-4o-mini-transcribe: 2 seconds in 1 recording, ≈ $0.0200" in lines
+    assert "gpt-4o-mini-transcribe: 0.03 (≈ $0.0200)" in stats

@@ -6,6 +6,7 @@ import itertools
 
 from pydantic import SecretStr
 
+from bot.models import BUILT_IN
 from bot.transcriber import Transcriber
 from tests.conftest import API_KEY, BotFactory, RunningBot, send_voice
 from tests.fakes import Call, FakeTelegram, FakeTranscriptionAPI
@@ -14,6 +15,7 @@ from tests.test_private_chat import USER
 
 WORDS = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
 MORE = " …"  # what a live edit ends with
+FULL = BUILT_IN["gpt-4o-transcribe"]
 TOLERANCE = 0.1  # seconds: the fake records arrival, the bot measures from sending
 
 
@@ -155,11 +157,11 @@ async def test_language_and_prompt_are_sent_only_when_given(
 
     try:
         await transcriber.transcribe(
-            voice_bytes, "voice.ogg", "gpt-4o-transcribe", language="vi", prompt="Xin chào"
+            voice_bytes, "voice.ogg", FULL, language="vi", prompt="Xin chào"
         )
-        await transcriber.transcribe(voice_bytes, "voice.ogg", "gpt-4o-transcribe")
+        await transcriber.transcribe(voice_bytes, "voice.ogg", FULL)
         streamed = await transcriber.transcribe(
-            voice_bytes, "voice.ogg", "gpt-4o-transcribe", language="vi", on_text=on_text
+            voice_bytes, "voice.ogg", FULL, language="vi", on_text=on_text
         )
     finally:
         await transcriber.aclose()

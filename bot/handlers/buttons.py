@@ -1,4 +1,4 @@
-"""The buttons under a transcript: upgrade to the better model, summarise."""
+"""The buttons under a transcript: upgrade to the better model, summarise, subtitles."""
 
 from __future__ import annotations
 
@@ -6,14 +6,31 @@ import dataclasses
 import logging
 from typing import Any
 
-from telegram import CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters, Update
+from telegram import (
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    InputFile,
+    Message,
+    ReplyParameters,
+    Update,
+)
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
-from bot import policy, texts
-from bot.callbacks import Callbacks, JobButton, StaleButton, Summary, Upgrade, pattern, prefix
+from bot import policy, segments, texts
+from bot.callbacks import (
+    Callbacks,
+    JobButton,
+    StaleButton,
+    Subtitles,
+    Summary,
+    Upgrade,
+    pattern,
+    prefix,
+)
 from bot.errors import TranscribotError
 from bot.handlers.common import is_chat_admin
+from bot.pipeline import cache_key, cached_transcript
 from bot.services import Context, Services, services_of
 from bot.store import Job, NewJob
 
@@ -164,6 +181,28 @@ def _under(message: Message) -> ReplyParameters:
     return ReplyParameters(message.message_id, allow_sending_without_reply=True)
 
 
+async def subtitles(update: Update, context: Context) -> None:
+    """The transcript's segments as an .srt file, sent as a reply to the transcript."""
+    found = await _pressed(update, context, Subtitles)
+    if found is None:
+        return
+    query, message, job, svc = found
+    kept = await cached_transcript(svc.store, svc.settings, cache_key(job))
+    if kept is None or not kept.segments:
+        _later(context, query.answer(texts.subtitles_gone(), show_alert=True))
+        return
+    _later(context, query.answer())
+    srt = segments.to_srt(kept.segments, texts.speaker)
+    await _quietly(
+        message.reply_document(
+            InputFile(srt.encode("utf-8"), filename="subtitles.srt"),
+            caption=texts.subtitles_caption(),
+            reply_parameters=_under(message),
+        )
+    )
+    log.info("job=%d: subtitles sent (%d cues)", job.id, len(kept.segments))
+
+
 def handlers() -> list[BaseHandler[Any, Any, Any]]:
     # The upgrade queues a job: it blocks like media, so the job is stored before the answer.
     # A summary takes seconds: it runs beside the webhook's answer. The last one answers any
@@ -171,5 +210,6 @@ def handlers() -> list[BaseHandler[Any, Any, Any]]:
     return [
         CallbackQueryHandler(upgrade, pattern=pattern(Upgrade), block=True),
         CallbackQueryHandler(summary, pattern=pattern(Summary), block=False),
+        CallbackQueryHandler(subtitles, pattern=pattern(Subtitles), block=False),
         CallbackQueryHandler(stale, block=False),
     ]

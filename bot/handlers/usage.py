@@ -68,6 +68,8 @@ async def stats(update: Update, context: Context) -> None:
         return
     found = await svc.store.stats()
     failures = [f"#{job_id}: {escape(reason[:200])}" for job_id, reason in found.recent_failures]
+    models = svc.settings.models
+    costs = {m: mins * models.price_per_minute(m) for m, mins in found.minutes_by_model.items()}
     await message.reply_text(
         texts.stats_report(
             found.by_status,
@@ -75,6 +77,7 @@ async def stats(update: Update, context: Context) -> None:
             found.minutes_by_day,
             found.top_chats,
             failures,
+            costs,
         )
     )
 
