@@ -6,7 +6,15 @@ import asyncio
 
 import pytest
 
-from bot.callbacks import MAX_BYTES, Callbacks, ChooseModel, StaleButton, Summary, Upgrade
+from bot.callbacks import (
+    MAX_BYTES,
+    Callbacks,
+    ChooseModel,
+    StaleButton,
+    Subtitles,
+    Summary,
+    Upgrade,
+)
 from bot.store import Job
 from tests.conftest import RunningBot, send_voice
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
@@ -33,7 +41,7 @@ def job(job_id: int, chat_id: int = 5, message_id: int = 10) -> Job:
 def test_buttons_unpack_to_what_was_packed_within_64_bytes() -> None:
     callbacks = Callbacks("123456:secret")
     biggest = job(2**63 - 1, chat_id=-(10**13), message_id=2**31)
-    for kind in (Upgrade, Summary):
+    for kind in (Upgrade, Summary, Subtitles):
         data = callbacks.for_job(kind, biggest)
         assert len(data.encode()) <= MAX_BYTES
         button = callbacks.unpack(data)
