@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.errors import AudioTooLong, CorruptAudio, FfmpegMissing, UnsupportedAudio
+from bot.errors import AudioTooLong, CorruptAudio, UnsupportedAudio
+from bot.ffmpeg import run as _run
+from bot.ffmpeg import url as _url
 
 # The API refuses files over 25 MB; keep a margin for rounding and the multipart envelope.
 MAX_UPLOAD_BYTES = 24 * 1024 * 1024
@@ -34,9 +36,15 @@ _SILENCE_FILTER = "silencedetect=noise=-35dB:d=0.3"
 _SILENCE_WINDOW = 0.2  # look for a silence in the last fifth of a part
 _MIN_CUT_SILENCE = 0.3  # seconds of a silence that must lie in the window to cut in it
 _SEEK_PREROLL = 5.0  # coarse seek this far before a cut, then drop packets up to it exactly
-_STDERR_TAIL = 4096
-_LINE_BREAK = re.compile(rb"[\r\n]+")
 _SILENCE_EVENT = re.compile(r"silence_(start|end): (\S+)")
+
+_PROBE_ENTRIES = (
+    "format=format_name,duration,bit_rate"
+    ":stream=codec_type,codec_name,duration,bit_rate:stream_disposition=attached_pic"
+)
+# Made files stop this far past MAX_AUDIO_SECONDS: enough to tell "longer than the limit".
+_OVER_LIMIT = 1.0
+_OUT_TIME = re.compile(r"^out_time_us=(\d+)$", re.MULTILINE)
 
 Silence = tuple[float, float]
 
@@ -66,10 +74,21 @@ class AudioPart:
 @dataclass(frozen=True)
 class _Limits:
     max_bytes: int
-    max_seconds: float
+    max_seconds: float  # one request's
+    total_seconds: float  # the whole recording's (MAX_AUDIO_SECONDS)
 
     def fit(self, size: int, duration: float) -> bool:
         return size <= self.max_bytes and duration <= self.max_seconds
+
+    def check_total(self, seconds: float) -> None:
+        if seconds > self.total_seconds:
+            raise AudioTooLong(seconds, int(self.total_seconds))
+
+    def cut(self) -> list[str]:
+        """ffmpeg output options that stop a made file just past the whole recording's limit."""
+        if math.isinf(self.total_seconds):
+            return []
+        return ["-t", f"{self.total_seconds + _OVER_LIMIT:.3f}"]
 
 
 # The API's formats, as (ffprobe format_name, audio codecs) -> extension. Telegram's voice
@@ -121,7 +140,9 @@ async def probe(path: Path, *, timeout: float = PROBE_TIMEOUT) -> AudioInfo:  # 
     size = _size(path)
     if size == 0:
         raise CorruptAudio("the file is empty")
-    args = ("-hide_banner", "-loglevel", "error", "-show_format", "-show_streams", "-of", "json")
+    # Only the entries used: the whole -show_format JSON carries every tag, and a 1 MB tag of
+    # control characters comes out as ~6 MB of escapes.
+    args = ("-hide_banner", "-loglevel", "error", "-show_entries", _PROBE_ENTRIES, "-of", "json")
     async with asyncio.timeout(timeout):
         out = await _run("ffprobe", [*args, _url(path)], capture=True)
     try:
@@ -193,6 +214,27 @@ def plan_cuts(duration: float, silences: Sequence[Silence], max_part_seconds: fl
     return cuts
 
 
+async def measure(path: Path, limit: float = math.inf, *, timeout: float = PROBE_TIMEOUT) -> float:  # noqa: ASYNC109
+    """Seconds of audio in the first audio track, read from its packets (nothing decoded).
+
+    A container's duration is its own claim: this reads what is there, up to just past `limit`,
+    and raises AudioTooLong beyond it (a 10-hour file is not read for 10 hours).
+    """
+    args = ["-loglevel", "error", "-nostats", "-progress", "pipe:1"]
+    if not math.isinf(limit):
+        args += ["-t", f"{limit + _OVER_LIMIT:.3f}"]
+    args += ["-i", _url(path), "-map", "0:a:0", "-c", "copy", "-f", "null", "-"]
+    async with asyncio.timeout(timeout):
+        out = await _run("ffmpeg", args, capture=True)
+    times = _OUT_TIME.findall(out.decode(errors="replace"))
+    seconds = int(times[-1]) / 1e6 if times else 0.0
+    if seconds <= 0:
+        raise CorruptAudio("no audio could be read")
+    if seconds > limit:
+        raise AudioTooLong(seconds, int(limit))
+    return seconds
+
+
 async def prepare_parts(
     src: Path,
     info: AudioInfo,
@@ -200,16 +242,20 @@ async def prepare_parts(
     *,
     max_bytes: int = MAX_UPLOAD_BYTES,
     max_seconds: float = MAX_PART_SECONDS,
+    max_total_seconds: float = math.inf,
     timeout: float = PREPARE_TIMEOUT,  # noqa: ASYNC109
 ) -> list[AudioPart]:
     """The files to upload for src, in order, each under both limits.
 
-    An accepted file under the limits is returned as it is. Otherwise the audio is extracted
-    or converted into workdir, and split near silences when it is still too long or too big.
-    Raises TimeoutError after timeout seconds (ffmpeg is killed).
+    An accepted file under the limits is returned as it is, once its packets say how long it
+    really is. Otherwise the audio is extracted or converted into workdir (stopping just past
+    max_total_seconds), and split near silences when it is still too long or too big.
+    Raises AudioTooLong past max_total_seconds, measured; TimeoutError after timeout seconds
+    (ffmpeg is killed).
     """
+    limits = _Limits(max_bytes, max_seconds, max_total_seconds)
     async with asyncio.timeout(timeout):
-        return await _prepare(src, info, workdir, _Limits(max_bytes, max_seconds), None, False)
+        return await _prepare(src, info, workdir, limits, None, False)
 
 
 async def _prepare(
@@ -220,20 +266,24 @@ async def _prepare(
     silences: list[Silence] | None,
     owned: bool,
 ) -> list[AudioPart]:
+    if info.duration is not None:
+        limits.check_total(info.duration)  # what it says is too long already
     name = api_upload_name(info)
     if name is not None and info.duration is not None:
         if limits.fit(info.size, info.duration):
-            return [AudioPart(src, name, 0.0, info.duration)]
+            # Our own files were cut at the limit; a stranger's may hold more than it says.
+            measured = 0.0 if owned else await measure(src, limits.total_seconds)
+            return [AudioPart(src, name, 0.0, max(info.duration, measured))]
         if info.audio_codec == "opus":
             return await _split(src, info, workdir, limits, silences)
     elif (target := _COPY_TARGETS.get(info.audio_codec)) is not None:
         try:
-            extracted = await _extract(src, workdir, *target)
+            extracted = await _extract(src, workdir, limits, *target)
         except CorruptAudio:
             pass  # the muxer refused the stream as it is (rare): re-encode it instead
         else:
             return await _prepare_made(extracted, workdir, limits, None)
-    converted, silences = await _convert_to_opus(src, workdir)
+    converted, silences = await _convert_to_opus(src, workdir, limits)
     if owned:
         _remove(src)
     return await _prepare_made(converted, workdir, limits, silences)
@@ -255,21 +305,23 @@ async def _prepare_made(
             _remove(path)
 
 
-async def _extract(src: Path, workdir: Path, extension: str, muxer: str) -> Path:
+# -map_metadata -1: a stranger's tags (a 1 MB ID3 comment...) stay out of what we make.
+async def _extract(src: Path, workdir: Path, limits: _Limits, extension: str, muxer: str) -> Path:
     """Copy the audio track out of a video or an unaccepted container, without re-encoding."""
     out = _new_path(workdir, extension)
-    args = ["-loglevel", "error", "-i", _url(src), "-map", "0:a:0", "-c:a", "copy"]
+    args = ["-loglevel", "error", "-i", _url(src), "-map", "0:a:0", "-map_metadata", "-1"]
+    args += ["-c:a", "copy", *limits.cut()]
     await _make(out, [*args, "-f", muxer, "-y", _url(out)])
     return out
 
 
-async def _convert_to_opus(src: Path, workdir: Path) -> tuple[Path, list[Silence]]:
+async def _convert_to_opus(src: Path, workdir: Path, limits: _Limits) -> tuple[Path, list[Silence]]:
     """Re-encode the first audio track to ogg/opus, finding silences in the same pass."""
     out = _new_path(workdir, ".ogg")
     silences = _SilenceLog()
     args = ["-loglevel", "info", "-nostats", "-i", _url(src), "-map", "0:a:0"]
-    args += ["-af", _SILENCE_FILTER, *_OPUS_OUTPUT, "-y", _url(out)]
-    await _make(out, args, on_line=silences.feed)
+    args += ["-map_metadata", "-1", *limits.cut(), "-af", _SILENCE_FILTER, *_OPUS_OUTPUT]
+    await _make(out, [*args, "-y", _url(out)], on_line=silences.feed)
     return out, silences.silences()
 
 
@@ -409,11 +461,6 @@ def _new_path(workdir: Path, extension: str) -> Path:
     return workdir / f"{secrets.token_hex(4)}{extension}"
 
 
-def _url(path: Path) -> str:
-    # "file:" keeps a name like "-x" or "concat:..." from being read as an option or protocol.
-    return f"file:{path.resolve()}"
-
-
 async def _make(
     out: Path, args: Sequence[str], *, on_line: Callable[[str], None] | None = None
 ) -> None:
@@ -423,74 +470,3 @@ async def _make(
     except BaseException:
         _remove(out)
         raise
-
-
-async def _run(
-    program: str,
-    args: Sequence[str],
-    *,
-    capture: bool = False,
-    on_line: Callable[[str], None] | None = None,
-) -> bytes:
-    """Run ffmpeg or ffprobe; kill it if the caller is cancelled or times out."""
-    executable = shutil.which(program)
-    if executable is None:
-        raise FfmpegMissing(f"{program} is not installed")
-    if program == "ffmpeg":
-        args = ["-nostdin", "-hide_banner", *args]
-    proc = await asyncio.create_subprocess_exec(
-        executable,
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE if capture else asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stderr is not None
-        out, tail = await asyncio.gather(_read_all(proc.stdout), _drain(proc.stderr, on_line))
-        returncode = await proc.wait()
-    except BaseException:
-        with suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-        raise
-    if returncode != 0:
-        raise CorruptAudio(f"{program} failed: {_without_paths(_last_line(tail), args)}")
-    return out
-
-
-def _without_paths(message: str, args: Sequence[str]) -> str:
-    """ffmpeg's message with our files named by their names only.
-
-    The message goes to the log and the job's record; a local Bot API server keeps files
-    under a directory named after the bot's token.
-    """
-    for arg in args:
-        if arg.startswith("file:"):
-            message = message.replace(arg, Path(arg.removeprefix("file:")).name)
-    return message
-
-
-async def _read_all(stream: asyncio.StreamReader | None) -> bytes:
-    return b"" if stream is None else await stream.read()
-
-
-async def _drain(stream: asyncio.StreamReader, on_line: Callable[[str], None] | None) -> bytes:
-    """Read stderr to the end, keeping only its last few KB, passing each line to on_line."""
-    tail = b""
-    pending = b""
-    while chunk := await stream.read(65536):
-        tail = (tail + chunk)[-_STDERR_TAIL:]
-        if on_line is not None:
-            *lines, pending = _LINE_BREAK.split(pending + chunk)
-            pending = pending[-_STDERR_TAIL:]
-            for line in lines:
-                on_line(line.decode(errors="replace"))
-    if on_line is not None and pending:
-        on_line(pending.decode(errors="replace"))
-    return tail
-
-
-def _last_line(stderr: bytes) -> str:
-    lines = stderr.decode(errors="replace").strip().splitlines()
-    return lines[-1][-200:] if lines else "no error message"

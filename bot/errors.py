@@ -36,6 +36,15 @@ class AudioTooLong(AudioError):
         self.limit = limit
 
 
+class QuotaExceeded(TranscribotError):
+    """The recording, as measured, would take its sender past the daily audio quota."""
+
+    def __init__(self, limit: int, resets_in: int) -> None:
+        super().__init__(f"over the daily quota of {limit} s (resets in {resets_in} s)")
+        self.limit = limit
+        self.resets_in = resets_in
+
+
 class FileTooBig(AudioError):
     """Telegram will not let the bot download it (cloud Bot API: 20 MB; local server: 2000 MB)."""
 

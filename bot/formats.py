@@ -1,7 +1,7 @@
 """The few formats the API takes that are recognisable from their bytes alone, without ffmpeg.
 
-A voice note (ogg/opus), a WAV or a FLAC file says what it is in its first bytes and how long
-it lasts in its headers: such a file can go to the API as it is, with no ffprobe and no copy,
+A voice note (ogg/opus) or a WAV file says what it is in its first bytes and how long it lasts
+in its headers: such a file can go to the API as it is, with no ffprobe and no copy,
 and still be checked against the duration limits. Everything else is for ffprobe to judge.
 """
 
@@ -42,7 +42,9 @@ def sniff(head: bytes, tail: bytes, size: int) -> Sniffed | None:
         if head.startswith(b"OggS"):
             return _ogg(head, tail)
         if head.startswith(b"fLaC"):
-            return Sniffed("flac", _flac_duration(head))
+            # STREAMINFO's sample count is the file's own claim, and FLAC squeezes a silence
+            # to almost nothing: a short claim could hide hours. ffmpeg reads its frames.
+            return Sniffed("flac", None)
         if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
             return _wav(head, size)
     except (IndexError, ValueError):
@@ -81,16 +83,6 @@ def _ogg(head: bytes, tail: bytes) -> Sniffed | None:
     return Sniffed("ogg", (granule - pre_skip) / rate)
 
 
-def _flac_duration(head: bytes) -> float | None:
-    # STREAMINFO, the first metadata block: 20 bits of sample rate at byte 18, then 3 bits of
-    # channels, 5 of bits per sample and 36 of total samples (0: unknown).
-    if head[4] & 0x7F != 0:
-        return None
-    rate = int.from_bytes(head[18:21], "big") >> 4
-    samples = int.from_bytes(head[21:26], "big") & 0xF_FFFF_FFFF
-    return samples / rate if rate and samples else None
-
-
 def _wav(head: bytes, size: int) -> Sniffed | None:
     """PCM or float WAV (what the API reads); the duration from the data chunk's size."""
     pos, byte_rate, kind = 12, 0, (0, 0)
@@ -98,8 +90,13 @@ def _wav(head: bytes, size: int) -> Sniffed | None:
         chunk, length = head[pos : pos + 4], int.from_bytes(head[pos + 4 : pos + 8], "little")
         if chunk == b"fmt ":
             tag = int.from_bytes(head[pos + 8 : pos + 10], "little")
-            byte_rate = int.from_bytes(head[pos + 16 : pos + 20], "little")
-            kind = (tag, int.from_bytes(head[pos + 22 : pos + 24], "little"))
+            channels = int.from_bytes(head[pos + 10 : pos + 12], "little")
+            rate = int.from_bytes(head[pos + 12 : pos + 16], "little")
+            bits = int.from_bytes(head[pos + 22 : pos + 24], "little")
+            # The header's own byte rate field is not what a decoder uses: a large one would
+            # make hours look like seconds. Samples, channels and width are.
+            byte_rate = rate * channels * ((bits + 7) // 8)
+            kind = (tag, bits)
         elif chunk == b"data":
             if kind not in _WAV_ACCEPTED or not byte_rate:
                 return None  # ADPCM, GSM, 64-bit float, extensible...: ffprobe decides

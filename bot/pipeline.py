@@ -13,7 +13,7 @@ import aiohttp
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot import i18n, segments, texts
+from bot import i18n, policy, segments, texts
 from bot.config import Settings
 from bot.delivery import Replies, shows_progress
 from bot.errors import TranscribotError
@@ -25,7 +25,7 @@ from bot.report import JobReport, Outcome
 from bot.segments import Transcribed
 from bot.store import Job, Store
 from bot.transcriber import Transcriber
-from bot.uploads import Upload, UploadMaker
+from bot.uploads import Upload, UploadMaker, measured_seconds
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class JobRunner:
                 # The same file was transcribed already: free, unless it was this job's own
                 # earlier attempt (delivery failed after the API was paid), which is billed.
                 result = cached
-                billed = (job.duration or 0.0) if job.attempts > 1 else 0.0
+                billed = await self._cached_seconds(key, job) if job.attempts > 1 else 0.0
                 report.cached = True
             else:
                 preparing = functools.partial(
@@ -88,12 +88,11 @@ class JobRunner:
                 async with self._uploads.uploads(job, preparing) as uploads:
                     report.lap("download")
                     report.prepared(uploads)
-                    result, audio_seconds = await self._transcribe(
-                        job, uploads, placeholder, report
-                    )
+                    billed = measured_seconds(uploads)
+                    await policy.check_measured_quota(self._store, self._settings, job, billed)
+                    result = await self._transcribe(job, uploads, placeholder, report)
                     report.lap("upstream")
-                billed = audio_seconds or 0.0
-                await self._remember(key, result)
+                await self._remember(key, result, billed)
             report.audio_seconds, report.chars = billed, len(result.text)
             reply_ids = await self._replies.transcript(job, placeholder, result)
             await self._store.finish_job(job.id, billed, reply_ids)
@@ -121,16 +120,26 @@ class JobRunner:
     async def _cached(self, key: str) -> Transcribed | None:
         return await cached_transcript(self._store, self._settings, key)
 
-    async def _remember(self, key: str, result: Transcribed) -> None:
-        """The text, and its segments beside it (subtitles and timestamps need them later)."""
+    async def _remember(self, key: str, result: Transcribed, billed: float) -> None:
+        """The text, and beside it its segments (subtitles and timestamps need them later)
+        and the seconds measured (a retry answered from here is billed them)."""
         seconds = self._settings.cache_transcripts_hours * 3600
         if seconds <= 0:
             return
         await self._store.put_transcript(key, result.text, seconds)
+        await self._store.put_transcript(_seconds_key(key), repr(billed), seconds)
         if result.segments:
             await self._store.put_transcript(
                 key + SEGMENTS_SUFFIX, segments.encode(result.segments), seconds
             )
+
+    async def _cached_seconds(self, key: str, job: Job) -> float:
+        """What an earlier attempt of this job measured (and paid the API for)."""
+        kept = await self._store.get_transcript(_seconds_key(key))
+        if kept is not None:
+            with contextlib.suppress(ValueError):
+                return float(kept)
+        return job.duration or 0.0  # cached before measured seconds were kept with the text
 
     async def _retry_or_fail(
         self, job: Job, placeholder: int | None, reason: str
@@ -157,7 +166,7 @@ class JobRunner:
 
     async def _transcribe(
         self, job: Job, uploads: list[Upload], placeholder: int | None, report: JobReport
-    ) -> tuple[Transcribed, float | None]:
+    ) -> Transcribed:
         """Each upload's text, joined in order; the parts of a long one go concurrently."""
         progress = _Progress(
             len(uploads), functools.partial(self._replies.progress, job, placeholder)
@@ -197,12 +206,12 @@ class JobRunner:
             await progress.finish()
             if live is not None:
                 await live.finish()  # before _deliver's final edit
-        seconds = [u.duration for u in uploads]
-        audio_seconds = sum(s for s in seconds if s is not None) if None not in seconds else None
-        if audio_seconds is None:
-            audio_seconds = job.duration
         text = join_parts(uploads, [part.text for part in parts])
-        return Transcribed(text, tuple(s for part in parts for s in part.segments)), audio_seconds
+        return Transcribed(text, tuple(s for part in parts for s in part.segments))
+
+
+def _seconds_key(key: str) -> str:
+    return f"{key}:seconds"
 
 
 def cache_key(job: Job) -> str:

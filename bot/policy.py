@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from bot import texts
 from bot.config import Settings
-from bot.store import Prefs, Store
+from bot.errors import QuotaExceeded
+from bot.store import Job, Prefs, Store
 
 _DAY = 24 * 3600
 
@@ -118,6 +119,24 @@ async def check_limits(
         if used >= quota or used + (duration or 0) > quota:
             return Refusal(texts.quota_used(quota, int(day_start + _DAY - now)))
     return None
+
+
+async def check_measured_quota(store: Store, settings: Settings, job: Job, seconds: float) -> None:
+    """The daily quota again, for what the recording really lasts: raise QuotaExceeded.
+
+    A job is accepted on its declared duration (none, for a document); the measured one is
+    known only once the file is read, and must hold before anything is sent to the API.
+    """
+    quota = settings.user_daily_audio_seconds
+    declared = job.duration or 0.0
+    if not quota or seconds <= declared or is_admin(settings, job.user_id):
+        return  # what it declared passed when it was accepted
+    now = time.time()
+    day_start = now - now % _DAY
+    used = await store.user_audio_seconds_since(job.user_id, day_start)
+    # `used` counts this job already, at its declared duration until it is settled.
+    if used - declared + seconds > quota:
+        raise QuotaExceeded(quota, int(day_start + _DAY - now))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from bot.errors import (
     LinkPrivate,
     LinkTooBig,
     LinkTooSlow,
+    QuotaExceeded,
     TranscribotError,
     UnsupportedAudio,
     UpstreamAuthError,
@@ -193,6 +194,8 @@ def for_error(error: TranscribotError) -> str:
             "📦 This file is too big for me: Telegram lets bots download up to {megabytes} MB. "
             "Send a shorter recording, or a compressed one (a voice note or an mp3)."
         ).format(megabytes=error.limit // (1024 * 1024))
+    if isinstance(error, QuotaExceeded):
+        return quota_used(error.limit, error.resets_in)
     if isinstance(error, AudioTooLong):
         # Translators: {limit} is a duration such as "3 hours" or "1 h 30 min".
         return _(

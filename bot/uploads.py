@@ -49,7 +49,12 @@ class Upload:
     data: Source
     filename: str
     start: float
-    duration: float | None
+    duration: float  # measured (from the bytes), never what Telegram or a tag declared
+
+
+def measured_seconds(uploads: list[Upload]) -> float:
+    """How long the recording is, as read from the files sent: what the API is paid for."""
+    return sum(upload.duration for upload in uploads)
 
 
 class UploadMaker:
@@ -198,13 +203,19 @@ class UploadMaker:
                 raise
             if not _fits(size, declared, limits):
                 raise
+            # The one declared duration used: nothing here can measure without ffmpeg.
             log.warning("job=%d: no ffprobe; sending the %s as it is", job.id, sniffed.extension)
             return [Upload(source, f"audio.{sniffed.extension}", 0.0, declared)]
         audio.check_duration(info, self._limit)
         if info.duration is None or not _fits(info.size, info.duration, limits):
             await preparing()  # to be cut into parts: seconds, or a minute for hours of audio
         parts = await audio.prepare_parts(
-            path, info, workdir.path, max_bytes=limits[0], max_seconds=limits[1]
+            path,
+            info,
+            workdir.path,
+            max_bytes=limits[0],
+            max_seconds=limits[1],
+            max_total_seconds=self._limit,
         )
         return [Upload(p.path, p.filename, p.start, p.duration) for p in parts]
 

@@ -175,6 +175,107 @@ class MediaLibrary:
         listing.write_text("".join(f"file '{unit}'\n" for unit in units))
         ffmpeg("-f", "concat", "-safe", "0", "-i", listing, "-c", "copy", "-f", "ogg", out)
 
+    # --- hostile and unlucky files ----------------------------------------------------------
+
+    def live_webm(self, seconds: int) -> Path:
+        """The speech looped for `seconds`, as a browser's MediaRecorder writes webm: a stream,
+        so no Duration element (and no Cues) for anyone to read its length from."""
+
+        def make(out: Path) -> None:
+            loop = ("-stream_loop", "-1", "-i", str(self.speech()), "-t", str(seconds))
+            opus = ("-ac", "1", "-c:a", "libopus", "-b:a", "24k", "-live", "1", "-f", "webm")
+            _to_pipe(out, [*loop, *opus, "pipe:1"])
+
+        return self._made(f"live-{seconds}s.webm", make)
+
+    def silence(self, hours: int, container: str) -> Path:
+        """`hours` of silence as opus in "ogg" (its last page tells its length) or a streamed
+        "webm" (nothing tells): 120 ms packets copied over and over, ~10 MB for 10 hours."""
+        unit = self.directory / f"silence-minute.{container}"
+        if not unit.exists():
+            minute = "anullsrc=sample_rate=48000:channel_layout=mono:duration=60"
+            options = ("-b:a", "6k", "-frame_duration", "120", "-application", "voip")
+            ffmpeg("-f", "lavfi", "-i", minute, "-c:a", "libopus", *options, "-f", container, unit)
+        loop = ["-stream_loop", str(hours * 60 - 1), "-i", str(unit), "-c", "copy"]
+        if container == "webm":
+            return self._made(
+                f"silence-{hours}h.webm",
+                lambda out: _to_pipe(out, [*loop, "-live", "1", "-f", "webm", "pipe:1"]),
+            )
+        return self._made(f"silence-{hours}h.ogg", lambda out: ffmpeg(*loop, "-f", "ogg", out))
+
+    def repeated_frame_mp3(self, size: int) -> Path:
+        """A second of mp3 whose Info header claims that second, then one 72-byte frame
+        repeated up to `size` bytes (hours): the header's byte count is set to the real size,
+        so ffprobe believes the claim."""
+
+        def make(out: Path) -> None:
+            tone = ("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000:duration=1")
+            lame = ("-c:a", "libmp3lame", "-b:a", "8k", "-id3v2_version", "0")
+            head = self.directory / "one-second.mp3"
+            ffmpeg(*tone, *lame, head)
+            raw = self.directory / "raw-frames.mp3"
+            ffmpeg(*tone, *lame, "-write_xing", "0", "-f", "mp3", raw)
+            frame = _first_mp3_frame(raw.read_bytes())
+            data = bytearray(head.read_bytes())
+            data += frame * ((size - len(data)) // len(frame))
+            info = data.find(b"Info") if b"Info" in data else data.find(b"Xing")
+            data[info + 12 : info + 16] = len(data).to_bytes(4, "big")  # the bytes field
+            out.write_bytes(bytes(data))
+
+        return self._made(f"repeated-frame-{size}.mp3", make)
+
+    def tagged_mp3(self, tag_bytes: int) -> Path:
+        """The speech as mp3 behind an ID3v2.3 comment of `tag_bytes` control characters
+        (each one a 6-byte escape in ffprobe's JSON)."""
+
+        def make(out: Path) -> None:
+            text = bytes(i % 31 + 1 for i in range(tag_bytes))
+            body = b"\x00eng\x00" + text
+            frame = b"COMM" + len(body).to_bytes(4, "big") + b"\x00\x00" + body
+            size = len(frame)
+            syncsafe = bytes((size >> shift) & 0x7F for shift in (21, 14, 7, 0))
+            out.write_bytes(b"ID3\x03\x00\x00" + syncsafe + frame + self.audio("mp3").read_bytes())
+
+        return self._made(f"tagged-{tag_bytes}.mp3", make)
+
+    def lying_header(self, seconds: int, kind: str) -> Path:
+        """`seconds` of speech and silence as a "wav" whose byte rate field is 100 times too
+        high, or a "flac" whose STREAMINFO counts one second of samples: both say ~1 s."""
+        data = bytearray(self.padded_speech(seconds, kind).read_bytes())
+        if kind == "wav":
+            at = data.find(b"fmt ") + 16  # fmt chunk: tag, channels, rate, then byte rate
+            claimed = int.from_bytes(data[at : at + 4], "little") * 100
+            data[at : at + 4] = claimed.to_bytes(4, "little")
+        else:
+            packed = int.from_bytes(data[18:26], "big")  # rate 20 bits ... samples 36 bits
+            rate = packed >> 44
+            data[18:26] = ((packed & ~((1 << 36) - 1)) | rate).to_bytes(8, "big")
+        return self._made(f"lying-{seconds}s.{kind}", lambda out: out.write_bytes(bytes(data)))
+
+    def truncated(self, kind: str) -> Path:
+        """The first half of a recording in one of the _AUDIO formats (an m4a's index is at
+        its end: nothing can read the half)."""
+        source = self.audio(kind)
+        data = source.read_bytes()
+        return self._made(
+            f"half-{source.name}", lambda out: out.write_bytes(data[: len(data) // 2])
+        )
+
+
+def _first_mp3_frame(data: bytes) -> bytes:
+    """The bytes up to the second frame sync of a raw mp3 stream."""
+    i = 1
+    while not (data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0):
+        i += 1
+    return data[:i]
+
+
+def _to_pipe(out: Path, args: list[str]) -> None:
+    """ffmpeg writing to a pipe (not seekable: nothing is filled in afterwards), saved to out."""
+    command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
+    out.write_bytes(subprocess.run(command, check=True, stdout=subprocess.PIPE).stdout)
+
 
 def _run(command: list[str]) -> None:
     subprocess.run(command, check=True, capture_output=True)

@@ -8,10 +8,12 @@ import shutil
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
+from bot import ffmpeg as bot_ffmpeg
 from bot.audio import (
     MAX_UPLOAD_BYTES,
     AudioInfo,
@@ -19,12 +21,13 @@ from bot.audio import (
     api_upload_name,
     check_duration,
     ffmpeg_available,
+    measure,
     plan_cuts,
     prepare_parts,
     probe,
 )
 from bot.errors import AudioTooLong, CorruptAudio, FfmpegMissing, UnsupportedAudio
-from tests.media_fixtures import child_processes
+from tests.media_fixtures import MediaLibrary, child_processes
 
 needs_ffmpeg = pytest.mark.skipif(
     shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
@@ -126,7 +129,10 @@ async def test_accepted_audio_is_uploaded_as_it_is(
     assert info.size == src.stat().st_size
     assert info.bit_rate is not None
     assert api_upload_name(info) == upload_name
-    assert parts == [AudioPart(src, upload_name, 0.0, info.duration)]
+    # Measured from the packets: an m4a's encoder priming adds ~20 ms to its header's figure.
+    [part] = parts
+    assert (part.path, part.filename, part.start) == (src, upload_name, 0.0)
+    assert part.duration == pytest.approx(info.duration, abs=0.05)
     assert list(workdir.iterdir()) == []
 
 
@@ -483,3 +489,82 @@ async def test_cancellation_kills_ffmpeg(ten_minute_wav: Path, workdir: Path) ->
 
     assert child_processes() == set()
     assert list(workdir.iterdir()) == []
+
+
+# --- Bounded: what is read from ffmpeg, its memory, how much of a long file is read -----------
+
+
+@needs_ffmpeg
+async def test_probe_of_a_huge_tag_reads_only_the_entries_it_needs(tmp_path: Path) -> None:
+    # A 1 MB ID3 comment of control characters: ~6 MB of JSON escapes in a full -show_format.
+    tagged = MediaLibrary(tmp_path).tagged_mp3(1024 * 1024)
+
+    tracemalloc.start()
+    try:
+        info = await probe(tagged)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert (info.format_name, info.audio_codec) == ("mp3", "mp3")
+    assert peak < 1024 * 1024  # less than the tag itself (a full -show_format: ~12 MB)
+
+
+@needs_ffmpeg
+@needs_proc
+async def test_output_past_the_cap_is_refused_and_the_child_reaped(two_hours: Path) -> None:
+    # Every packet of two hours as JSON: megabytes, when a probe's answer is a few hundred bytes.
+    args = ["-v", "error", "-show_packets", "-of", "json", bot_ffmpeg.url(two_hours)]
+
+    with pytest.raises(bot_ffmpeg.OutputTooLarge):
+        await bot_ffmpeg.run("ffprobe", args, capture=True)
+
+    assert child_processes() == set()
+
+
+@needs_ffmpeg
+async def test_ffmpeg_runs_under_a_memory_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = make(tmp_path / "voice.ogg", *TONE, *OPUS)
+    monkeypatch.setattr(bot_ffmpeg, "MEMORY_LIMIT_BYTES", 16 * 1024 * 1024)
+
+    with pytest.raises(CorruptAudio):  # it cannot even map its libraries in 16 MB
+        await probe(src)
+
+
+@needs_ffmpeg
+async def test_measure_reads_packets_only_up_to_just_past_the_limit(tmp_path: Path) -> None:
+    silence = MediaLibrary(tmp_path).silence(10, "webm")  # no duration in it anywhere
+
+    assert (await probe(silence)).duration is None
+    with pytest.raises(AudioTooLong) as raised:
+        await measure(silence, 60)
+
+    assert 60 < raised.value.seconds <= 61.2  # stopped there: ten hours were not read
+
+
+@needs_ffmpeg
+async def test_measure_tells_what_a_streamed_webm_holds(tmp_path: Path) -> None:
+    assert await measure(MediaLibrary(tmp_path).live_webm(20)) == pytest.approx(20, abs=0.1)
+
+
+@needs_ffmpeg
+async def test_made_files_stop_at_the_recording_limit(tmp_path: Path, workdir: Path) -> None:
+    src = MediaLibrary(tmp_path).live_webm(120)
+
+    with pytest.raises(AudioTooLong) as raised:
+        await prepare_parts(src, await probe(src), workdir, max_total_seconds=60)
+
+    assert 60 < raised.value.seconds <= 61.2  # remuxed only up to the limit, then measured
+    assert list(workdir.iterdir()) == []
+
+
+@needs_ffmpeg
+async def test_tags_are_not_copied_into_what_is_made(tmp_path: Path, workdir: Path) -> None:
+    tagged = MediaLibrary(tmp_path).tagged_mp3(1024 * 1024)
+    wrapped = make(tmp_path / "tagged.mka", "-i", str(tagged), "-c", "copy", "-f", "matroska")
+
+    [part] = await prepare_parts(wrapped, await probe(wrapped), workdir)
+
+    assert part.path.stat().st_size < 64 * 1024
