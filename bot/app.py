@@ -19,7 +19,7 @@ from telegram.ext import (
     TypeHandler,
 )
 
-from bot import audio, i18n, registration
+from bot import audio, i18n, registration, uploads
 from bot.acceptance import Acceptance
 from bot.config import RedisLocation, Settings, database_location
 from bot.flood import build_limiter
@@ -229,6 +229,7 @@ class BotService:
                 "ffmpeg/ffprobe not found: voice notes (and WAV, FLAC, mp3 with a duration) still "
                 "work; other formats, videos and long recordings are refused until it is installed"
             )
+        uploads.remove_leftovers()
         if not me.can_read_all_group_messages:
             log.warning(
                 "privacy mode is on: in groups the bot sees only commands and replies to it, not "

@@ -8,7 +8,11 @@ also on errors and cancellation (ffmpeg is killed first: see bot.audio).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import os
+import re
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -237,6 +241,58 @@ def _spill(data: bytes, workdir: _LazyDir) -> Path:
     return path
 
 
+_WORKDIR_PREFIX = "transcribot-"
+_WORKDIR_NAME = re.compile(r"transcribot-(\d+)\.(\d+)-")
+
+
+@functools.cache
+def _process_tag() -> str:
+    """pid.start-time: names this process's work directories, told apart from a dead one's
+    even when a new process gets the same pid (pid 1 in every container)."""
+    return f"{os.getpid()}.{_start_time(os.getpid())}"
+
+
+def _start_time(pid: int) -> int | None:
+    """When the process started (clock ticks since boot), None if there is no such process;
+    0 for a live one where there is no /proc to ask."""
+    if not Path("/proc/self/stat").exists():
+        return 0 if _alive(pid) else None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def remove_leftovers() -> int:
+    """Remove the work directories of runs killed before they could (kill -9, OOM): at start.
+
+    Only those of processes that are gone: another replica on this machine keeps its own.
+    """
+    removed = 0
+    for path in Path(tempfile.gettempdir()).glob(_WORKDIR_PREFIX + "*"):
+        match = _WORKDIR_NAME.match(path.name)
+        if match is None or not path.is_dir():
+            continue
+        if _start_time(int(match[1])) == int(match[2]):
+            continue  # its process is running
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
+    if removed:
+        log.info("removed %d temporary directories left by killed runs", removed)
+    return removed
+
+
 class _LazyDir:
     """A temporary directory made only when something is written to it, removed on exit.
 
@@ -250,7 +306,8 @@ class _LazyDir:
     @property
     def path(self) -> Path:
         if self._tmp is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="transcribot-")
+            prefix = f"{_WORKDIR_PREFIX}{_process_tag()}-"
+            self._tmp = tempfile.TemporaryDirectory(prefix=prefix)
         return Path(self._tmp.name)
 
     def __truediv__(self, name: str) -> Path:

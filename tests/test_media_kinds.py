@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from bot.uploads import _LazyDir
 from tests.conftest import API_KEY, BotFactory, RunningBot
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI, TranscriptionCall
 from tests.media_fixtures import (
@@ -438,3 +442,44 @@ async def test_temporary_files_are_removed_after_work_and_failures(
 
 def sizes_of_files_in(directory: Path) -> set[int]:
     return {path.stat().st_size for path in directory.rglob("*") if path.is_file()}
+
+
+async def test_work_directories_of_a_killed_run_are_removed_at_start(
+    bot_factory: BotFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    # A previous bot process, mid-download when it is killed: its directory stays behind.
+    previous = subprocess.Popen(
+        [sys.executable, "-c", _MID_DOWNLOAD],
+        env={**os.environ, "TMPDIR": str(temp)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert previous.stdout is not None
+    left = Path(previous.stdout.readline().strip())
+    previous.kill()
+    previous.wait()
+    # And one of a process that still runs (this one: another replica on this machine).
+    running = _LazyDir()
+    (running / "download").write_bytes(b"still in use")
+    assert left.parent == running.path.parent == temp
+
+    async with bot_factory():
+        pass
+
+    assert not left.exists()
+    assert (running / "download").read_bytes() == b"still in use"
+    running.__exit__()
+
+
+_MID_DOWNLOAD = """
+import sys
+from bot.uploads import _LazyDir
+work = _LazyDir()
+(work / "download").write_bytes(b"half a recording")
+print(work.path, flush=True)
+sys.stdin.read()
+"""
