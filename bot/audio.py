@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import math
@@ -269,11 +270,13 @@ async def _prepare(
     if info.duration is not None:
         limits.check_total(info.duration)  # what it says is too long already
     name = api_upload_name(info)
-    if name is not None and info.duration is not None:
-        if limits.fit(info.size, info.duration):
-            # Our own files were cut at the limit; a stranger's may hold more than it says.
-            measured = 0.0 if owned else await measure(src, limits.total_seconds)
-            return [AudioPart(src, name, 0.0, max(info.duration, measured))]
+    if name is not None and (duration := info.duration) is not None:
+        if limits.fit(info.size, duration) and not owned:
+            # A stranger's file may hold more than it says: what its packets hold counts.
+            duration = max(duration, await measure(src, limits.total_seconds))
+            info = dataclasses.replace(info, duration=duration)
+        if limits.fit(info.size, duration):
+            return [AudioPart(src, name, 0.0, duration)]
         if info.audio_codec == "opus":
             return await _split(src, info, workdir, limits, silences)
     elif (target := _COPY_TARGETS.get(info.audio_codec)) is not None:

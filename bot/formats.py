@@ -7,6 +7,7 @@ and still be checked against the duration limits. Everything else is for ffprobe
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,13 @@ HEAD_BYTES = 4096  # enough for a WAV's chunks before "data" (ffmpeg writes a LI
 TAIL_BYTES = 65536  # an Ogg page is under 64 KiB: the last one starts in here
 
 _OPUS_RATE = 48_000  # Opus granule positions always count 48 kHz samples
+# Samples per frame by an Opus packet's TOC config (RFC 6716, 3.1): SILK 10/20/40/60 ms,
+# hybrid 10/20 ms, CELT 2.5/5/10/20 ms.
+_FRAME_SAMPLES = (*(480, 960, 1920, 2880) * 3, *(480, 960) * 2, *(120, 240, 480, 960) * 4)
+
+_MAX_PACKET_SAMPLES = 5760  # 120 ms: the longest an Opus packet lasts
+
+Whole = bytes | mmap.mmap
 # (format tag, bits per sample) of the WAVs the API reads: integer PCM and 32-bit float.
 _WAV_ACCEPTED = frozenset({(1, 8), (1, 16), (1, 24), (1, 32), (3, 32)})
 
@@ -27,20 +35,22 @@ class Sniffed:
 
 
 def sniff_file(path: Path) -> Sniffed | None:
-    """sniff() for a file on disk, reading only its head and tail."""
+    """sniff() for a file on disk, mapped rather than read (Ogg is walked page by page)."""
     size = path.stat().st_size
-    with path.open("rb") as file:
-        head = file.read(HEAD_BYTES)
-        file.seek(max(0, size - TAIL_BYTES))
-        tail = file.read(TAIL_BYTES)
-    return sniff(head, tail, size)
+    if size == 0:
+        return None
+    with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return sniff(data[:HEAD_BYTES], data[-TAIL_BYTES:], size, data)
 
 
-def sniff(head: bytes, tail: bytes, size: int) -> Sniffed | None:
-    """What the first and last bytes of a file of `size` bytes say, or None if nothing sure."""
+def sniff(head: bytes, tail: bytes, size: int, whole: Whole | None = None) -> Sniffed | None:
+    """What the first and last bytes of a file of `size` bytes say, or None if nothing sure.
+
+    Given the whole file, an Ogg Opus stream's length is counted from its packets.
+    """
     try:
         if head.startswith(b"OggS"):
-            return _ogg(head, tail)
+            return _ogg(head, tail, whole)
         if head.startswith(b"fLaC"):
             # STREAMINFO's sample count is the file's own claim, and FLAC squeezes a silence
             # to almost nothing: a short claim could hide hours. ffmpeg reads its frames.
@@ -59,8 +69,9 @@ def _mpeg_layer3_sync(head: bytes) -> bool:
     return len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and (head[1] >> 1) & 3 == 1
 
 
-def _ogg(head: bytes, tail: bytes) -> Sniffed | None:
-    """Ogg Opus or Vorbis with one logical stream: samples counted by the last page."""
+def _ogg(head: bytes, tail: bytes, whole: Whole | None) -> Sniffed | None:
+    """Ogg Opus or Vorbis with one logical stream: samples counted by the last page, and for
+    Opus given the whole file, by its packets (the last page's count is the file's claim)."""
     first_packet = 27 + head[26]
     codec = head[first_packet : first_packet + 16]
     if codec.startswith(b"OpusHead"):
@@ -78,9 +89,50 @@ def _ogg(head: bytes, tail: bytes) -> Sniffed | None:
     if last_page < 0 or tail[last_page + 14 : last_page + 18] != serial:
         return Sniffed("ogg", None)  # another stream last (a video?) or a damaged end
     granule = int.from_bytes(tail[last_page + 6 : last_page + 14], "little", signed=True)
+    if whole is not None and rate == _OPUS_RATE:
+        counted = opus_samples(whole, serial)
+        if counted is None:
+            return Sniffed("ogg", None)  # chained or multiplexed: ffprobe decides
+        # The last page may trim what its last packet decodes (RFC 7845, 4.5): up to one
+        # packet more is an honest file's end, more than that a false claim.
+        if counted > granule + _MAX_PACKET_SAMPLES:
+            granule = counted
     if granule < pre_skip or rate <= 0:
         return Sniffed("ogg", None)
     return Sniffed("ogg", (granule - pre_skip) / rate)
+
+
+def opus_samples(data: Whole, serial: bytes) -> int | None:
+    """48 kHz samples in the audio packets of Ogg Opus stream `serial`, from each packet's
+    TOC byte (RFC 6716, 3.1): what a decoder outputs before trimming. None when another
+    stream is in the file. A truncated last page ends the count, as it ends decoding."""
+    pos, packets, samples, size = 0, 0, 0, len(data)
+    pending = False  # the page's first packet began on the previous page (counted there)
+    while pos + 27 <= size:
+        if data[pos : pos + 4] != b"OggS" or data[pos + 14 : pos + 18] != serial:
+            return None
+        body = pos + 27 + data[pos + 26]
+        if body > size:
+            break
+        start = body
+        for lacing in data[pos + 27 : body]:
+            if not pending and packets >= 2 and start < size:  # after OpusHead, OpusTags
+                samples += _packet_samples(data, start, size)
+            start += lacing
+            pending = lacing == 255
+            packets += not pending
+        pos = start
+    return samples
+
+
+def _packet_samples(data: Whole, start: int, size: int) -> int:
+    toc = data[start]
+    code = toc & 3
+    if code == 3:
+        frames = data[start + 1] & 0x3F if start + 1 < size else 0
+    else:
+        frames = 1 if code == 0 else 2
+    return frames * _FRAME_SAMPLES[toc >> 3]
 
 
 def _wav(head: bytes, size: int) -> Sniffed | None:

@@ -7,6 +7,7 @@ also on errors and cancellation (ffmpeg is killed first: see bot.audio).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -42,6 +43,7 @@ CLOUD_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the cloud Bot API's getFile limit
 LOCAL_DOWNLOAD_LIMIT = 2000 * 1024 * 1024  # a self-hosted `telegram-bot-api --local`'s
 MEMORY_AUDIO_BYTES = 8 * 1024 * 1024  # larger downloads are streamed to a temporary file
 _CHUNK = 1 << 16
+_SNIFF_INLINE_BYTES = 1 << 20  # ~1 ms of page walking: not worth a thread
 
 Source = bytes | Path
 
@@ -190,7 +192,7 @@ class UploadMaker:
         if size == 0:
             raise CorruptAudio("the file is empty")
         limits = self._models.get(job.model).part_limits
-        sniffed = _sniff(source, size)
+        sniffed = await _sniff(source, size)
         if sniffed is not None and sniffed.duration is not None:
             if sniffed.duration > self._limit:
                 raise AudioTooLong(sniffed.duration, self._limit)
@@ -224,10 +226,14 @@ class UploadMaker:
         return [Upload(p.path, p.filename, p.start, p.duration) for p in parts]
 
 
-def _sniff(source: Source, size: int) -> formats.Sniffed | None:
+async def _sniff(source: Source, size: int) -> formats.Sniffed | None:
+    """formats.sniff; off the event loop when the file is big (Ogg is walked page by page)."""
     if isinstance(source, Path):
-        return formats.sniff_file(source)
-    return formats.sniff(source[: formats.HEAD_BYTES], source[-formats.TAIL_BYTES :], size)
+        return await asyncio.to_thread(formats.sniff_file, source)
+    sniff = functools.partial(
+        formats.sniff, source[: formats.HEAD_BYTES], source[-formats.TAIL_BYTES :], size, source
+    )
+    return sniff() if size <= _SNIFF_INLINE_BYTES else await asyncio.to_thread(sniff)
 
 
 def _fits(size: int, duration: float, limits: tuple[int, float]) -> bool:

@@ -253,6 +253,17 @@ class MediaLibrary:
             data[18:26] = ((packed & ~((1 << 36) - 1)) | rate).to_bytes(8, "big")
         return self._made(f"lying-{seconds}s.{kind}", lambda out: out.write_bytes(bytes(data)))
 
+    def lying_voice(self, seconds: int) -> Path:
+        """`seconds` of speech and silence as a voice note whose last Ogg page (the one a
+        player reads the length from) claims one second; the page's checksum is made right."""
+        data = bytearray(self.padded_speech(seconds, "voice").read_bytes())
+        last = data.rfind(b"OggS")
+        pre_skip = int.from_bytes(data[28 + data[26] + 10 : 28 + data[26] + 12], "little")
+        data[last + 6 : last + 14] = (pre_skip + 48_000).to_bytes(8, "little")
+        data[last + 22 : last + 26] = bytes(4)
+        data[last + 22 : last + 26] = _ogg_crc(bytes(data[last:])).to_bytes(4, "little")
+        return self._made(f"lying-{seconds}s.oga", lambda out: out.write_bytes(bytes(data)))
+
     def truncated(self, kind: str) -> Path:
         """The first half of a recording in one of the _AUDIO formats (an m4a's index is at
         its end: nothing can read the half)."""
@@ -261,6 +272,16 @@ class MediaLibrary:
         return self._made(
             f"half-{source.name}", lambda out: out.write_bytes(data[: len(data) // 2])
         )
+
+
+def _ogg_crc(page: bytes) -> int:
+    """Ogg's page checksum: CRC-32, polynomial 0x04C11DB7, not reflected, no final xor."""
+    crc = 0
+    for byte in page:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1) & 0xFFFFFFFF
+    return crc
 
 
 def _first_mp3_frame(data: bytes) -> bytes:

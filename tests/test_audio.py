@@ -568,3 +568,19 @@ async def test_tags_are_not_copied_into_what_is_made(tmp_path: Path, workdir: Pa
     [part] = await prepare_parts(wrapped, await probe(wrapped), workdir)
 
     assert part.path.stat().st_size < 64 * 1024
+
+
+@needs_ffmpeg
+async def test_file_longer_than_it_says_is_split_on_what_it_holds(
+    tmp_path: Path, workdir: Path
+) -> None:
+    liar = MediaLibrary(tmp_path).repeated_frame_mp3(60_000)  # says ~1 s, holds ~60 s
+    info = await probe(liar)
+    assert info.duration is not None
+    assert info.duration < 2
+
+    parts = await prepare_parts(liar, info, workdir, max_seconds=30)
+
+    assert len(parts) >= 2
+    assert all(part.duration <= 30 for part in parts)
+    assert sum(part.duration for part in parts) == pytest.approx(60, abs=3)

@@ -114,6 +114,20 @@ async def test_header_that_understates_its_length_does_not_pass_the_cap(
     assert api.requests == []
 
 
+async def test_voice_note_whose_last_page_understates_its_length_is_refused(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, media: MediaLibrary
+) -> None:
+    # Telegram says 5 s, the last Ogg page says 1 s: its packets hold 90 s.
+    liar = media.lying_voice(90)
+    async with bot_factory(max_audio_seconds=60) as bot:
+        message_id = await send(bot, tg, liar.read_bytes(), "voice", duration=5)
+
+        text = await outcome(tg, message_id)
+
+    assert TOO_LONG in text
+    assert api.requests == []
+
+
 # --- the daily quota on what the file holds -------------------------------------------------
 
 
