@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # redis-server for the Redis store and the multi-replica tests).
 SYSTEM_PACKAGES := ffmpeg espeak-ng redis-server
 
-.PHONY: run test lint typecheck pytest bench messages system-deps clean
+.PHONY: run test lint typecheck pytest bench chaos messages system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ pytest: $(VENV)/.dev-installed system-deps
 ## make bench: the benchmark against the fake servers (not part of the tests)
 bench: $(VENV)/.dev-installed system-deps
 	$(BIN)/python -m bench
+
+## make chaos: the fault soak (kill -9, Redis restart and pause, a flaky API, hostile files)
+chaos: $(VENV)/.dev-installed system-deps
+	$(BIN)/python -m bench.chaos
 
 # Babel's default mapping (every .py under bot/, keywords _, ngettext, N_...): tests/test_i18n.py
 # extracts the same way to check the catalogues.

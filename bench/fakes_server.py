@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import random
 import signal
 import sys
 from pathlib import Path
@@ -20,7 +21,8 @@ from typing import Any
 from aiohttp import web
 
 from bench.media import variant
-from tests.fakes import FakeTelegram, FakeTranscriptionAPI, media_update
+from tests.fakes import FakeTelegram, FakeTranscriptionAPI, OpenAIError, media_update
+from tests.fakes.transcription import TranscriptionCall
 
 # The bot's "working" placeholder and its per-part progress both start so; any other text it
 # sends to a chat is the outcome of that chat's note (the transcript, or an error).
@@ -106,13 +108,28 @@ class Outcomes:
         return None, ""
 
 
+class FlakyAPI(FakeTranscriptionAPI):
+    """The fake API, failing a share of transcription requests at random (503, not paid)."""
+
+    error_rate = 0.0
+
+    async def _transcribe(
+        self, request: web.Request, call: TranscriptionCall
+    ) -> web.StreamResponse:
+        if self.error_rate and random.random() < self.error_rate:
+            await request.read()
+            raise OpenAIError(503, "The engine is currently overloaded.", type="server_error")
+        return await super()._transcribe(request, call)
+
+
 class Control:
     """The control API: prepare notes, set delays, wait for outcomes, report."""
 
-    def __init__(self, tg: FakeTelegram, api: FakeTranscriptionAPI) -> None:
+    def __init__(self, tg: FakeTelegram, api: FlakyAPI) -> None:
         self.tg = tg
         self.api = api
         self.outcomes = Outcomes(tg, api)
+        self.files: dict[int, str] = {}  # chat id -> the name of a file sent as it is (chaos)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -120,7 +137,57 @@ class Control:
         app.router.add_post("/delay", self._delay)
         app.router.add_post("/wait", self._wait)
         app.router.add_get("/report", self._report)
+        app.router.add_post("/file", self._file)
+        app.router.add_post("/faults", self._faults)
+        app.router.add_get("/chats", self._chats)
         return app
+
+    async def _file(self, request: web.Request) -> web.Response:
+        """One file as it is (no marker: a hostile one), in a chat of its own; its update."""
+        spec = await request.json()
+        chat_id = int(spec["chat_id"])
+        info = self.tg.add_file(Path(spec["path"]).read_bytes())
+        update = media_update(
+            int(spec["update_id"]),
+            str(spec["kind"]),
+            chat_id=chat_id,
+            user_id=chat_id,
+            message_id=int(spec["message_id"]),
+            file=info,
+            duration=int(spec.get("duration", 4)),
+            mime_type=spec.get("mime_type"),
+            file_name=spec.get("file_name"),
+        )
+        self.tg.register_update(update)
+        self.files[chat_id] = str(spec["name"])
+        return web.json_response({"update": update})
+
+    async def _faults(self, request: web.Request) -> web.Response:
+        spec = await request.json()
+        self.api.error_rate = float(spec.get("api_error_rate", 0.0))
+        return web.json_response({"ok": True})
+
+    async def _chats(self, _: web.Request) -> web.Response:
+        """Per chat: the bot's answers (messages that are not "working"), whether the note's
+        one is its transcript, placeholders left "working"; per upload: paid seconds."""
+        chats: dict[str, dict[str, Any]] = {}
+        for chat in [*self.outcomes.expected, *self.files]:
+            texts = [m.text or "" for m in self.tg.bot_messages(chat)]
+            answers = [t for t in texts if not t.startswith(_WORKING_PREFIX)]
+            chats[str(chat)] = {
+                "file": self.files.get(chat),
+                "answers": len(answers),
+                "correct": answers == [self.outcomes.expected.get(chat)],
+                "stale": len(texts) - len(answers),
+                "first_answer": answers[0][:80] if answers else None,
+            }
+        paid = [
+            {"chat": self.outcomes.chat_of_sha.get(c.sha256), "seconds": c.duration_seconds}
+            for c in self.api.requests
+            if c.ok
+        ]
+        failed = sum(not c.ok for c in self.api.requests)
+        return web.json_response({"chats": chats, "paid": paid, "api_failed": failed})
 
     async def _notes(self, request: web.Request) -> web.Response:
         """Register `count` distinct copies of a file and the updates that carry them."""
@@ -180,8 +247,8 @@ class Control:
         return web.json_response(self.outcomes.report())
 
 
-async def serve(token: str, api_key: str) -> None:
-    async with FakeTelegram(token) as tg, FakeTranscriptionAPI(api_key) as api:
+async def serve(token: str, api_key: str, measure: bool = False) -> None:
+    async with FakeTelegram(token) as tg, FlakyAPI(api_key, check_duration=measure) as api:
         runner = web.AppRunner(Control(tg, api).app(), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -212,13 +279,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--token", required=True)
     parser.add_argument("--api-key", required=True)
+    parser.add_argument("--measure", action="store_true", help="ffprobe every upload (chaos)")
     args = parser.parse_args()
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(args.token, args.api_key))
+        asyncio.run(serve(args.token, args.api_key, args.measure))
     else:
-        uvloop.run(serve(args.token, args.api_key))
+        uvloop.run(serve(args.token, args.api_key, args.measure))
 
 
 if __name__ == "__main__":

@@ -68,10 +68,12 @@ class Webhook:
             await self._session.close()
 
     async def post(self, body: bytes) -> Ack:
+        return await self.post_to(next(self._urls), body)
+
+    async def post_to(self, url: str, body: bytes) -> Ack:
         assert self._session is not None
         sent = time.monotonic()
         try:
-            url = next(self._urls)
             async with self._session.post(url, data=body, headers=self._headers) as resp:
                 await resp.read()
                 status = resp.status

@@ -117,11 +117,26 @@ class Fakes:
         result: dict[str, Any] = await self._call("/report", None, 120)
         return result
 
+    async def set_faults(self, *, api_error_rate: float) -> None:
+        await self._call("/faults", {"api_error_rate": api_error_rate}, 10)
+
+    async def add_file(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Serve a file as it is in a chat of its own; returns the update that carries it."""
+        result: dict[str, Any] = (await self._call("/file", spec, 60))["update"]
+        return result
+
+    async def chats(self) -> dict[str, Any]:
+        """Each chat's answers and placeholders, and the seconds paid per upload."""
+        result: dict[str, Any] = await self._call("/chats", None, 120)
+        return result
+
 
 @contextlib.asynccontextmanager
-async def running_fakes(cpus: set[int] | None) -> AsyncIterator[Fakes]:
+async def running_fakes(cpus: set[int] | None, *, measure: bool = False) -> AsyncIterator[Fakes]:
+    """The fakes; with measure, the fake API runs ffprobe on every upload (seconds paid)."""
     proc = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "bench.fakes_server", "--token", TOKEN, "--api-key", API_KEY),
+        *(["--measure"] if measure else []),
         cwd=ROOT,
         env=_env({}),
         stdin=asyncio.subprocess.PIPE,
