@@ -202,6 +202,7 @@ class BotService:
         except NetworkError as exc:
             raise StartupError(f"TELEGRAM_API_URL: cannot reach the Bot API: {exc}") from exc
         self._warn_about_the_setup()
+        uploads.remove_leftovers()  # of runs killed before they could
         await app.start()
         self.downloads = new_session(aiohttp.ClientTimeout(sock_connect=10.0, sock_read=60.0))
         runner = JobRunner(
@@ -226,10 +227,9 @@ class BotService:
         log.info("running as @%s (id %d)", me.username, me.id)
         if not audio.ffmpeg_available():
             log.warning(
-                "ffmpeg/ffprobe not found: voice notes (and WAV, FLAC, mp3 with a duration) still "
+                "ffmpeg/ffprobe not found: voice notes (and WAV, mp3 with a duration) still "
                 "work; other formats, videos and long recordings are refused until it is installed"
             )
-        uploads.remove_leftovers()
         if not me.can_read_all_group_messages:
             log.warning(
                 "privacy mode is on: in groups the bot sees only commands and replies to it, not "
