@@ -17,7 +17,7 @@ from bot.web import BadUpdate
 log = logging.getLogger(__name__)
 
 
-class Acceptance:
+class Acceptor:
     """Runs updates through the Application and says which are accepted.
 
     PTB hands a handler's exception to the error handlers rather than to the caller of

@@ -20,7 +20,7 @@ from telegram.ext import (
 )
 
 from bot import audio, i18n, registration, uploads
-from bot.acceptance import Acceptance
+from bot.acceptance import Acceptor
 from bot.config import RedisLocation, Settings, database_location
 from bot.flood import build_limiter
 from bot.handlers import access, buttons, commands, links, media, preferences, usage
@@ -55,7 +55,7 @@ def build_application(
     """PTB's Application with our HTTP client, rate limits and handlers; nothing started.
 
     Updates never pass through PTB's update queue (the web route and the poller hand each to
-    Acceptance), so PTB's concurrent_updates setting would change nothing here: blocking
+    Acceptor), so PTB's concurrent_updates setting would change nothing here: blocking
     handlers run while the delivery waits, the others (block=False) as tasks beside it.
     """
     root = settings.api_root
@@ -161,7 +161,7 @@ class BotService:
             settings, self.store, self.transcriber, self.summarizer, self.dispatcher, self.metrics
         )
         attach(self.application.bot_data, self.services)
-        self.acceptance = Acceptance(self.application, self.store)
+        self.acceptor = Acceptor(self.application, self.store)
         self.web = self._web_server()
         self._poller: Poller | None = None
         self._polling: asyncio.Task[None] | None = None
@@ -174,7 +174,7 @@ class BotService:
             settings.listen_port,
             webhook_path=settings.webhook_path if webhook else None,
             secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
-            accept=self.acceptance.accept_json,
+            accept=self.acceptor.accept_json,
             metrics=self.metrics,
             problem=self._problem,
         )
@@ -246,7 +246,7 @@ class BotService:
                 "polling with a shared Redis store: run one instance only; several "
                 "replicas need webhook mode (WEBHOOK_URL, the same WEBHOOK_SECRET on each)"
             )
-        self._poller = Poller(bot, self.acceptance.accept, ALLOWED_UPDATES)
+        self._poller = Poller(bot, self.acceptor.accept, ALLOWED_UPDATES)
         self._polling = asyncio.create_task(self._poller.run(), name="polling")
         log.info("polling mode (no WEBHOOK_URL)")
 
