@@ -196,6 +196,10 @@ def _figures(
     answered_once = [c for c, v in notes.items() if v["answers"] == 1 and v["correct"]]
     paid_notes = sum(p["seconds"] or 0 for p in report["paid"] if p["chat"] is not None)
     paid_other = sum(p["seconds"] or 0 for p in report["paid"] if p["chat"] is None)
+    paid_per_chat: dict[int, int] = {}
+    for paid in report["paid"]:
+        if paid["chat"] is not None:
+            paid_per_chat[paid["chat"]] = paid_per_chat.get(paid["chat"], 0) + 1
     note_seconds = seconds["note"]
     accepted = sum(note_seconds for v in notes.values() if v["answers"] >= 1)
     accepted += sum(seconds.get(v["file"], 0.0) for v in files.values() if v["answers"])
@@ -210,6 +214,7 @@ def _figures(
         "paid_seconds": round(paid_notes + paid_other, 1),
         "accepted_seconds": round(accepted, 1),
         "paid_per_accepted": round((paid_notes + paid_other) / accepted, 3) if accepted else 0,
+        "notes_paid_twice": sum(count > 1 for count in paid_per_chat.values()),
         "api_requests_failed": report["api_failed"],
         "stale_placeholders": sum(v["stale"] for v in chats.values()),
         "peak_rss_mib": round(max(r.peak_kib for r in replicas) / 1024, 1),
