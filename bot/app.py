@@ -23,7 +23,16 @@ from bot import audio, i18n, registration, uploads
 from bot.acceptance import Acceptor
 from bot.config import RedisLocation, Settings, database_location
 from bot.flood import build_limiter
-from bot.handlers import access, buttons, commands, links, media, preferences, usage
+from bot.handlers import (
+    access,
+    buttons,
+    commands,
+    links,
+    media,
+    preferences,
+    translate,
+    usage,
+)
 from bot.jobs import Dispatcher
 from bot.link_download import LinkDownloader
 from bot.metrics import Metrics
@@ -106,6 +115,7 @@ def _add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> Non
         *commands.handlers(),
         *preferences.handlers(),
         *usage.handlers(),
+        *translate.handlers(),
         *buttons.handlers(),  # last: it answers the buttons no other handler knows
     ]:
         application.add_handler(handler)

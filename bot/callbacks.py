@@ -58,6 +58,15 @@ class Subtitles:
 
 
 @dataclass(frozen=True)
+class Translate:
+    """Translate a finished job's transcript into the presser's language."""
+
+    kind: ClassVar[str] = "tr"
+    job_id: int
+    tag: str
+
+
+@dataclass(frozen=True)
 class ChooseModel:
     """Set the chat's (or the person's) transcription model."""
 
@@ -65,9 +74,14 @@ class ChooseModel:
     model: str
 
 
-JobButton = Upgrade | Summary | Subtitles
-Button = Upgrade | Summary | Subtitles | ChooseModel
-_JOB_BUTTONS: dict[str, type[JobButton]] = {"up": Upgrade, "sum": Summary, "srt": Subtitles}
+JobButton = Upgrade | Summary | Subtitles | Translate
+Button = Upgrade | Summary | Subtitles | Translate | ChooseModel
+_JOB_BUTTONS: dict[str, type[JobButton]] = {
+    "up": Upgrade,
+    "sum": Summary,
+    "srt": Subtitles,
+    "tr": Translate,
+}
 _MODEL_NAME = re.compile(r"\S{1,64}")
 
 

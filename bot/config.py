@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import (
+    AliasChoices,
     AnyHttpUrl,
     Field,
     PrivateAttr,
@@ -82,8 +83,11 @@ class Settings(BaseSettings):
     upstream_retry_seconds: float = Field(default=120.0, gt=0)
     streaming: bool = True  # show the text as it arrives, with the models that stream
 
-    # Summaries of long transcripts through {base}/chat/completions; "" turns them off.
-    summary_model: str = "gpt-4o-mini"
+    # The chat model ({base}/chat/completions) for summaries and translations; "" turns both
+    # off. SUMMARY_MODEL is its former name, still read when CHAT_MODEL is not set.
+    chat_model: str = Field(
+        default="gpt-4o-mini", validation_alias=AliasChoices("chat_model", "summary_model")
+    )
     summary_min_words: int = Field(default=150, ge=0)
     summary_input_price_per_million: float = Field(default=0.15, ge=0)
     summary_output_price_per_million: float = Field(default=0.60, ge=0)
@@ -176,7 +180,7 @@ class Settings(BaseSettings):
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("summary_model", mode="before")
+    @field_validator("chat_model", mode="before")
     @classmethod
     def _strip(cls, value: Any) -> Any:
         return value.strip() if isinstance(value, str) else value
@@ -219,6 +223,11 @@ class Settings(BaseSettings):
         if self.webhook_url is not None and self.webhook_secret is None:
             raise ValueError("WEBHOOK_SECRET is required when WEBHOOK_URL is set")
         return self
+
+    @property
+    def summary_model(self) -> str:
+        """The chat model under its former name (SUMMARY_MODEL)."""
+        return self.chat_model
 
     @property
     def webhook_path(self) -> str:

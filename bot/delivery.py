@@ -8,8 +8,8 @@ import logging
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyParameters
 from telegram.error import BadRequest, TelegramError
 
-from bot import segments, texts
-from bot.callbacks import Callbacks, Subtitles, Summary, Upgrade
+from bot import language, segments, texts
+from bot.callbacks import Callbacks, Subtitles, Summary, Translate, Upgrade
 from bot.config import Settings
 from bot.replies import ATTACH_AFTER_MESSAGES, MESSAGE_LIMIT, escape, split_for_telegram, utf16_len
 from bot.segments import Transcribed
@@ -42,13 +42,18 @@ def whole_text_kept(settings: Settings, messages: int) -> bool:
 
 
 def transcript_keyboard(
-    job: Job, result: Transcribed, settings: Settings, messages: int = 1
+    job: Job,
+    result: Transcribed,
+    settings: Settings,
+    messages: int = 1,
+    spoken: str | None = None,
 ) -> InlineKeyboardMarkup | None:
     """The buttons under a transcript: the registry's better model, a summary for long ones,
-    subtitles for videos with timed segments.
+    subtitles for videos with timed segments, a translation when it is `spoken` in another
+    language than its reader's.
 
-    A summary needs the whole text later: from the cache, or from the one message holding it;
-    subtitles need the segments, from the cache.
+    A summary or a translation needs the whole text later: from the cache, or from the one
+    message holding it; subtitles need the segments, from the cache.
     """
     callbacks = Callbacks.of(settings)
     row = []
@@ -67,6 +72,14 @@ def transcript_keyboard(
     if settings.cache_transcripts_hours > 0 and result.segments and job.kind in SUBTITLED_KINDS:
         data = callbacks.for_job(Subtitles, job)
         row.append(InlineKeyboardButton(texts.subtitles_button(), callback_data=data))
+    reader = language.reader_language(job.language_code)
+    if (
+        settings.chat_model
+        and whole_text_kept(settings, messages)
+        and language.needs_translation(spoken, reader)
+    ):
+        data = callbacks.for_job(Translate, job)
+        row.append(InlineKeyboardButton(texts.translate_button(), callback_data=data))
     return InlineKeyboardMarkup([[button] for button in row]) if row else None
 
 
@@ -147,6 +160,12 @@ class Replies:
         except TelegramError as exc:
             log.warning("job=%d: could not tell the user: %s", job.id, exc)
 
+    async def _spoken(self, job: Job, text: str) -> str | None:
+        """The transcript's language, when a Translate button may depend on it."""
+        if not self._settings.chat_model or not language.reader_language(job.language_code):
+            return None
+        return await language.spoken_language(text, job.language)
+
     async def transcript(
         self, job: Job, placeholder: int | None, result: Transcribed
     ) -> tuple[int, ...]:
@@ -158,7 +177,8 @@ class Replies:
         pieces = split_for_telegram(text, room)
         if pieces:
             htmls = [head + escape(pieces[0]), *(escape(p) for p in pieces[1:])]
-            markup = transcript_keyboard(job, result, self._settings, len(pieces))
+            spoken = await self._spoken(job, text)
+            markup = transcript_keyboard(job, result, self._settings, len(pieces), spoken)
         else:
             htmls, markup = [head + texts.no_speech()], None
         earlier = list(job.replaces) or ([placeholder] if placeholder is not None else [])

@@ -15,6 +15,7 @@ from bot.store import Store
 from bot.summaries import Summaries
 from bot.summarizer import Summarizer
 from bot.transcriber import Transcriber
+from bot.translations import Translations
 
 if TYPE_CHECKING:
     from bot.jobs import Dispatcher
@@ -36,6 +37,10 @@ class Services:
     @functools.cached_property
     def summaries(self) -> Summaries:
         return Summaries(self.store, self.summarizer, self.settings)
+
+    @functools.cached_property
+    def translations(self) -> Translations:
+        return Translations(self.store, self.summarizer, self.settings)
 
 
 class BotData:

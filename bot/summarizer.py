@@ -1,4 +1,4 @@
-"""Short summaries of transcripts through the OpenAI-compatible chat completions API."""
+"""Summaries and translations of transcripts through the OpenAI-compatible chat completions API."""
 
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ SYSTEM_PROMPT = (
     "You summarize transcripts of voice messages. Reply with a short summary of the transcript "
     "the user sends: a few bullet points, or 2 to 4 sentences. Write it in the language of the "
     "transcript. Plain text only: no Markdown, no headings, no preamble."
+)
+TRANSLATE_PROMPT = (
+    "You translate transcripts of voice messages into {language} (language code: {code}). "
+    "Translate the text the user sends. Keep its paragraphs and line breaks, keep timestamps "
+    "in square brackets such as [00:25:00] and speaker labels exactly as they are. Plain text "
+    "only: no notes, no preamble, no quotation marks around it."
 )
 # A summary is short, but the model first reads the whole transcript (up to hours of speech).
 _TIMEOUT = httpx.Timeout(120.0, connect=10.0, pool=None)
@@ -72,10 +78,19 @@ class Summarizer:
 
     async def summarize(self, text: str, model: str) -> Summary:
         """A short summary of `text`; raises UpstreamRejected or UpstreamUnavailable."""
+        return await self._complete(SYSTEM_PROMPT, text, model)
+
+    async def translate(self, text: str, model: str, language: str, code: str) -> Summary:
+        """`text` in `language` (an English name, e.g. "Russian"; `code` its ISO 639-1 code)."""
+        return await self._complete(
+            TRANSLATE_PROMPT.format(language=language, code=code), text, model
+        )
+
+    async def _complete(self, system: str, text: str, model: str) -> Summary:
         body = {
             "model": model,
             "messages": [
-                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "system", "content": system},
                 {"role": "user", "content": text},
             ],
         }

@@ -45,6 +45,7 @@ def command_menu() -> list[tuple[str, str]]:
         ("model", _("Choose the transcription model")),
         ("autotranscribe", _("Groups: transcribe voice notes automatically (on/off)")),
         ("transcribe", _("Reply to a voice note to transcribe it")),
+        ("translate", _("Reply to a transcript to translate it (or /translate xx)")),
         ("language", _("Language of your recordings (or auto)")),
         ("prompt", _("Vocabulary hint: names, jargon, spelling")),
         ("quiet", _("Only post finished transcripts (on/off)")),
@@ -382,7 +383,9 @@ def audio_amount(seconds: float, count: int) -> str:
 
 
 def tokens_amount(input_tokens: int, output_tokens: int) -> str:
-    return _("summaries, {tokens} tokens").format(tokens=input_tokens + output_tokens)
+    return _("summaries and translations, {tokens} tokens").format(
+        tokens=input_tokens + output_tokens
+    )
 
 
 def stats_report(
@@ -521,3 +524,58 @@ def subtitles_gone() -> str:
 
 def subtitles_caption() -> str:
     return _("Subtitles (.srt) from the transcript's timestamps.")
+
+
+# --- translations ---
+
+
+def translate_button() -> str:
+    # Translators: the button under a transcript in another language than the reader's.
+    return _("🌐 Translate")
+
+
+def translating() -> str:
+    return _("🌐 Translating…")
+
+
+def translation_heading(language: str) -> str:
+    # Translators: {language} is the language's own name, e.g. "русский".
+    return _("🌐 <b>Translation ({language})</b>").format(language=language)
+
+
+def translation_under_way() -> str:
+    return _("That translation is on its way.")
+
+
+def translation_failed(error: TranscribotError) -> str:
+    if isinstance(error, UpstreamUnavailable):
+        return _("🌩 The translation service is not answering right now. Please try again later.")
+    if isinstance(error, UpstreamAuthError):
+        return _("🛠 The translation service refused the bot's credentials. The admin is told.")
+    return _("😔 I couldn't translate this transcript. Please try again later.")
+
+
+def translation_text_gone() -> str:
+    return _("The whole transcript is no longer kept, so I can't translate it.")
+
+
+def translate_usage() -> str:
+    return _(
+        "Reply to a transcript (or a transcribed voice note) with /translate to translate it "
+        "into your language, or with /translate xx for another one (a two-letter code such as "
+        "en, ru, vi)."
+    )
+
+
+def translate_unknown_language(code: str) -> str:
+    return _("I don't know the language code <b>{code}</b>. {usage}").format(
+        code=code, usage=translate_usage()
+    )
+
+
+def translate_needs_transcript() -> str:
+    return _("Transcribe it first (reply /transcribe to it), then /translate.")
+
+
+def translations_off() -> str:
+    return _("Translations are turned off on this bot.")

@@ -50,7 +50,7 @@ def without_button(
     return InlineKeyboardMarkup([row for row in rows if row])
 
 
-async def _pressed(
+async def pressed(
     update: Update, context: Context, kind: type[JobButton]
 ) -> tuple[CallbackQuery, Message, Job, Services] | None:
     """The press, the transcript message and its job; None (press answered) when stale.
@@ -73,7 +73,7 @@ async def _pressed(
             log.warning("a %s button that was not made for job=%d refused", kind.kind, job.id)
             job = None
     if job is None or not isinstance(message, Message) or job.chat_id != message.chat_id:
-        _later(context, query.answer(texts.button_expired(), show_alert=True))
+        later(context, query.answer(texts.button_expired(), show_alert=True))
         return None
     return query, message, job, svc
 
@@ -83,15 +83,15 @@ async def stale(update: Update, context: Context) -> None:
     query = update.callback_query
     if query is not None:
         log.info("a button of no known kind pressed: %r", (query.data or "")[:16])
-        await _quietly(query.answer(texts.button_expired(), show_alert=True))
+        await quietly(query.answer(texts.button_expired(), show_alert=True))
 
 
-def _later(context: Context, coroutine: Any) -> None:
+def later(context: Context, coroutine: Any) -> None:
     """Telegram calls that need not hold up the webhook's answer."""
-    context.application.create_task(_quietly(coroutine), name="button-reply")
+    context.application.create_task(quietly(coroutine), name="button-reply")
 
 
-async def _quietly(coroutine: Any) -> None:
+async def quietly(coroutine: Any) -> None:
     try:
         await coroutine
     except TelegramError as exc:
@@ -108,21 +108,21 @@ async def _may_upgrade(context: Context, job: Job, user_id: int) -> bool:
 
 async def upgrade(update: Update, context: Context) -> None:
     """Re-run a mini transcript with the full model; the new text replaces the old in place."""
-    found = await _pressed(update, context, Upgrade)
+    found = await pressed(update, context, Upgrade)
     if found is None:
         return
     query, message, job, svc = found
     user_id = query.from_user.id
     if not await _may_upgrade(context, job, user_id):
-        _later(context, query.answer(texts.upgrade_not_yours(), show_alert=True))
+        later(context, query.answer(texts.upgrade_not_yours(), show_alert=True))
         return
     refusal = await policy.check_limits(svc.store, svc.settings, user_id, job.duration)
     if refusal is not None:
-        _later(context, query.answer(refusal.text, show_alert=True))
+        later(context, query.answer(refusal.text, show_alert=True))
         return
     better = svc.settings.models.upgrade_for(job.model)
     if job.status != "done" or better is None:
-        _later(context, query.answer(texts.button_expired(), show_alert=True))
+        later(context, query.answer(texts.button_expired(), show_alert=True))
         return
     values = {name: getattr(job, name) for name in _NEW_JOB_FIELDS}
     values.update(
@@ -133,36 +133,36 @@ async def upgrade(update: Update, context: Context) -> None:
     )
     if not await svc.store.enqueue(NewJob(**values)):
         # Done with that model already, or under way: nothing to start.
-        _later(context, query.answer(texts.upgrade_under_way()))
+        later(context, query.answer(texts.upgrade_under_way()))
     else:
         svc.dispatcher.wake()
         log.info("job=%d: upgrade to %s asked by user=%s", job.id, better, user_id)
-        _later(context, query.answer(texts.upgrading(better)))
+        later(context, query.answer(texts.upgrading(better)))
     keyboard = without_button(message.reply_markup, Upgrade)
-    _later(context, query.edit_message_reply_markup(reply_markup=keyboard))
+    later(context, query.edit_message_reply_markup(reply_markup=keyboard))
 
 
 async def summary(update: Update, context: Context) -> None:
     """A short summary of a long transcript, posted once as a reply to it."""
-    found = await _pressed(update, context, Summary)
+    found = await pressed(update, context, Summary)
     if found is None:
         return
     query, message, job, svc = found
     text = await svc.summaries.whole_text(job, message.text)
     if text is None:
-        _later(context, query.answer(texts.summary_text_gone(), show_alert=True))
+        later(context, query.answer(texts.summary_text_gone(), show_alert=True))
         return
     if not await svc.summaries.claim(job):
-        await _quietly(query.answer(texts.summary_made_already()))
+        await quietly(query.answer(texts.summary_made_already()))
         return
     keyboard = message.reply_markup
-    await _quietly(query.answer(texts.summarizing()))
-    await _quietly(query.edit_message_reply_markup(without_button(keyboard, Summary)))
+    await quietly(query.answer(texts.summarizing()))
+    await quietly(query.edit_message_reply_markup(without_button(keyboard, Summary)))
     try:
         htmls = await svc.summaries.make(job, text, query.from_user.id)
     except BaseException as exc:
         # Whatever went wrong (the API, the store, a shutdown), the button comes back.
-        await _quietly(query.edit_message_reply_markup(keyboard))
+        await quietly(query.edit_message_reply_markup(keyboard))
         if not isinstance(exc, Exception):
             raise
         if isinstance(exc, TranscribotError):
@@ -171,33 +171,33 @@ async def summary(update: Update, context: Context) -> None:
         else:
             log.exception("job=%d: summary failed unexpectedly", job.id)
             told = texts.unexpected()
-        await _quietly(message.reply_text(told, reply_parameters=_under(message)))
+        await quietly(message.reply_text(told, reply_parameters=under(message)))
         return
     for html in htmls:
-        await _quietly(message.reply_text(html, reply_parameters=_under(message)))
+        await quietly(message.reply_text(html, reply_parameters=under(message)))
 
 
-def _under(message: Message) -> ReplyParameters:
+def under(message: Message) -> ReplyParameters:
     return ReplyParameters(message.message_id, allow_sending_without_reply=True)
 
 
 async def subtitles(update: Update, context: Context) -> None:
     """The transcript's segments as an .srt file, sent as a reply to the transcript."""
-    found = await _pressed(update, context, Subtitles)
+    found = await pressed(update, context, Subtitles)
     if found is None:
         return
     query, message, job, svc = found
     kept = await cached_transcript(svc.store, svc.settings, cache_key(job))
     if kept is None or not kept.segments:
-        _later(context, query.answer(texts.subtitles_gone(), show_alert=True))
+        later(context, query.answer(texts.subtitles_gone(), show_alert=True))
         return
-    _later(context, query.answer())
+    later(context, query.answer())
     srt = segments.to_srt(kept.segments, texts.speaker)
-    await _quietly(
+    await quietly(
         message.reply_document(
             InputFile(srt.encode("utf-8"), filename="subtitles.srt"),
             caption=texts.subtitles_caption(),
-            reply_parameters=_under(message),
+            reply_parameters=under(message),
         )
     )
     log.info("job=%d: subtitles sent (%d cues)", job.id, len(kept.segments))

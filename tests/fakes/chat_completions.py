@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,8 @@ from tests.fakes.openai_errors import OpenAIError
 CHAT_MODELS = frozenset({"gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4.1"})
 _ROLES = frozenset({"system", "developer", "user", "assistant"})
 SUMMARY_WORDS = 12
+# A system prompt that asks for a translation names the language's code so.
+_TRANSLATE = re.compile(r"translate.*\(language code: ([a-z]{2})\)", re.IGNORECASE | re.DOTALL)
 _ids = itertools.count(1)
 
 
@@ -36,6 +39,11 @@ class ChatCall:
     def describe(self) -> str:
         outcome = "ok" if self.ok else f"{self.status} {self.error_code}"
         return f"chat {self.model} {len(self.messages)} message(s) -> {outcome}"
+
+
+def translation_of(text: str, code: str) -> str:
+    """The fake's translation: the text, line by line, marked with the language asked for."""
+    return "\n".join(f"[{code}] {line}" if line.strip() else line for line in text.split("\n"))
 
 
 def summary_of(transcript: str) -> str:
@@ -61,7 +69,10 @@ async def answer_chat(
             code="model_not_found",
         )
     users = [_text(m["content"]) for m in messages if m["role"] == "user"]
-    call.text = summary_of(users[-1] if users else "")
+    last = users[-1] if users else ""
+    system = " ".join(_text(m["content"]) for m in messages if m["role"] == "system")
+    asked = _TRANSLATE.search(system)
+    call.text = translation_of(last, asked.group(1)) if asked else summary_of(last)
     prompt_tokens = sum(len(_text(m["content"]).split()) + 3 for m in messages)
     completion_tokens = len(call.text.split())
     return web.json_response(

@@ -1,0 +1,177 @@
+"""Translate: a button under a transcript in another language than the reader's, and /translate.
+
+The fake chat model "translates" by marking each line with the language asked for ("[en] ...").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import (
+    BotFactory,
+    RunningBot,
+    next_message_id,
+    next_update_id,
+    send_voice,
+    voice_message,
+)
+from tests.fakes import FakeTelegram, FakeTranscriptionAPI, text_update
+from tests.test_preferences import say
+from tests.test_upgrade_button import buttons, press
+
+USER = 6161
+RUSSIAN = "Привет всем, сегодня мы обсуждаем новый проект и сроки его запуска."
+ENGLISH = "Hello everyone, today we are talking about the new project and its launch dates."
+SETTINGS: dict[str, Any] = {"streaming": False}
+
+
+async def transcript_of(
+    bot: RunningBot, tg: FakeTelegram, api: FakeTranscriptionAPI, voice: bytes, text: str
+) -> int:
+    """Send a voice note that is transcribed as `text`; the transcript message's id."""
+    api.set_transcript(voice, text)
+    before = len(tg.calls("editMessageText"))
+    await send_voice(bot, tg, voice, chat_id=USER)
+    edit = (await tg.wait_calls("editMessageText", before + 1))[before]
+    return int(edit.params["message_id"])
+
+
+def translate_data(tg: FakeTelegram, message_id: int) -> str | None:
+    found = [d for label, d in buttons(tg, USER, message_id).items() if "Translate" in label]
+    return found[0] if found else None
+
+
+async def reply_command(
+    bot: RunningBot, tg: FakeTelegram, text: str, reply_to: int | dict[str, Any]
+) -> None:
+    """`text` as a reply to a message: the bot's (by id), or a user's (as Telegram sent it)."""
+    message_id = next_message_id()
+    tg.add_message(USER, message_id, text=text)
+    update = text_update(
+        next_update_id(),
+        chat_id=USER,
+        user_id=USER,
+        message_id=message_id,
+        text=text,
+        reply_to=tg.message_json(USER, reply_to) if isinstance(reply_to, int) else reply_to,
+    )
+    assert (await bot.deliver(update)).status_code == 200
+
+
+def replies_to(tg: FakeTelegram, message_id: int) -> list[str]:
+    return [m.text or "" for m in tg.bot_messages(USER) if m.reply_to == message_id]
+
+
+async def final_translation(tg: FakeTelegram, message_id: int, count: int = 1) -> list[str]:
+    """The translation's messages under `message_id`, once the placeholder is replaced."""
+
+    def done() -> bool:
+        texts = replies_to(tg, message_id)
+        return len(texts) >= count and all("Translating" not in t for t in texts)
+
+    await tg.wait_for(done, 15)
+    return replies_to(tg, message_id)
+
+
+async def test_button_appears_only_when_the_transcript_is_in_another_language(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    async with bot_factory(**SETTINGS) as bot:
+        russian = await transcript_of(bot, tg, api, voice_bytes, RUSSIAN)
+        assert translate_data(tg, russian) is not None
+        assert "🌐 Translate" in buttons(tg, USER, russian)  # in the reader's language
+    async with bot_factory(**SETTINGS) as bot:
+        english = await transcript_of(bot, tg, api, voice_bytes + b"\0", ENGLISH)
+        assert translate_data(tg, english) is None
+    async with bot_factory(chat_model="", **SETTINGS) as bot:
+        off = await transcript_of(bot, tg, api, voice_bytes + b"\0\0", RUSSIAN)
+        assert translate_data(tg, off) is None
+
+
+async def test_a_press_posts_the_translation_under_the_transcript_once_and_counts_it(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    async with bot_factory(chat_model="gpt-4.1-mini", **SETTINGS) as bot:
+        transcript_id = await transcript_of(bot, tg, api, voice_bytes, RUSSIAN)
+        data = translate_data(tg, transcript_id)
+        assert data is not None
+
+        await press(bot, tg, USER, transcript_id, data, USER)
+        [translation] = await final_translation(tg, transcript_id)
+        assert translation == f"🌐 Translation (English)\n[en] {RUSSIAN}"
+        (call,) = api.chat_requests
+        assert call.model == "gpt-4.1-mini"
+        assert "English (language code: en)" in call.messages[0]["content"]
+        assert call.messages[-1]["content"] == RUSSIAN
+        assert translate_data(tg, transcript_id) is None  # done for its reader: gone
+
+        # Asked again (here with /translate): the cache answers, nothing is paid twice.
+        await reply_command(bot, tg, "/translate", transcript_id)
+        await tg.wait_for(lambda: len(replies_to(tg, transcript_id)) == 2)
+        assert replies_to(tg, transcript_id)[1] == translation
+        assert len(api.chat_requests) == 1
+        usage = await say(bot, tg, "/usage", USER)
+    assert "gpt-4.1-mini" in usage
+
+
+async def test_translate_command_asks_for_a_given_language(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    async with bot_factory(**SETTINGS) as bot:
+        transcript_id = await transcript_of(bot, tg, api, voice_bytes, ENGLISH)
+        await reply_command(bot, tg, "/translate vi", transcript_id)
+        [translation] = await final_translation(tg, transcript_id)
+        assert translation == f"🌐 Translation (Tiếng Việt)\n[vi] {ENGLISH}"
+        assert "Vietnamese (language code: vi)" in api.chat_requests[0].messages[0]["content"]
+
+        await reply_command(bot, tg, "/translate zz", transcript_id)
+        unknown = (await tg.wait_calls("sendMessage", 3))[-1]
+        assert "don't know the language code" in unknown.params["text"]
+    assert len(api.chat_requests) == 1
+
+
+async def test_translate_command_on_a_voice_note_uses_its_transcript(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    async with bot_factory(**SETTINGS) as bot:
+        api.set_transcript(voice_bytes, RUSSIAN)
+        voice = voice_message(tg, voice_bytes, chat_id=USER)
+        assert (await bot.deliver(voice)).status_code == 200
+        await tg.wait_calls("editMessageText", 1)
+        await reply_command(bot, tg, "/translate de", voice["message"])
+        texts = await final_translation(tg, voice["message"]["message_id"], count=2)
+        assert texts[-1] == f"🌐 Translation (Deutsch)\n[de] {RUSSIAN}"
+
+
+async def test_long_transcripts_are_translated_in_parts_that_keep_paragraphs_and_timestamps(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    paragraphs = [
+        f"[00:{minute:02d}:00]\n" + " ".join(["Это предложение о проекте."] * 60)
+        for minute in range(0, 50, 5)
+    ]
+    long_text = "\n\n".join(paragraphs)  # about 16,000 characters
+    async with bot_factory(**SETTINGS) as bot:
+        transcript_id = await transcript_of(bot, tg, api, voice_bytes, long_text)
+
+        # The transcript's last message carries the buttons.
+        def with_button() -> list[int]:
+            return [m.message_id for m in tg.bot_messages(USER) if translate_data(tg, m.message_id)]
+
+        await tg.wait_for(lambda: bool(with_button()))
+        [last] = with_button()
+        data = translate_data(tg, last)
+        assert data is not None
+        await press(bot, tg, USER, last, data, USER)
+        await api.wait_chat_calls(3)
+        texts = await final_translation(tg, last, count=5)
+
+    sent = [call.messages[-1]["content"] for call in api.chat_requests]
+    assert len(sent) >= 3
+    assert all(len(part) <= 6000 for part in sent)
+    assert "\n\n".join(sent) == long_text  # whole paragraphs, in order, nothing lost
+    joined = "\n".join(t.removeprefix("🌐 Translation (English)\n") for t in texts)
+    for minute in range(0, 50, 5):
+        assert f"[en] [00:{minute:02d}:00]" in joined  # every part heading kept, in order
+    assert joined.index("[00:45:00]") > joined.index("[00:05:00]")
+    assert transcript_id != last
