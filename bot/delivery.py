@@ -162,9 +162,10 @@ class Replies:
 
     async def _spoken(self, job: Job, text: str) -> str | None:
         """The transcript's language, when a Translate button may depend on it."""
-        if not self._settings.chat_model or not language.reader_language(job.language_code):
+        reader = language.reader_language(job.language_code)
+        if not self._settings.chat_model or reader is None:
             return None
-        return await language.spoken_language(text, job.language)
+        return await language.spoken_language(text, job.language, reader)
 
     async def transcript(
         self, job: Job, placeholder: int | None, result: Transcribed

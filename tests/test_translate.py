@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.language import detect
 from tests.conftest import (
     BotFactory,
     RunningBot,
@@ -175,3 +176,10 @@ async def test_long_transcripts_are_translated_in_parts_that_keep_paragraphs_and
         assert f"[en] [00:{minute:02d}:00]" in joined  # every part heading kept, in order
     assert joined.index("[00:45:00]") > joined.index("[00:05:00]")
     assert transcript_id != last
+
+
+def test_language_guess_keeps_to_the_readers_language_when_a_short_text_may_be_in_it() -> None:
+    assert detect("transcript 3f2a9c1b0e of a voice note", "en") == "en"
+    assert detect(RUSSIAN, "en") == "ru"
+    assert detect("xin chào các bạn, hôm nay chúng ta nói về dự án mới", "en") == "vi"
+    assert detect("ok", "en") is None  # too short to tell
