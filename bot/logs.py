@@ -7,7 +7,8 @@ import contextvars
 import logging
 import re
 import sys
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal
 
 from pythonjsonlogger.json import JsonFormatter
@@ -31,6 +32,25 @@ def request_context(request_id: str) -> Iterator[None]:
         yield
     finally:
         _request_id.reset(token)
+
+
+class Throttle:
+    """Lets one event a `interval` seconds through to the log and counts the ones held back."""
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._last: float | None = None
+        self._count = 0
+
+    def hit(self) -> int | None:
+        """None: stay quiet. Else how many events (this one included) since the last report."""
+        now = self._clock()
+        self._count += 1
+        if self._last is not None and now - self._last < self._interval:
+            return None
+        count, self._count, self._last = self._count, 0, now
+        return count
 
 
 class RequestIdFilter(logging.Filter):

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from bot.logs import Throttle
 from bot.metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger(__name__)
@@ -16,6 +17,8 @@ log = logging.getLogger(__name__)
 # Updates are small (a message with a caption is a few KB); anything near this is not Telegram.
 MAX_BODY_BYTES = 1024 * 1024
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+# Anyone can post to a public webhook: refusals are logged once a minute, with their count.
+_REFUSALS_LOGGED_EVERY = 60.0
 
 # Takes a decoded JSON object; returns False when the update could not be accepted now.
 Accept = Callable[[dict[str, object]], Awaitable[bool]]
@@ -53,6 +56,7 @@ class WebServer:
         if webhook_path is not None:
             self.app.router.add_post(webhook_path, self._webhook)
         self._runner: web.AppRunner | None = None
+        self._refusals = Throttle(_REFUSALS_LOGGED_EVERY)
         self.port: int | None = None
 
     async def start(self) -> None:
@@ -86,12 +90,9 @@ class WebServer:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def _webhook(self, request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER)
-        if given is None:
-            return web.json_response({"error": "secret token missing"}, status=401)
-        if self._secret is None or not hmac.compare_digest(given.encode(), self._secret):
-            log.warning("webhook delivery with a wrong secret token from %s", request.remote)
-            return web.json_response({"error": "secret token wrong"}, status=403)
+        refused = self._check_secret(request)
+        if refused is not None:
+            return refused
         if not self.accepting or not self.ready:
             # Shutting down (or not started): Telegram will deliver it again later.
             return web.json_response({"error": "not accepting updates now"}, status=503)
@@ -101,9 +102,11 @@ class WebServer:
         except web.HTTPRequestEntityTooLarge:
             log.warning("webhook body over %d bytes refused", MAX_BODY_BYTES)
             return web.json_response({"error": "body too large"}, status=413)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+            log.warning("webhook body refused: not JSON (%s)", type(exc).__name__)
             return web.json_response({"error": "body is not JSON"}, status=400)
         if not isinstance(data, dict) or not _is_update_id(data.get("update_id")):
+            log.warning("webhook body refused: JSON but no update_id")
             return web.json_response({"error": "body is not an Update"}, status=400)
         try:
             accepted = await self._accept(data)
@@ -115,6 +118,29 @@ class WebServer:
             # also tells a load balancer in front that this is temporary.
             return web.json_response({"error": "try again later"}, status=503)
         return web.json_response({"ok": True})
+
+    def _check_secret(self, request: web.Request) -> web.Response | None:
+        """None for Telegram's secret; else the answer (401 missing, 403 wrong), logged rarely."""
+        given = request.headers.get(SECRET_HEADER)
+        # aiohttp decodes header bytes leniently (surrogates for non-UTF-8): only ASCII compares.
+        if (
+            given is not None
+            and given.isascii()
+            and self._secret is not None
+            and hmac.compare_digest(given.encode(), self._secret)
+        ):
+            return None
+        count = self._refusals.hit()
+        if count is not None:
+            log.warning(
+                "webhook deliveries refused for a missing or wrong secret token: %d since the "
+                "last such line (at most one a minute), the latest from %s",
+                count,
+                request.remote,
+            )
+        if given is None:
+            return web.json_response({"error": "secret token missing"}, status=401)
+        return web.json_response({"error": "secret token wrong"}, status=403)
 
 
 def _is_update_id(value: object) -> bool:

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.logs import Throttle
 from tests.conftest import API_KEY, SECRET, TOKEN, BotProcess, free_port, process_env
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI, voice_update
 
@@ -184,3 +185,90 @@ def test_the_bot_still_transcribes_after_the_fuzzing(
     else:
         raise AssertionError(f"no transcript; bot log:\n{bot.log()[-3000:]}")
     assert "Traceback" not in bot.log()  # odd input is answered, never crashes a handler
+
+
+def _log_since(bot: BotProcess, start: int) -> str:
+    return bot.log()[start:]
+
+
+def test_a_secret_with_a_non_ascii_byte_is_refused_with_403(
+    running: tuple[BotProcess, FakeTelegram],
+) -> None:
+    bot, _ = running
+    start = len(bot.log())
+    for secret in (b"\xff" + SECRET.encode(), "s\u00e9cret".encode()):
+        headers = {b"X-Telegram-Bot-Api-Secret-Token": secret}
+        response = httpx.post(bot.webhook_url, json={"update_id": 1}, headers=headers, timeout=10)
+        assert response.status_code == 403
+    assert "Traceback" not in _log_since(bot, start)
+
+
+def _reply_chain(depth: int) -> bytes:
+    """A message replying to a message replying to ... `depth` times (JSON nested 2x that)."""
+    head = b'{"message_id": 1, "date": 1, "chat": {"id": 1, "type": "private"}'
+    inner = head + b"}"
+    for _ in range(depth):
+        inner = head + b', "reply_to_message": ' + inner + b"}"
+    return b'{"update_id": 7, "message": ' + inner + b"}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 200_000,
+        b'{"update_id": 1, "x": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001,
+        _reply_chain(5_000),
+    ],
+    ids=["brackets", "objects", "replies"],
+)
+def test_a_deeply_nested_authentic_body_is_400_with_one_log_line(
+    running: tuple[BotProcess, FakeTelegram], body: bytes
+) -> None:
+    bot, _ = running
+    start = len(bot.log())
+    response = httpx.post(bot.webhook_url, content=body, headers=HEADERS, timeout=10)
+    assert response.status_code == 400
+    threading.Event().wait(0.3)  # any later line about the same delivery
+    log = _log_since(bot, start)
+    assert "Traceback" not in log
+    assert len(log.splitlines()) == 1, log
+
+
+def test_json_nested_below_the_parsers_limit_is_answered_without_a_traceback(
+    running: tuple[BotProcess, FakeTelegram],
+) -> None:
+    bot, _ = running
+    start = len(bot.log())
+    for depth in (100, 300, 450):
+        response = httpx.post(bot.webhook_url, content=_reply_chain(depth), headers=HEADERS)
+        assert response.status_code in (200, 400)
+    threading.Event().wait(0.3)
+    assert "Traceback" not in _log_since(bot, start)
+    assert bot.proc is not None
+    assert bot.proc.poll() is None
+
+
+def test_wrong_secrets_are_logged_at_most_once_a_minute_with_a_count(
+    running: tuple[BotProcess, FakeTelegram],
+) -> None:
+    bot, _ = running
+    start = len(bot.log())
+    for secret in ["wrong"] * 20 + [None] * 5:
+        headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
+        response = httpx.post(bot.webhook_url, json={"update_id": 1}, headers=headers)
+        assert response.status_code == (403 if secret else 401)
+    lines = [line for line in _log_since(bot, start).splitlines() if "secret" in line]
+    assert len(lines) <= 1, lines  # one a minute: this module's earlier refusals may hold it
+
+
+def test_refusals_held_back_are_counted_in_the_next_line() -> None:
+    now = [0.0]
+    throttle = Throttle(60, clock=lambda: now[0])
+    assert throttle.hit() == 1
+    assert [throttle.hit() for _ in range(5)] == [None] * 5
+    now[0] = 59.9
+    assert throttle.hit() is None
+    now[0] = 60.0
+    assert throttle.hit() == 7
+    now[0] = 500.0
+    assert throttle.hit() == 1
