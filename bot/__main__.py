@@ -51,7 +51,7 @@ def main() -> None:
     database = database_location(settings.database_url)
     if isinstance(database, RedisLocation) and database.password:
         secrets += [database.password, quote(database.password, safe="")]
-    setup_logging(settings.log_level, secrets, settings.log_format)
+    redact = setup_logging(settings.log_level, secrets, settings.log_format)
     from bot.app import Fatal, StartupError
 
     try:
@@ -62,10 +62,10 @@ def main() -> None:
         else:
             uvloop.run(_serve(settings))
     except StartupError as exc:
-        print(f"startup error: {exc}", file=sys.stderr)
+        print(redact(f"startup error: {exc}"), file=sys.stderr)
         raise SystemExit(1) from None
     except Fatal as exc:
-        print(f"stopped: {exc}", file=sys.stderr)
+        print(redact(f"stopped: {exc}"), file=sys.stderr)
         raise SystemExit(1) from None
 
 

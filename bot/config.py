@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -31,6 +31,11 @@ IdList = Annotated[frozenset[int], NoDecode]
 NameList = Annotated[tuple[str, ...], NoDecode]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 NetworkList = Annotated[frozenset[Network], NoDecode]
+
+# Every secret is scrubbed from the logs by its value; one this short could not be told from
+# the words around it (and is no secret), so the settings refuse it.
+MIN_SECRET_LENGTH = 6
+_TOKEN_SHAPE = re.compile(rf"^\d+:\S{{{MIN_SECRET_LENGTH},}}$")
 
 
 class Settings(BaseSettings):
@@ -196,6 +201,20 @@ class Settings(BaseSettings):
     def _check_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not _SECRET_RE.match(value.get_secret_value()):
             raise ValueError("1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        _check_length(value)
+        return value
+
+    @field_validator("openai_api_key")
+    @classmethod
+    def _check_key(cls, value: SecretStr) -> SecretStr:
+        _check_length(value)
+        return value
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr) -> SecretStr:
+        if not _TOKEN_SHAPE.match(value.get_secret_value()):
+            raise ValueError("the token as @BotFather gives it: <bot id>:<secret>")
         return value
 
     @model_validator(mode="after")
@@ -245,6 +264,13 @@ class Settings(BaseSettings):
         return str(self.openai_base_url).rstrip("/")
 
 
+def _check_length(value: SecretStr | None) -> None:
+    if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"at least {MIN_SECRET_LENGTH} characters (a shorter one cannot be kept out of logs)"
+        )
+
+
 @dataclass(frozen=True)
 class SqliteLocation:
     path: Path
@@ -261,9 +287,13 @@ class RedisLocation:
 
     @property
     def password(self) -> str | None:
-        """The password as Redis gets it (percent-decoded), to keep it out of the logs."""
-        password = urlsplit(self.url).password
-        return None if password is None else unquote(password)
+        """The password as Redis gets it (percent-decoded), to keep it out of the logs: from
+        `redis://user:password@host` or, as redis-py also reads it, `?password=`."""
+        parts = urlsplit(self.url)
+        if parts.password is not None:
+            return unquote(parts.password)
+        given = parse_qs(parts.query).get("password")
+        return given[0] if given else None
 
 
 def database_location(url: str) -> SqliteLocation | RedisLocation:
@@ -291,17 +321,27 @@ def _redis_location(url: str) -> RedisLocation:
     database = parts.path.strip("/")
     if database and not database.isdigit():
         raise ValueError("redis://host:port/db where db is a number (0 by default)")
-    return RedisLocation(url)
+    location = RedisLocation(url)
+    if location.password is not None and len(location.password) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"a Redis password of at least {MIN_SECRET_LENGTH} characters (a shorter one "
+            "cannot be kept out of the logs)"
+        )
+    return location
 
 
 def redact_url(url: str) -> str:
-    """A URL without its password (user names stay: they are not secret)."""
+    """A URL without its password, in userinfo or `?password=` (user names stay: not secret)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+    if parts.password is not None:
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{user}:***@{host}")
+    query = _PASSWORD_PARAM.sub(r"\1***", parts.query)
+    return parts._replace(query=query).geturl()
+
+
+_PASSWORD_PARAM = re.compile(r"(?i)((?:^|&)password=)[^&]*")
 
 
 def describe_errors(error: ValidationError) -> list[str]:

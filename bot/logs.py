@@ -7,15 +7,22 @@ import contextvars
 import logging
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
 from typing import Any, Literal
 
 from pythonjsonlogger.json import JsonFormatter
 
-# A bot token anywhere (URLs of python-telegram-bot and httpx contain it): "123456:AA...".
-_TOKEN_RE = re.compile(r"\b\d{3,}:[A-Za-z0-9_-]{20,}")
+# A bot token anywhere, inside a URL's "/bot123:AA..." too: "123456:AA..." (colon maybe "%3A").
+_TOKEN_RE = re.compile(r"(?<![0-9])\d{3,}(?::|%3[Aa])[A-Za-z0-9_-]{20,}")
+# Whatever follows /bot<id>: in a Bot API URL (call or file download) is its secret part.
+_URL_TOKEN_RE = re.compile(r"(/bot\d+(?::|%3[Aa]))[^/\s'\"?#]+")
 _BEARER_RE = re.compile(r"(?i)(bearer\s+)[^\s'\"]+")
+# Passwords in URLs: "scheme://user:password@host" and "?password=..." (Redis accepts both).
+_USERINFO_RE = re.compile(r"(://[^/\s:@'\"]*:)[^/\s@'\"]+@")
+_PASSWORD_PARAM_RE = re.compile(r"(?i)(\bpassword=)[^&\s'\"]+")
 
 # What the current log lines are about: "upd-<update_id>" for a delivery, "job-<id>" for a job.
 # Tasks copy the context they are created in, so a job's helper tasks carry its id too.
@@ -62,17 +69,20 @@ class RequestIdFilter(logging.Filter):
 
 
 class Redactor:
-    """Removes every known secret from a text: the given values, bot tokens, bearer keys."""
+    """Removes every known secret from a text: the given values, bot tokens, keys, passwords."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        # Longest first, so a secret that contains another is removed whole.
-        # Very short values (test keys like "k") would garble every line; real ones are long.
-        self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+        # Longest first, so a secret that contains another is removed whole. The settings
+        # refuse secrets shorter than six characters (they could not be told from words).
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
+        text = _URL_TOKEN_RE.sub(r"\1***", text)
         text = _TOKEN_RE.sub("***", text)
+        text = _USERINFO_RE.sub(r"\1***@", text)
+        text = _PASSWORD_PARAM_RE.sub(r"\1***", text)
         return _BEARER_RE.sub(r"\1***", text)
 
 
@@ -121,8 +131,10 @@ class RedactingJsonFormatter(JsonFormatter):
         return value
 
 
-def setup_logging(level: str, secrets: Iterable[str], log_format: LogFormat = "text") -> None:
-    """Root logging to stderr; quiet libraries whose INFO lines carry the bot token in URLs."""
+def setup_logging(level: str, secrets: Iterable[str], log_format: LogFormat = "text") -> Redactor:
+    """Root logging to stderr, everything that Python itself would print on stderr routed
+    through it (uncaught exceptions, warnings; asyncio's handler logs to "asyncio" already),
+    libraries whose lines carry the bot token kept quiet. The scrubber, for other output."""
     handler = logging.StreamHandler(sys.stderr)
     secrets = list(secrets)
     formatter = (
@@ -138,3 +150,25 @@ def setup_logging(level: str, secrets: Iterable[str], log_format: LogFormat = "t
     # httpx logs every request URL at INFO ("POST .../bot<token>/sendMessage"): keep it quiet.
     for noisy in ("httpx", "httpcore", "telegram.request", "aiohttp.access", "hpack"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Tracebacks print exception messages, and aiohttp's name the URL, the token in it.
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+    return formatter.redact
+
+
+def _log_uncaught(
+    kind: type[BaseException], error: BaseException, traceback: TracebackType | None
+) -> None:
+    logging.getLogger("bot").critical("stopped by an error", exc_info=(kind, error, traceback))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None or isinstance(args.exc_value, SystemExit):
+        return
+    thread = args.thread.name if args.thread else "?"
+    logging.getLogger("bot").error(
+        "error in thread %s",
+        thread,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )

@@ -17,7 +17,7 @@ from tests.test_preferences import say
 from tests.test_private_chat import USER
 from tests.test_upgrade_button import press_model
 
-BASE: dict[str, Any] = {"telegram_bot_token": "1:abc", "openai_api_key": "k"}
+BASE: dict[str, Any] = {"telegram_bot_token": "1:abcdef", "openai_api_key": "sk-key"}
 
 
 def settings(**values: Any) -> Settings:
@@ -128,7 +128,7 @@ x = 1
 """
     )
     result = run_bot(
-        {"TELEGRAM_BOT_TOKEN": "1:abc", "OPENAI_API_KEY": "k", "MODELS_FILE": str(file)},
+        {"TELEGRAM_BOT_TOKEN": "1:abcdef", "OPENAI_API_KEY": "sk-key", "MODELS_FILE": str(file)},
         tmp_path,
     )
     assert result.returncode == 2
