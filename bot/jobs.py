@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
+from bot.failures import failure
 from bot.store import TRANSIENT_STORE_ERRORS, Job, Store
 
 log = logging.getLogger(__name__)
@@ -132,11 +133,12 @@ class Dispatcher:
             await self._run(job)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             # The runner decides every expected outcome itself; this is the last net.
-            log.exception("job=%d crashed; it will be retried", job.id)
+            crashed = failure("crashed", f"{type(exc).__name__}: {exc}")
+            log.exception("job=%d crashed (%s); it will be retried", job.id, crashed.stored)
             with contextlib.suppress(Exception):
-                await self._store.retry_job(job.id, "crashed", delay=5.0)
+                await self._store.retry_job(job.id, crashed.stored, delay=5.0)
 
     async def _lease_loop(self) -> None:
         while True:

@@ -17,6 +17,7 @@ from bot import i18n, policy, segments, texts
 from bot.config import Settings
 from bot.delivery import Replies, shows_progress
 from bot.errors import TranscribotError
+from bot.failures import Failure, failure_of
 from bot.link_download import LinkDownloader
 from bot.live import LiveText, interval_for
 from bot.logs import request_context
@@ -99,23 +100,25 @@ class JobRunner:
             report.lap("reply")
             return "done", None
         except TranscribotError as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-            await self._store.fail_job(job.id, reason)
+            failed = failure_of(exc)
+            await self._store.fail_job(job.id, failed.stored)
             await self._replies.tell(job, placeholder, texts.for_error(exc))
-            return "failed", reason
+            return "failed", failed.logged
         except Forbidden as exc:
             # The bot may not write to this chat (blocked, removed from the group).
-            await self._store.fail_job(job.id, f"Forbidden: {exc}")
-            return "dropped", f"Forbidden: {exc}"
+            failed = failure_of(exc)
+            await self._store.fail_job(job.id, failed.stored)
+            return "dropped", failed.logged
         except (RetryAfter, NetworkError) as exc:
             # Telegram itself is in trouble (BadRequest is a NetworkError subclass: handled below).
+            failed = failure_of(exc)
             if isinstance(exc, BadRequest):
-                await self._store.fail_job(job.id, f"BadRequest: {exc}")
-                return "failed", f"Telegram refused a request: BadRequest: {exc}"
-            return await self._retry_or_fail(job, placeholder, f"Telegram: {exc}")
+                await self._store.fail_job(job.id, failed.stored)
+                return "failed", f"Telegram refused a request: {failed.logged}"
+            return await self._retry_or_fail(job, placeholder, failed)
         except Exception as exc:
             log.exception("job=%d: unexpected error", job.id)
-            return await self._retry_or_fail(job, placeholder, f"{type(exc).__name__}: {exc}")
+            return await self._retry_or_fail(job, placeholder, failure_of(exc))
 
     async def _cached(self, key: str) -> Transcribed | None:
         return await cached_transcript(self._store, self._settings, key)
@@ -142,16 +145,16 @@ class JobRunner:
         return job.duration or 0.0  # cached before measured seconds were kept with the text
 
     async def _retry_or_fail(
-        self, job: Job, placeholder: int | None, reason: str
+        self, job: Job, placeholder: int | None, failed: Failure
     ) -> tuple[Outcome, str]:
         if job.attempts < self._settings.job_max_attempts:
             delay = min(60.0, 2.0**job.attempts)
-            await self._store.retry_job(job.id, reason, delay)
-            return "retried", f"{reason}; again in {delay:.0f}s"
-        await self._store.fail_job(job.id, reason)
+            await self._store.retry_job(job.id, failed.stored, delay)
+            return "retried", f"{failed.logged}; again in {delay:.0f}s"
+        await self._store.fail_job(job.id, failed.stored)
         with contextlib.suppress(TelegramError):
             await self._replies.tell(job, placeholder, texts.unexpected())
-        return "failed", f"{reason}; after {job.attempts} attempts"
+        return "failed", f"{failed.logged}; after {job.attempts} attempts"
 
     def _live_text(
         self, job: Job, uploads: list[Upload], placeholder: int | None

@@ -425,6 +425,28 @@ def stats_report(
     return "\n".join(lines)
 
 
+# Why jobs failed, for the admins' /stats: a category (bot.failures) and the log reference.
+_FAILURE_CATEGORIES = {
+    # Translators: kinds of failure in /stats, e.g. "#42: transcription API, log ref. 3f9a1c".
+    "audio": N_("the audio file"),
+    "upstream": N_("transcription API"),
+    "telegram": N_("Telegram"),
+    "forbidden": N_("the bot may not write to the chat"),
+    "crashed": N_("the job's worker crashed"),
+    "unexpected": N_("unexpected error"),
+}
+
+
+def failure_line(job_id: int, category: str | None, ref: str) -> str:
+    """One failed job in /stats; its details are in the log line with the same reference."""
+    if category is None or category not in _FAILURE_CATEGORIES:
+        return _("#{job}: details in the log").format(job=job_id)
+    # Translators: {ref} is a code such as 3f9a1c that the admin searches the bot's log for.
+    return _("#{job}: {category}, log ref. {ref}").format(
+        job=job_id, category=_(_FAILURE_CATEGORIES[category]), ref=ref
+    )
+
+
 # Buttons under a transcript.
 
 

@@ -11,6 +11,7 @@ from telegram.ext import BaseHandler, CommandHandler
 
 from bot import policy, texts
 from bot.config import Settings
+from bot.failures import parse_stored
 from bot.handlers.common import command_message, user_id_of
 from bot.replies import escape
 from bot.services import Context, services_of
@@ -67,7 +68,11 @@ async def stats(update: Update, context: Context) -> None:
         await message.reply_text(texts.admins_only())
         return
     found = await svc.store.stats()
-    failures = [f"#{job_id}: {escape(reason[:200])}" for job_id, reason in found.recent_failures]
+    # Only the category and the log reference: raw errors can hold paths, URLs, the token.
+    failures = [
+        texts.failure_line(job_id, *parse_stored(reason))
+        for job_id, reason in found.recent_failures
+    ]
     models = svc.settings.models
     costs = {m: mins * models.price_per_minute(m) for m, mins in found.minutes_by_model.items()}
     await message.reply_text(
