@@ -115,6 +115,9 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    # Libraries' loggers that log at DEBUG (e.g. "telegram.ext,aiosqlite"); the others stay at
+    # INFO even with LOG_LEVEL=DEBUG: python-telegram-bot's DEBUG lines carry transcripts.
+    debug_loggers: NameList = ()
 
     _models: Registry = PrivateAttr()
 
@@ -128,7 +131,7 @@ class Settings(BaseSettings):
             return frozenset({value})
         return value
 
-    @field_validator("transcription_models", mode="before")
+    @field_validator("transcription_models", "debug_loggers", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         if isinstance(value, str):

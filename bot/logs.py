@@ -131,7 +131,12 @@ class RedactingJsonFormatter(JsonFormatter):
         return value
 
 
-def setup_logging(level: str, secrets: Iterable[str], log_format: LogFormat = "text") -> Redactor:
+def setup_logging(
+    level: str,
+    secrets: Iterable[str],
+    log_format: LogFormat = "text",
+    debug_loggers: Iterable[str] = (),
+) -> Redactor:
     """Root logging to stderr, everything that Python itself would print on stderr routed
     through it (uncaught exceptions, warnings; asyncio's handler logs to "asyncio" already),
     libraries whose lines carry the bot token kept quiet. The scrubber, for other output."""
@@ -146,15 +151,33 @@ def setup_logging(level: str, secrets: Iterable[str], log_format: LogFormat = "t
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level)
-    # httpx logs every request URL at INFO ("POST .../bot<token>/sendMessage"): keep it quiet.
-    for noisy in ("httpx", "httpcore", "telegram.request", "aiohttp.access", "hpack"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _set_levels(logging.getLevelNamesMapping()[level], debug_loggers)
     # Tracebacks print exception messages, and aiohttp's name the URL, the token in it.
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_uncaught_in_thread
     return formatter.redact
+
+
+def _set_levels(level: int, debug_loggers: Iterable[str]) -> None:
+    """LOG_LEVEL for the bot's own loggers; INFO at most for libraries, unless named.
+
+    At DEBUG python-telegram-bot logs every request's parameters and answer (transcripts,
+    the webhook secret) and aiosqlite every statement with its values: only by name.
+    """
+    logging.getLogger().setLevel(max(level, logging.INFO))
+    logging.getLogger("bot").setLevel(level)
+    # httpx logs every request URL at INFO ("POST .../bot<token>/sendMessage"): keep it quiet.
+    for noisy in _NOISY:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for name in debug_loggers:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+        for noisy in _NOISY:
+            if noisy.startswith(name + "."):
+                logging.getLogger(noisy).setLevel(logging.DEBUG)
+
+
+_NOISY = ("httpx", "httpcore", "telegram.request", "aiohttp.access", "hpack")
 
 
 def _log_uncaught(

@@ -30,7 +30,11 @@ async def test_a_run_with_failures_logs_no_secret(
     log_format: str,
 ) -> None:
     bot = bot_process(
-        LOG_LEVEL="DEBUG", LOG_FORMAT=log_format, UPSTREAM_MAX_ATTEMPTS="2", JOB_MAX_ATTEMPTS="2"
+        LOG_LEVEL="DEBUG",
+        DEBUG_LOGGERS="telegram, httpx,httpcore,aiohttp,aiosqlite",  # all of them, scrubbed
+        LOG_FORMAT=log_format,
+        UPSTREAM_MAX_ATTEMPTS="2",
+        JOB_MAX_ATTEMPTS="2",
     )
     await bot.start()
     api.fail_next(500, times=2)  # upstream down: retried, then the user is told
@@ -51,6 +55,7 @@ async def test_a_run_with_failures_logs_no_secret(
 
     log = bot.log()
     assert "DEBUG" in log
+    assert "Calling Bot API endpoint" in log  # python-telegram-bot's request lines
     assert "transcription API refused" in log
     token_secret_part = TOKEN.split(":", 1)[1]
     for secret in (TOKEN, token_secret_part, API_KEY, SECRET):
@@ -161,3 +166,27 @@ def test_warnings_and_uncaught_errors_go_through_the_scrubber(tmp_path: Path) ->
     assert "ZeroDivisionError" in result.stderr
     assert "RuntimeError" in result.stderr
     assert token.split(":")[1] not in result.stderr, result.stderr
+
+
+async def test_at_debug_library_loggers_stay_at_info_unless_named(
+    bot_process: ProcessFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    api.set_transcript(voice_bytes, "words only the chat may read")
+    logs: list[str] = []
+    for named in ("", "telegram.ext"):
+        bot = bot_process(LOG_LEVEL="DEBUG", DEBUG_LOGGERS=named)
+        await bot.start()
+        assert await bot.deliver(voice(tg, voice_bytes)) == 200
+        await tg.wait_for(
+            lambda: final_texts(tg).count("words only the chat may read") == len(logs) + 1,
+            timeout=20,
+        )
+        bot.signal(signal.SIGTERM)
+        assert await bot.wait() == 0
+        logs.append(bot.log())
+    quiet, told = logs
+    assert "words only the chat may read" not in quiet
+    assert not [
+        line for line in quiet.splitlines() if " DEBUG " in line and " DEBUG bot" not in line
+    ]
+    assert " DEBUG telegram.ext.ExtBot: Calling Bot API endpoint" in told
