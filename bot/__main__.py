@@ -51,9 +51,7 @@ def main() -> None:
     database = database_location(settings.database_url)
     if isinstance(database, RedisLocation) and database.password:
         secrets += [database.password, quote(database.password, safe="")]
-    redact = setup_logging(
-        settings.log_level, secrets, settings.log_format, settings.debug_loggers
-    )
+    redact = setup_logging(settings.log_level, secrets, settings.log_format, settings.debug_loggers)
     from bot.app import Fatal, StartupError
 
     try:

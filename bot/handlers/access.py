@@ -12,6 +12,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, TypeHandler
 
 from bot import policy, texts
+from bot.handlers.throttle import first_in_a_minute
 from bot.services import Context, services_of
 
 log = logging.getLogger(__name__)
@@ -31,17 +32,27 @@ async def only_allowed(update: Update, context: Context) -> None:
     chat_id = chat.id if chat else user_id
     if chat_id is None or policy.is_allowed(settings, user_id, chat_id):
         return
-    log.info("refused chat=%s user=%s: not on the allow lists", chat_id, user_id)
     query = update.callback_query
     message = update.effective_message
-    if query is not None:
+    told = "not told"
+    if query is not None:  # an answer to a button press is no message: not counted
         _later(context, query.answer(texts.not_allowed(), show_alert=True))
+        told = "answered"
     elif message is not None and (
         message.chat.type == ChatType.PRIVATE or _is_command_for(message, context.bot.username)
     ):
-        reply_to = ReplyParameters(message.message_id, allow_sending_without_reply=True)
-        _later(context, message.reply_text(texts.not_allowed(), reply_parameters=reply_to))
+        told = await _tell_once(context, message)
+    log.info("refused chat=%s user=%s: not on the allow lists (%s)", chat_id, user_id, told)
     raise ApplicationHandlerStop
+
+
+async def _tell_once(context: Context, message: Message) -> str:
+    """The not-allowed text, once a minute for each person in each chat; then silence."""
+    if not await first_in_a_minute(services_of(context).store, "refusal", message):
+        return "told within the last minute: silent"
+    reply_to = ReplyParameters(message.message_id, allow_sending_without_reply=True)
+    _later(context, message.reply_text(texts.not_allowed(), reply_parameters=reply_to))
+    return "told"
 
 
 def handler() -> TypeHandler[Update, Any, None]:

@@ -25,6 +25,7 @@ from bot.handlers.common import (
 )
 from bot.handlers.links import accept_link
 from bot.handlers.media import accept, media_of
+from bot.handlers.throttle import first_in_a_minute
 from bot.models import Registry
 from bot.services import Context, Services, services_of
 
@@ -41,7 +42,7 @@ async def _current_model(svc: Services, message: Message) -> str:
 
 
 async def start(update: Update, context: Context) -> None:
-    found = command_message(update, context)
+    found = await _once_a_minute(update, context, "start")
     if found is None:
         return
     message, svc = found
@@ -49,12 +50,27 @@ async def start(update: Update, context: Context) -> None:
 
 
 async def help_command(update: Update, context: Context) -> None:
-    found = command_message(update, context)
+    found = await _once_a_minute(update, context, "help")
     if found is None:
         return
     message, svc = found
     model = await _current_model(svc, message)
     await message.reply_text(texts.help_text(model, in_group(message)))
+
+
+async def _once_a_minute(
+    update: Update, context: Context, command: str
+) -> tuple[Message, Services] | None:
+    """/start and /help, answered once a minute for each person in each chat: they cost a
+    message from Telegram's budgets each, and are what a spammer sends."""
+    found = command_message(update, context)
+    if found is None:
+        return None
+    message, svc = found
+    if not await first_in_a_minute(svc.store, command, message):
+        log.info("/%s again within a minute in chat=%s: silent", command, message.chat_id)
+        return None
+    return found
 
 
 def model_keyboard(models: Registry, current: str) -> InlineKeyboardMarkup:

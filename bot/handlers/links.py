@@ -11,6 +11,7 @@ from telegram.ext import MessageHandler, filters
 from bot import links, texts
 from bot.errors import LinkError
 from bot.handlers.media import Media, accept, reply_later
+from bot.handlers.throttle import first_in_a_minute
 from bot.link_download import AddressPolicy
 from bot.services import Context, Services, services_of
 
@@ -43,8 +44,11 @@ async def accept_link(
             settings.link_allow_private_networks, settings.link_allowed_networks
         ).check_url(url)
     except LinkError as exc:
-        log.info("chat=%s: link refused: %s", target.chat_id, exc)
-        reply_later(context, request, texts.for_error(exc))
+        told = await first_in_a_minute(svc.store, "refusal", request)  # like any refusal
+        said = "told" if told else "silent"
+        log.info("chat=%s: link refused: %s (%s)", target.chat_id, exc, said)
+        if told:
+            reply_later(context, request, texts.for_error(exc))
         return
     await accept(svc, context, target, request, link_media(url), explicit=explicit)
 

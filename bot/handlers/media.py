@@ -24,6 +24,7 @@ from telegram.ext import MessageHandler, filters
 
 from bot import policy, seconds
 from bot.handlers.common import in_group, settings_here
+from bot.handlers.throttle import first_in_a_minute
 from bot.services import Context, Services, services_of
 from bot.store import NewJob
 
@@ -139,9 +140,7 @@ async def accept(
         now = await settings_here(svc, request)  # in the target's chat: /transcribe replies there
     refusal = await policy.check_limits(svc.store, svc.settings, user_id, media.duration)
     if refusal is not None:
-        log.info("refused chat=%s user=%s: %s", chat_id, user_id, refusal.text)
-        if explicit or not now.quiet.value:  # a quiet chat hears only of what it asked for
-            reply_later(context, request, refusal.text)
+        await _refuse(svc, context, request, refusal, tell=explicit or not now.quiet.value)
         return
     group = in_group(target)
     job = NewJob(
@@ -190,6 +189,28 @@ def sender_name(message: Message) -> str | None:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+async def _refuse(
+    svc: Services,
+    context: Context,
+    request: Message,
+    refusal: policy.Refusal,
+    *,
+    tell: bool,
+) -> None:
+    """Log every refusal; tell the asker once a minute at most (a quiet chat hears only of what
+    it asked for)."""
+    told = tell and await first_in_a_minute(svc.store, "refusal", request)
+    log.info(
+        "refused chat=%s user=%s: %s (%s)",
+        request.chat_id,
+        request.from_user.id if request.from_user else None,
+        refusal.text,
+        "told" if told else "not told",
+    )
+    if told:
+        reply_later(context, request, refusal.text)
 
 
 def reply_later(context: Context, message: Message, text: str) -> None:
