@@ -154,6 +154,7 @@ async def start_bot(
         "WEBHOOK_SECRET": SECRET,
         "LISTEN_HOST": "127.0.0.1",
         "LISTEN_PORT": str(port),
+        "METRICS_PORT": "0",
         "DATABASE_URL": f"sqlite:///{workdir / 'bot.sqlite3'}",
         "MAX_CONCURRENT_JOBS": "10",
         "LOG_LEVEL": "INFO",

@@ -195,6 +195,7 @@ def bot_env(
         "WEBHOOK_SECRET": SECRET,
         "LISTEN_HOST": "127.0.0.1",
         "LISTEN_PORT": str(port),
+        "METRICS_PORT": "0",
         "DATABASE_URL": database_url or f"sqlite:///{workdir / 'bot.sqlite3'}",
         "MAX_CONCURRENT_JOBS": str(max_jobs),
         # Telegram's own limits (30 messages/s, 20/min per group) would cap a loopback

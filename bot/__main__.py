@@ -48,6 +48,8 @@ def main() -> None:
     ]
     if settings.webhook_secret is not None:
         secrets.append(settings.webhook_secret.get_secret_value())
+    if settings.metrics_token is not None:
+        secrets.append(settings.metrics_token.get_secret_value())
     database = database_location(settings.database_url)
     if isinstance(database, RedisLocation) and database.password:
         secrets += [database.password, quote(database.password, safe="")]

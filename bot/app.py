@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
+from pydantic import SecretStr
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError
@@ -187,6 +188,8 @@ class BotService:
             accept=self.acceptor.accept_json,
             metrics=self.metrics,
             problem=self._problem,
+            metrics_address=(settings.metrics_host, settings.metrics_port),
+            metrics_token=_secret(settings.metrics_token),
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -311,3 +314,7 @@ async def _step(what: str, action: Awaitable[object]) -> None:
         await action
     except Exception:
         log.exception("shutdown: could not %s", what)
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None

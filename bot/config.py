@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     listen_host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
     listen_port: int = Field(default=8080, ge=0, le=65535)
+    # /metrics on a listener of its own, private by default; with METRICS_TOKEN it also answers
+    # on LISTEN_PORT, to `Authorization: Bearer <token>` only (and asks for it here too).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    metrics_token: SecretStr | None = None
 
     database_url: str = "sqlite:///data/bot.sqlite3"
     admin_user_ids: IdList = frozenset()
@@ -207,9 +212,9 @@ class Settings(BaseSettings):
         _check_length(value)
         return value
 
-    @field_validator("openai_api_key")
+    @field_validator("openai_api_key", "metrics_token")
     @classmethod
-    def _check_key(cls, value: SecretStr) -> SecretStr:
+    def _check_key(cls, value: SecretStr | None) -> SecretStr | None:
         _check_length(value)
         return value
 

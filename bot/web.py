@@ -29,7 +29,8 @@ class BadUpdate(ValueError):
 
 
 class WebServer:
-    """Serves the webhook (when a path is given), /healthz and /metrics on one aiohttp app."""
+    """The public listener: the webhook (when a path is given) and /healthz; /metrics too when
+    a token guards it. /metrics always on a listener of its own (127.0.0.1 by default)."""
 
     def __init__(
         self,
@@ -41,6 +42,8 @@ class WebServer:
         accept: Accept,
         metrics: Metrics,
         problem: Callable[[], str | None] = lambda: None,
+        metrics_address: tuple[str, int] = ("127.0.0.1", 0),
+        metrics_token: str | None = None,
     ) -> None:
         self._host = host
         self._port = port
@@ -48,30 +51,46 @@ class WebServer:
         self._accept = accept
         self._metrics = metrics
         self._problem = problem  # why /healthz answers 503 (nothing wrong: None)
+        self._metrics_address = metrics_address
+        self._metrics_token = metrics_token.encode() if metrics_token else None
         self.ready = False
         self.accepting = True
         self.app = web.Application(client_max_size=MAX_BODY_BYTES)
         self.app.router.add_get("/healthz", self._healthz)
-        self.app.router.add_get("/metrics", self._metrics_page)
+        if self._metrics_token is not None:
+            self.app.router.add_get("/metrics", self._metrics_page)
         if webhook_path is not None:
             self.app.router.add_post(webhook_path, self._webhook)
-        self._runner: web.AppRunner | None = None
+        self.metrics_app = web.Application()
+        self.metrics_app.router.add_get("/metrics", self._metrics_page)
+        self._runners: list[web.AppRunner] = []
         self._refusals = Throttle(_REFUSALS_LOGGED_EVERY)
         self.port: int | None = None
+        self.metrics_port: int | None = None
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port, backlog=1024)
-        await site.start()
-        addresses = self._runner.addresses
-        self.port = int(addresses[0][1]) if addresses else self._port
+        self.port = await self._serve(self.app, self._host, self._port)
         log.info("listening on %s:%s", self._host, self.port)
+        host, port = self._metrics_address
+        try:
+            self.metrics_port = await self._serve(self.metrics_app, host, port)
+        except OSError as exc:  # monitoring is no reason not to transcribe
+            log.error("metrics: cannot listen on %s:%s (%s); set METRICS_PORT", host, port, exc)
+        else:
+            log.info("metrics on http://%s:%s/metrics", host, self.metrics_port)
+
+    async def _serve(self, app: web.Application, host: str, port: int) -> int:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        self._runners.append(runner)
+        await web.TCPSite(runner, host, port, backlog=1024).start()
+        addresses = runner.addresses
+        return int(addresses[0][1]) if addresses else port
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        runners, self._runners = self._runners, []
+        for runner in runners:
+            await runner.cleanup()
 
     async def _healthz(self, _: web.Request) -> web.Response:
         if not self.ready:
@@ -85,7 +104,13 @@ class WebServer:
             return web.json_response({"status": problem}, status=503)
         return web.json_response({"status": "ok"})
 
-    async def _metrics_page(self, _: web.Request) -> web.Response:
+    async def _metrics_page(self, request: web.Request) -> web.Response:
+        if self._metrics_token is not None and not _bearer_is(request, self._metrics_token):
+            return web.json_response(
+                {"error": "bearer token missing or wrong"},
+                status=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         body = await self._metrics.render()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
@@ -141,6 +166,16 @@ class WebServer:
         if given is None:
             return web.json_response({"error": "secret token missing"}, status=401)
         return web.json_response({"error": "secret token wrong"}, status=403)
+
+
+def _bearer_is(request: web.Request, token: bytes) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    given = given.strip()
+    return (
+        scheme.lower() == "bearer"
+        and given.isascii()
+        and hmac.compare_digest(given.encode(), token)
+    )
 
 
 def _is_update_id(value: object) -> bool:

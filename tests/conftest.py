@@ -131,6 +131,11 @@ class RunningBot:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.service.web.port}"
 
+    @property
+    def metrics_url(self) -> str:
+        """/metrics on its own listener (METRICS_PORT; 0 here: any free port)."""
+        return f"http://127.0.0.1:{self.service.web.metrics_port}/metrics"
+
     async def deliver(
         self, update: dict[str, Any], *, secret: str | None = SECRET
     ) -> httpx.Response:
@@ -157,6 +162,7 @@ def bot_settings(
         "database_url": f"sqlite:///{db}",
         "listen_host": "127.0.0.1",
         "listen_port": 0,
+        "metrics_port": 0,
         "webhook_url": f"https://bot.example.com{WEBHOOK_PATH}",
         "webhook_secret": SECRET,
         "upstream_retry_seconds": 20,
@@ -302,6 +308,7 @@ def process_env(
         "WEBHOOK_SECRET": SECRET,
         "LISTEN_HOST": "127.0.0.1",
         "LISTEN_PORT": str(port),
+        "METRICS_PORT": "0",
         "DATABASE_URL": f"sqlite:///{home / 'bot.sqlite3'}",
         **settings,
     }

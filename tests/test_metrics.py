@@ -16,7 +16,7 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 async def scrape(bot: RunningBot) -> Samples:
     """Every sample of GET /metrics, parsed as Prometheus parses it."""
-    response = await bot.http.get(f"{bot.base_url}/metrics")
+    response = await bot.http.get(bot.metrics_url)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     return {

@@ -104,6 +104,7 @@ async def test_a_failed_start_prints_no_token_on_stderr(tmp_path: Path, failing:
             "OPENAI_API_KEY": API_KEY,
             "LISTEN_HOST": "127.0.0.1",
             "LISTEN_PORT": "0",
+            "METRICS_PORT": "0",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
         }
         proc = await asyncio.create_subprocess_exec(
