@@ -13,9 +13,9 @@ from typing import Literal, get_args
 
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
-from bot.errors import TranscribotError, UpstreamError
+from bot.errors import LinkError, TranscribotError, UpstreamError
 
-Category = Literal["audio", "upstream", "telegram", "forbidden", "crashed", "unexpected"]
+Category = Literal["audio", "link", "upstream", "telegram", "forbidden", "crashed", "unexpected"]
 CATEGORIES: tuple[Category, ...] = get_args(Category)
 _BY_NAME: dict[str, Category] = {category: category for category in CATEGORIES}
 
@@ -51,6 +51,8 @@ def failure_of(error: BaseException) -> Failure:
 def _category(error: BaseException) -> Category:
     if isinstance(error, UpstreamError):
         return "upstream"
+    if isinstance(error, LinkError):
+        return "link"
     if isinstance(error, TranscribotError):  # AudioError, and whatever the input was wrong in
         return "audio"
     if isinstance(error, Forbidden):

@@ -429,6 +429,7 @@ def stats_report(
 _FAILURE_CATEGORIES = {
     # Translators: kinds of failure in /stats, e.g. "#42: transcription API, log ref. 3f9a1c".
     "audio": N_("the audio file"),
+    "link": N_("the link"),
     "upstream": N_("transcription API"),
     "telegram": N_("Telegram"),
     "forbidden": N_("the bot may not write to the chat"),

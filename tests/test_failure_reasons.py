@@ -6,7 +6,10 @@ import logging
 import re
 
 import pytest
+from telegram.error import BadRequest, Forbidden, TimedOut
 
+from bot.errors import AudioTooLong, CorruptAudio, LinkPrivate, UpstreamRejected
+from bot.failures import failure_of, parse_stored
 from tests.conftest import TOKEN, BotFactory, RunningBot, next_message_id, next_update_id
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI, text_update
 from tests.test_access_and_limits import replies_to, send
@@ -69,3 +72,30 @@ async def test_stats_names_the_failure_in_the_admins_language(
         stats = await stats_for(bot, tg, language="ru")
     assert re.search(r"#\d+: API распознавания, [^0-9a-f]*[0-9a-f]{6}", stats), stats
     assert TOKEN not in stats
+
+
+@pytest.mark.parametrize(
+    ("error", "category"),
+    [
+        (CorruptAudio("ffprobe: /tmp/x.oga: Invalid data"), "audio"),
+        (AudioTooLong(7200, 3600), "audio"),
+        (UpstreamRejected("bad file", 400), "upstream"),
+        (LinkPrivate("10.0.0.1 is private"), "link"),
+        (BadRequest("Message is too long"), "telegram"),
+        (TimedOut(), "telegram"),
+        (Forbidden("bot was blocked by the user"), "forbidden"),
+        (KeyError("x"), "unexpected"),
+    ],
+)
+def test_each_error_is_stored_as_its_category_and_a_reference_only(
+    error: Exception, category: str
+) -> None:
+    failed = failure_of(error)
+    assert parse_stored(failed.stored) == (category, failed.ref)
+    assert str(error) not in failed.stored
+    assert failed.logged.startswith(f"{failed.stored}: {type(error).__name__}")
+
+
+def test_reasons_in_another_form_are_not_shown() -> None:
+    assert parse_stored(f"UpstreamRejected: {LEAKY}") == (None, "")
+    assert parse_stored("upstream <b>x</b>") == (None, "")
