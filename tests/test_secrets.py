@@ -155,6 +155,12 @@ def test_warnings_and_uncaught_errors_go_through_the_scrubber(tmp_path: Path) ->
         "from bot.logs import setup_logging\n"
         "setup_logging('INFO', [])\n"
         f"warnings.warn('deprecated call to https://x/bot{token}/getMe')\n"
+        "import asyncio\n"
+        "async def report():\n"
+        f"    error = OSError('https://x/bot{token}/sendMessage')\n"
+        "    loop = asyncio.get_running_loop()\n"
+        "    loop.call_exception_handler({'message': 'x', 'exception': error})\n"
+        "asyncio.run(report())\n"
         f"thread = threading.Thread(target=lambda: 1 / 0, name='bot{token}')\n"
         "thread.start(); thread.join()\n"
         f"raise RuntimeError('cannot reach https://x/bot{token}/getMe')\n"
@@ -164,6 +170,7 @@ def test_warnings_and_uncaught_errors_go_through_the_scrubber(tmp_path: Path) ->
     )
     assert result.returncode == 1
     assert "UserWarning" in result.stderr
+    assert "OSError" in result.stderr  # asyncio's handler logs to the "asyncio" logger
     assert "ZeroDivisionError" in result.stderr
     assert "RuntimeError" in result.stderr
     assert token.split(":")[1] not in result.stderr, result.stderr
