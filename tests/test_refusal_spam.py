@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BotFactory, RunningBot, next_message_id, next_update_id
+from tests.conftest import (
+    BotFactory,
+    RunningBot,
+    next_message_id,
+    next_update_id,
+    voice_message,
+)
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI, text_update
 from tests.test_access_and_limits import replies_to, send
 
@@ -104,3 +110,20 @@ async def test_anonymous_admins_are_limited_per_chat_not_across_groups(
         await deliver_all(bot, updates)
     assert len(replies_to(tg, GROUP)) == 1
     assert len(replies_to(tg, OTHER_GROUP)) == 1
+
+
+async def test_anonymous_admins_limits_are_per_chat(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    async with bot_factory(user_jobs_per_minute=1) as bot:
+        for chat in (GROUP, OTHER_GROUP):
+            update = voice_message(
+                tg,
+                voice_bytes,
+                chat_id=chat,
+                user_id=GROUP_ANONYMOUS_BOT,
+                chat_type="supergroup",
+            )
+            update["message"]["sender_chat"] = update["message"]["chat"]
+            assert (await bot.deliver(update)).status_code == 200
+        await api.wait_calls(2)  # one a minute each: in its own group

@@ -22,6 +22,15 @@ def user_id_of(message: Message) -> int | None:
     return message.from_user.id if message.from_user else None
 
 
+def sender_id(message: Message) -> int:
+    """Whom limits, quota and usage count against: the sender. A chat that posts as itself
+    (anonymous group admins, channels) shares one user id with every other such chat
+    (GroupAnonymousBot, Channel_Bot): it counts as its own chat."""
+    if message.sender_chat is not None:
+        return message.sender_chat.id
+    return message.from_user.id if message.from_user else 0
+
+
 async def settings_here(svc: Services, message: Message) -> policy.Effective:
     """The settings in effect for the message's sender in its chat."""
     return await policy.effective(

@@ -23,7 +23,7 @@ from telegram import (
 from telegram.ext import MessageHandler, filters
 
 from bot import policy, seconds
-from bot.handlers.common import in_group, settings_here
+from bot.handlers.common import in_group, sender_id, settings_here
 from bot.handlers.throttle import first_in_a_minute
 from bot.services import Context, Services, services_of
 from bot.store import NewJob
@@ -134,7 +134,7 @@ async def accept(
     `now`: the settings in effect for them, when the caller has read them already.
     """
     user = request.from_user
-    user_id = user.id if user else 0
+    user_id = sender_id(request)
     chat_id = target.chat_id
     if now is None:
         now = await settings_here(svc, request)  # in the target's chat: /transcribe replies there

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from telegram import Message
 
+from bot.handlers.common import sender_id
 from bot.store import Store
 
 TELL_EVERY_SECONDS = 60.0
 
 
 def asker(message: Message) -> str:
-    """Whom an answer would be for: a user in a chat. Anonymous group admins and channels
-    post under one user id shared by every group (GroupAnonymousBot, Channel_Bot): they
-    count per chat."""
-    if message.sender_chat is not None or message.from_user is None:
-        return f"{message.chat_id}:chat"
-    return f"{message.chat_id}:{message.from_user.id}"
+    """Whom an answer would be for: a sender in a chat (anonymous admins and channels post
+    under a user id shared by every group: they count as their chat)."""
+    return f"{message.chat_id}:{sender_id(message)}"
 
 
 async def first_in_a_minute(store: Store, kind: str, message: Message) -> bool:
