@@ -89,7 +89,7 @@ def _ogg(head: bytes, tail: bytes, whole: Whole | None) -> Sniffed | None:
     if last_page < 0 or tail[last_page + 14 : last_page + 18] != serial:
         return Sniffed("ogg", None)  # another stream last (a video?) or a damaged end
     granule = int.from_bytes(tail[last_page + 6 : last_page + 14], "little", signed=True)
-    if whole is not None and rate == _OPUS_RATE:
+    if whole is not None and codec.startswith(b"OpusHead"):
         counted = opus_samples(whole, serial)
         if counted is None:
             return Sniffed("ogg", None)  # chained or multiplexed: ffprobe decides

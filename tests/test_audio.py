@@ -27,6 +27,7 @@ from bot.audio import (
     probe,
 )
 from bot.errors import AudioTooLong, CorruptAudio, FfmpegMissing, UnsupportedAudio
+from bot.formats import sniff_file
 from tests.media_fixtures import MediaLibrary, child_processes
 
 needs_ffmpeg = pytest.mark.skipif(
@@ -584,3 +585,15 @@ async def test_file_longer_than_it_says_is_split_on_what_it_holds(
     assert len(parts) >= 2
     assert all(part.duration <= 30 for part in parts)
     assert sum(part.duration for part in parts) == pytest.approx(60, abs=3)
+
+
+@needs_ffmpeg
+async def test_vorbis_at_48_khz_is_not_counted_as_opus(tmp_path: Path) -> None:
+    # Opus packets are counted from their TOC bytes; a Vorbis packet has no such byte.
+    tone = ("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=30")
+    vorbis = make(tmp_path / "note.ogg", *tone, "-c:a", "libvorbis")
+
+    sniffed = sniff_file(vorbis)
+
+    assert sniffed is not None
+    assert sniffed.duration == pytest.approx(30, abs=0.1)
