@@ -7,7 +7,6 @@ import functools
 import io
 import json
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -18,8 +17,8 @@ import httpx
 from httpx_sse import EventSource, aconnect_sse
 from pydantic import SecretStr
 
-from bot import segments
-from bot.errors import UpstreamAuthError, UpstreamRejected
+from bot.dialects import Dialects, refused_field, result_of, without
+from bot.errors import UpstreamRejected
 from bot.models import ModelSpec
 from bot.segments import Segment, Transcribed
 from bot.upstream import ApiClient, Transient, error_message, transport_errors
@@ -28,18 +27,6 @@ log = logging.getLogger(__name__)
 
 OnText = Callable[[str], Awaitable[None]]
 T = TypeVar("T")
-
-# Diarization needs chunking_strategy for audio longer than this (OpenAI's 400 says so).
-CHUNKING_AFTER_SECONDS = 30.0
-# Fields an engine may turn out not to take: the request goes again without (response_format:
-# as plain json), and the engine is not sent them again. `stream` has its own fallback.
-_DROPPABLE = ("prompt", "language", "chunking_strategy")
-# How engines word "I do not take that" (OpenAI, Groq, FastAPI-based servers such as speaches).
-_REFUSAL = re.compile(
-    r"not (supported|allowed|permitted|compatible|recogni[sz]ed|available)|unsupported|"
-    r"unrecogni[sz]ed|unknown|unexpected|extra (inputs|fields)",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -77,39 +64,11 @@ class Transcriber:
             client=client,
         )
         self._url = self._api.url("audio/transcriptions")
-        # What each model turned out to refuse: not sent to it again while this process lives.
-        self._refused: dict[str, set[str]] = {}
+        self._dialects = Dialects()
 
     def streams(self, spec: ModelSpec) -> bool:
         """Whether on_text sees the model's text as it comes (until it shows it cannot stream)."""
-        return self._streaming and spec.streaming and "stream" not in self._refused_by(spec)
-
-    def _refused_by(self, spec: ModelSpec) -> set[str]:
-        return self._refused.setdefault(spec.name, set())
-
-    def _refuse(self, spec: ModelSpec, name: str, message: str) -> None:
-        refused = self._refused_by(spec)
-        if name not in refused:
-            log.warning(
-                "%s refused %s (%s): asking without it from now on", spec.name, name, message
-            )
-        refused.add(name)
-
-    def fields(
-        self, spec: ModelSpec, duration: float | None, language: str | None, prompt: str | None
-    ) -> dict[str, str]:
-        """The form fields this model takes, less what it refused before."""
-        refused = self._refused_by(spec)
-        answer = "json" if "response_format" in refused else spec.response_format
-        fields = {"model": spec.name, "response_format": answer}
-        if language and spec.language and "language" not in refused:
-            fields["language"] = language
-        if prompt and spec.prompt and "prompt" not in refused:
-            fields["prompt"] = prompt
-        long = duration is None or duration > CHUNKING_AFTER_SECONDS
-        if spec.chunking_strategy and long and "chunking_strategy" not in refused:
-            fields["chunking_strategy"] = "auto"
-        return fields
+        return self._streaming and spec.streaming and not self._dialects.refused(spec, "stream")
 
     async def aclose(self) -> None:
         await self._api.aclose()
@@ -138,17 +97,17 @@ class Transcriber:
             try:
                 text, attempts = await self._asking(
                     spec,
-                    self.fields(spec, duration, language, prompt),
+                    self._dialects.fields(spec, duration, language, prompt),
                     lambda fields: self._post_streaming(audio, filename, fields, timeout, on_text),
                 )
             except _NoStreaming as exc:
-                self._refuse(spec, "stream", str(exc))
+                self._dialects.refuse(spec, "stream", str(exc))
                 earlier = 1  # the request that showed it, counted with the plain ones
             else:
                 return Transcript(text, time.monotonic() - started, attempts)
         result, attempts = await self._asking(
             spec,
-            self.fields(spec, duration, language, prompt),
+            self._dialects.fields(spec, duration, language, prompt),
             lambda fields: self._post(audio, filename, fields, timeout),
         )
         seconds = time.monotonic() - started
@@ -166,20 +125,14 @@ class Transcriber:
             try:
                 result, attempts = await self._api.retrying(functools.partial(send, fields))
             except UpstreamRejected as exc:
-                name = _refused_field(exc, fields)
+                name = refused_field(exc, fields)
                 if name is None:
                     raise
-                self._refuse(spec, name, str(exc))
-                fields = self.fields_without(fields, name)
+                self._dialects.refuse(spec, name, str(exc))
+                fields = without(fields, name)
                 refusals += 1
             else:
                 return result, refusals + attempts
-
-    @staticmethod
-    def fields_without(fields: dict[str, str], name: str) -> dict[str, str]:
-        if name == "response_format":
-            return {**fields, "response_format": "json"}
-        return {key: value for key, value in fields.items() if key != name}
 
     async def _post(
         self, audio: bytes | Path, filename: str, fields: dict[str, str], limits: httpx.Timeout
@@ -189,7 +142,7 @@ class Transcriber:
                 self._url, data=fields, files=files, headers=self._api.headers, timeout=limits
             )
         self._api.check(response)
-        return _result_of(response)
+        return result_of(response)
 
     async def _post_streaming(
         self,
@@ -217,7 +170,7 @@ class Transcriber:
         self._api.check(response)
         # A proxy that does not stream answers the whole text at once.
         self._stop_streaming("it answered stream=true without events")
-        return _result_of(response).text
+        return result_of(response).text
 
     def _stop_streaming(self, reason: str) -> None:
         if self._streaming:
@@ -276,32 +229,3 @@ async def _read_events(source: EventSource, on_text: OnText) -> str:
             raise Transient(f"stream error: {message or data}", None, None)
         # Other events (logprobs, segments, keep-alives) carry nothing we show.
     raise _NoStreaming("the event stream ended without transcript.text.done")
-
-
-def _result_of(response: httpx.Response) -> Transcribed:
-    """json, verbose_json (segments) or diarized_json (segments with speakers)."""
-    try:
-        body = response.json()
-    except json.JSONDecodeError:
-        # A proxy that ignores response_format answers plain text.
-        return Transcribed(response.text.strip())
-    if isinstance(body, dict) and isinstance(body.get("text"), str):
-        return Transcribed(str(body["text"]).strip(), segments.parse(body.get("segments")))
-    raise UpstreamRejected("the transcription API answered without text", response.status_code)
-
-
-def _refused_field(error: UpstreamRejected, fields: dict[str, str]) -> str | None:
-    """The field a 400 says the model does not take, when it is one we can do without."""
-    message = str(error)
-    if isinstance(error, UpstreamAuthError) or error.status not in (400, 422):
-        return None
-    if not _REFUSAL.search(message):
-        return None
-    lowered = message.lower()
-    for name in _DROPPABLE:
-        if name in fields and re.search(rf"\b{re.escape(name)}", lowered):
-            return name
-    answer = fields.get("response_format", "json")
-    if answer != "json" and ("response_format" in lowered or answer in lowered):
-        return "response_format"
-    return None

@@ -129,7 +129,7 @@ async def test_a_refused_parameter_is_dropped_asked_again_and_remembered(
         DIALECTS["gpt-4o-transcribe"], rejects=frozenset({"prompt"})
     )
     api.set_transcript(voice_bytes, "without the hint")
-    with caplog.at_level(logging.WARNING, logger="bot.transcriber"):
+    with caplog.at_level(logging.WARNING, logger="bot.dialects"):
         async with bot_factory(default_model="gpt-4o-transcribe", streaming=False) as bot:
             await say(bot, tg, "/prompt Kubernetes")
             await send_voice(bot, tg, voice_bytes, chat_id=USER)
