@@ -209,8 +209,7 @@ class JobRunner:
             await progress.finish()
             if live is not None:
                 await live.finish()  # before _deliver's final edit
-        text = join_parts(uploads, [part.text for part in parts])
-        return Transcribed(text, tuple(s for part in parts for s in part.segments))
+        return join_parts(uploads, parts)
 
 
 def _seconds_key(key: str) -> str:
@@ -238,20 +237,18 @@ async def cached_transcript(store: Store, settings: Settings, key: str) -> Trans
     return Transcribed(text, segments.decode(stored) if stored else ())
 
 
-def join_parts(uploads: list[Upload], part_texts: list[str]) -> str:
-    """One text; when the recording came in parts, each headed by where it starts."""
+def join_parts(uploads: list[Upload], parts: list[Transcribed]) -> Transcribed:
+    """One transcript: the texts, each headed by where it starts when the recording came in
+    parts, and the segments (already moved to where their part starts) in order."""
+    timed = tuple(s for part in parts for s in part.segments)
     if len(uploads) == 1:
-        return part_texts[0].strip()
-    return "\n\n".join(
-        f"[{clock(upload.start)}]\n{text.strip()}"
-        for upload, text in zip(uploads, part_texts, strict=True)
-        if text.strip()
+        return Transcribed(parts[0].text.strip(), timed)
+    text = "\n\n".join(
+        f"[{segments.clock(upload.start)}]\n{part.text.strip()}"
+        for upload, part in zip(uploads, parts, strict=True)
+        if part.text.strip()
     )
-
-
-def clock(seconds: float) -> str:
-    whole = int(seconds)
-    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+    return Transcribed(text, timed)
 
 
 class _Progress:
