@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -174,3 +175,19 @@ def test_srt_numbers_cues_and_names_speakers() -> None:
         "2\n01:01:02,000 --> 01:01:02,001\nSpeaker B: Yes\n"
     )
     assert re.fullmatch(r"(\d+\n[\d:,]+ --> [\d:,]+\n.+\n\n?)+", srt)
+
+
+async def test_subtitles_once_the_transcript_is_no_longer_kept_are_refused_politely(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    api.set_segments(voice_bytes, [Segment(0.0, 2.0, "Gone soon.")])
+    async with bot_factory(transcription_models="whisper-1", cache_transcripts_hours=0.0005) as bot:
+        assert (await bot.deliver(video_update(tg, voice_bytes))).status_code == 200
+        transcript_id, _ = await transcript_edit(tg)
+        data = buttons(tg, USER, transcript_id)["🎬 Subtitles"]
+        await asyncio.sleep(2.0)  # past CACHE_TRANSCRIPTS_HOURS (1.8 s)
+        await press(bot, tg, USER, transcript_id, data, USER)
+        (answer,) = await tg.wait_calls("answerCallbackQuery", 1)
+    assert answer.params["show_alert"] is True
+    assert "no longer kept" in answer.params["text"]
+    assert tg.calls("sendDocument") == []
