@@ -43,7 +43,7 @@ def describe() -> dict[str, object]:
         "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
         "versions": {
             name: _version(name)
-            for name in ("python-telegram-bot", "aiohttp", "httpx", "aiosqlite", "uvloop")
+            for name in ("python-telegram-bot", "aiohttp", "httpx", "redis", "uvloop")
         },
         "ffmpeg": _ffmpeg_version(),
     }

@@ -22,7 +22,7 @@ _AREAS = (
     ("python-telegram-bot", re.compile(r"^telegram/")),
     ("httpx/httpcore", re.compile(r"^(httpx|httpcore|h11|anyio|sniffio)/")),
     ("aiohttp", re.compile(r"^(aiohttp|multidict|yarl)/")),
-    ("aiosqlite/sqlite3", re.compile(r"^(aiosqlite|sqlite3)/")),
+    ("sqlite3", re.compile(r"^(sqlite3/|bot/store/sqlite)")),
     ("json", re.compile(r"^json/")),
     ("logging", re.compile(r"^logging/")),
     ("temporary files (tempfile, shutil)", re.compile(r"^(tempfile|shutil)\.py")),
@@ -85,7 +85,7 @@ class Profiler:
 @dataclass
 class Hotspots:
     """Sample counts. `threads` covers every thread; the rest covers the event loop's thread,
-    whose time is what a note costs (aiosqlite's worker mostly waits for work or in SQLite)."""
+    whose time is what a note costs (the store's SQLite thread mostly waits, or is in SQLite)."""
 
     samples: int = 0
     loop_samples: int = 0
@@ -139,8 +139,8 @@ def analyse(raw: Path) -> Hotspots:
         if not frames:
             continue
         found.samples += count
-        if any("aiosqlite/" in f for f in frames):
-            thread = f"{thread} (aiosqlite's worker)" if thread != "MainThread" else thread
+        if any("bot/store/sqlite" in f for f in frames):
+            thread = f"{thread} (the store's SQLite thread)" if thread != "MainThread" else thread
         found.threads[thread] += count
         if thread != "MainThread":
             continue

@@ -50,10 +50,9 @@ class Acceptor:
                     await self._store.forget_update(update.update_id)
                 return False
             try:
-                await self._store.commit()
                 await self._store.confirm_update(update.update_id)
             except TRANSIENT_STORE_ERRORS:
-                log.exception("update %d not accepted: commit failed", update.update_id)
+                log.exception("update %d not accepted: its seen mark failed", update.update_id)
                 return False
             return True
 

@@ -166,6 +166,7 @@ class BotService:
             max_concurrent=settings.max_concurrent_jobs,
             lease_seconds=settings.job_lease_seconds,
             retention_seconds=settings.job_retention_days * 86400,
+            max_attempts=settings.job_max_attempts,
         )
         self.metrics.watch_jobs(self.store, lambda: self.dispatcher.running)
         self.services = Services(

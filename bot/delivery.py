@@ -105,7 +105,7 @@ class Replies:
         message = await self._bot.send_message(
             job.chat_id, texts.working(), reply_parameters=self._reply_to(job)
         )
-        await self._store.set_placeholder(job.id, message.message_id)
+        await self._store.set_placeholder(job, message.message_id)
         return message.message_id
 
     async def progress(self, job: Job, placeholder: int | None, html: str) -> None:
@@ -193,7 +193,7 @@ class Replies:
                 if index == 0:
                     # A quiet job's first message stands in for the placeholder: a retry (a
                     # Telegram failure after it) edits it instead of posting it again.
-                    await self._store.set_placeholder(job.id, ids[0])
+                    await self._store.set_placeholder(job, ids[0])
         for surplus in earlier[len(htmls) :]:  # an upgrade that came out shorter
             with contextlib.suppress(TelegramError):
                 await self._bot.delete_message(job.chat_id, surplus)

@@ -31,12 +31,14 @@ class Dispatcher:
         max_concurrent: int,
         lease_seconds: float,
         retention_seconds: float,
+        max_attempts: int,
     ) -> None:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._store = store
         self._max = max_concurrent
         self._lease = lease_seconds
         self._retention = retention_seconds
+        self._max_attempts = max_attempts
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
         self._background: list[asyncio.Task[None]] = []
@@ -97,7 +99,9 @@ class Dispatcher:
             wait = _IDLE_POLL_SECONDS
             if free > 0:
                 try:
-                    claimed = await self._store.claim_jobs(self.owner, free, self._lease)
+                    claimed = await self._store.claim_jobs(
+                        self.owner, free, self._lease, self._max_attempts
+                    )
                 except TRANSIENT_STORE_ERRORS as exc:
                     wait = self._outage.failed(exc)
                 except Exception:
@@ -138,7 +142,7 @@ class Dispatcher:
             crashed = failure("crashed", f"{type(exc).__name__}: {exc}")
             log.exception("job=%d crashed (%s); it will be retried", job.id, crashed.stored)
             with contextlib.suppress(Exception):
-                await self._store.retry_job(job.id, crashed.stored, delay=5.0)
+                await self._store.retry_job(job, crashed.stored, delay=5.0)
 
     async def _lease_loop(self) -> None:
         while True:

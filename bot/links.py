@@ -11,6 +11,7 @@ import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
+from typing import Final
 
 from telegram import Message, MessageEntity
 from yarl import URL
@@ -20,7 +21,7 @@ from bot.errors import LinkNotAllowed, LinkPrivate
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-KIND = "link"  # the job kind; the job's file_id holds the URL
+KIND: Final = "link"  # the job kind; the job's file_id holds the URL
 SCHEMES = frozenset({"http", "https"})
 MAX_URL_LENGTH = 2048
 # Anything with a scheme, so that "ftp://..." is answered rather than ignored.

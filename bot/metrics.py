@@ -18,7 +18,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # A voice note takes about a second upstream; a 20-minute part can take a minute or two.
 _UPSTREAM_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
-# The queue depth is a query on the store: scrapes closer together than this share one.
+# The queue depth is a counter read from the store: scrapes closer together share one read.
 _QUEUE_CACHE_SECONDS = 1.0
 
 
@@ -111,8 +111,8 @@ class Metrics:
             return
         self._queued_at = now  # concurrent scrapes do not query again while this one waits
         try:
-            stats = await self._store.stats()
+            queued = await self._store.count_queued()  # a counter kept by the store: no scan
         except TRANSIENT_STORE_ERRORS as exc:
             log.warning("metrics: could not count queued jobs: %s", exc)
             return
-        self._queued.set(stats.by_status.get("queued", 0))
+        self._queued.set(queued)

@@ -24,7 +24,7 @@ from bot.logs import request_context
 from bot.metrics import Metrics
 from bot.report import JobReport, Outcome
 from bot.segments import Transcribed
-from bot.store import Job, Store
+from bot.store import Job, JobStatus, LeaseLost, Store
 from bot.transcriber import Transcriber
 from bot.uploads import Upload, UploadMaker, measured_seconds
 
@@ -57,8 +57,17 @@ class JobRunner:
         # Everything this job says is in the language of whoever asked for it.
         with request_context(f"job-{job.id}"), i18n.use_language(job.language_code):
             report = JobReport(job)
+            reason: str | None
             try:
-                outcome, reason = await self._run(job, report)
+                if job.status == JobStatus.FAILED:  # claimed too often: failed by the claim
+                    outcome, reason = await self._given_up(job)
+                else:
+                    outcome, reason = await self._run(job, report)
+            except LeaseLost as exc:
+                # Another worker took the job over (this one stalled past its lease): it is
+                # theirs now, and nothing more is written or sent from here.
+                report.tell("interrupted", self._metrics, f"lease lost: {exc}")
+                return
             except asyncio.CancelledError:
                 report.tell("interrupted", self._metrics, "shutting down")
                 raise
@@ -96,29 +105,35 @@ class JobRunner:
                 await self._remember(key, result, billed)
             report.audio_seconds, report.chars = billed, len(result.text)
             reply_ids = await self._replies.transcript(job, placeholder, result)
-            await self._store.finish_job(job.id, billed, reply_ids)
+            await self._store.finish_job(job, billed, reply_ids)
             report.lap("reply")
             return "done", None
         except TranscribotError as exc:
             failed = failure_of(exc)
-            await self._store.fail_job(job.id, failed.stored)
+            await self._store.fail_job(job, failed.stored)
             await self._replies.tell(job, placeholder, texts.for_error(exc))
             return "failed", failed.logged
         except Forbidden as exc:
             # The bot may not write to this chat (blocked, removed from the group).
             failed = failure_of(exc)
-            await self._store.fail_job(job.id, failed.stored)
+            await self._store.fail_job(job, failed.stored)
             return "dropped", failed.logged
         except (RetryAfter, NetworkError) as exc:
             # Telegram itself is in trouble (BadRequest is a NetworkError subclass: handled below).
             failed = failure_of(exc)
             if isinstance(exc, BadRequest):
-                await self._store.fail_job(job.id, failed.stored)
+                await self._store.fail_job(job, failed.stored)
                 return "failed", f"Telegram refused a request: {failed.logged}"
             return await self._retry_or_fail(job, placeholder, failed)
         except Exception as exc:
             log.exception("job=%d: unexpected error", job.id)
             return await self._retry_or_fail(job, placeholder, failure_of(exc))
+
+    async def _given_up(self, job: Job) -> tuple[Outcome, str]:
+        """Every earlier run of it ended without an outcome (the process died, say)."""
+        with contextlib.suppress(TelegramError):
+            await self._replies.tell(job, job.placeholder_id, texts.unexpected())
+        return "failed", job.error or "gave up"
 
     async def _cached(self, key: str) -> Transcribed | None:
         return await cached_transcript(self._store, self._settings, key)
@@ -149,9 +164,9 @@ class JobRunner:
     ) -> tuple[Outcome, str]:
         if job.attempts < self._settings.job_max_attempts:
             delay = min(60.0, 2.0**job.attempts)
-            await self._store.retry_job(job.id, failed.stored, delay)
+            await self._store.retry_job(job, failed.stored, delay)
             return "retried", f"{failed.logged}; again in {delay:.0f}s"
-        await self._store.fail_job(job.id, failed.stored)
+        await self._store.fail_job(job, failed.stored)
         with contextlib.suppress(TelegramError):
             await self._replies.tell(job, placeholder, texts.unexpected())
         return "failed", f"{failed.logged}; after {job.attempts} attempts"

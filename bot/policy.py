@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from bot import texts
 from bot.config import Settings
 from bot.errors import QuotaExceeded
-from bot.store import Job, Prefs, Store
-
-_DAY = 24 * 3600
+from bot.store import Acceptance, Job, Limits, Prefs, Store
+from bot.store.base import DAY
 
 # The languages OpenAI's speech-to-text models accept as a `language` hint (ISO 639-1).
 LANGUAGE_HINTS = frozenset(
@@ -94,6 +93,50 @@ def is_allowed(settings: Settings, user_id: int | None, chat_id: int) -> bool:
     )
 
 
+# Telegram's stand-ins, the same user id in every group: an anonymous group admin
+# (GroupAnonymousBot) and a channel posting in a group (Channel_Bot). Their limits are per chat.
+SHARED_SENDER_IDS = frozenset({1087968824, 136817688})
+# A document declares no duration: until it is measured it is reckoned at a voice recording's
+# 32 kbit/s (richer encodings come out longer, which only reserves more for a while).
+_ESTIMATE_BYTES_PER_SECOND = 4000
+
+
+def limit_subject(user_id: int | None, chat_id: int, *, as_chat: bool = False) -> int:
+    """Whose limits a job counts against: the sender's own, or the chat's for a sender that
+    speaks as the chat (sender_chat) or is one of Telegram's shared stand-ins."""
+    if user_id is None or as_chat or user_id in SHARED_SENDER_IDS:
+        return chat_id
+    return user_id
+
+
+def limits_for(
+    settings: Settings,
+    user_id: int | None,
+    subject: int,
+    duration: float | None,
+    file_size: int | None,
+) -> Limits:
+    """What accepting one job may use; admins are exempt (their use is still counted)."""
+    quota = settings.user_daily_audio_seconds
+    if duration is not None:
+        reserve = duration
+    else:
+        reserve = float(settings.max_audio_seconds)
+        if file_size:
+            reserve = min(reserve, max(1.0, file_size / _ESTIMATE_BYTES_PER_SECOND))
+        if quota:
+            reserve = min(reserve, float(quota))  # settled with what is measured
+    if is_admin(settings, user_id):
+        return Limits(subject, time.time(), reserve_seconds=reserve)
+    return Limits(
+        subject,
+        time.time(),
+        jobs_per_minute=settings.user_jobs_per_minute,
+        daily_seconds=float(quota),
+        reserve_seconds=reserve,
+    )
+
+
 @dataclass(frozen=True)
 class Refusal:
     text: str
@@ -102,41 +145,57 @@ class Refusal:
 async def check_limits(
     store: Store, settings: Settings, user_id: int, duration: float | None
 ) -> Refusal | None:
-    """The per-minute job limit and the daily audio quota; admins are exempt."""
+    """The limits as they stand, for work that is not a job (a translation): it takes none of
+    them, so a read is enough. Jobs are checked and counted by `store.accept_job`."""
     if is_admin(settings, user_id):
         return None
+    subject = limit_subject(user_id, user_id)
     now = time.time()
     per_minute = settings.user_jobs_per_minute
     if per_minute:
-        recent = await store.user_job_times(user_id, now - 60)
+        recent = await store.recent_job_times(subject, now - 60)
         if len(recent) >= per_minute:
             frees_at = recent[len(recent) - per_minute] + 60
             return Refusal(texts.rate_limited(math.ceil(frees_at - now)))
     quota = settings.user_daily_audio_seconds
     if quota:
-        day_start = now - now % _DAY
-        used = await store.user_audio_seconds_since(user_id, day_start)
+        day_start = now - now % DAY
+        used = await store.quota_used(subject, day_start)
         if used >= quota or used + (duration or 0) > quota:
-            return Refusal(texts.quota_used(quota, int(day_start + _DAY - now)))
+            return Refusal(texts.quota_used(quota, int(day_start + DAY - now)))
+    return None
+
+
+def refusal(acceptance: Acceptance, settings: Settings) -> str | None:
+    """What to tell someone whose job was not accepted for their limits (None: accepted)."""
+    seconds = math.ceil(acceptance.retry_in)
+    if acceptance.outcome == "over_rate":
+        return texts.rate_limited(max(1, seconds))
+    if acceptance.outcome == "over_quota":
+        return texts.quota_used(settings.user_daily_audio_seconds, max(0, seconds))
     return None
 
 
 async def check_measured_quota(store: Store, settings: Settings, job: Job, seconds: float) -> None:
     """The daily quota again, for what the recording really lasts: raise QuotaExceeded.
 
-    A job is accepted on its declared duration (none, for a document); the measured one is
-    known only once the file is read, and must hold before anything is sent to the API.
+    A job is accepted on what it declares (a document: an estimate from its size), reserved
+    as such; the measured length is known only once the file is read, and must hold before
+    anything is sent to the API.
     """
     quota = settings.user_daily_audio_seconds
-    declared = job.duration or 0.0
-    if not quota or seconds <= declared or is_admin(settings, job.user_id):
-        return  # what it declared passed when it was accepted
+    if not quota or is_admin(settings, job.user_id):
+        return
+    subject = limit_subject(job.user_id, job.chat_id)
+    reserved = limits_for(settings, job.user_id, subject, job.duration, job.file_size)
+    if seconds <= reserved.reserve_seconds:
+        return  # what it reserved passed when it was accepted
     now = time.time()
-    day_start = now - now % _DAY
-    used = await store.user_audio_seconds_since(job.user_id, day_start)
-    # `used` counts this job already, at its declared duration until it is settled.
-    if used - declared + seconds > quota:
-        raise QuotaExceeded(quota, int(day_start + _DAY - now))
+    day_start = now - now % DAY
+    # `used` holds this job's reservation already, until it is settled.
+    used = await store.quota_used(subject, day_start)
+    if used - reserved.reserve_seconds + seconds > quota:
+        raise QuotaExceeded(quota, int(day_start + DAY - now))
 
 
 @dataclass(frozen=True)

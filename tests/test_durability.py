@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def voice(tg: FakeTelegram, data: bytes, chat_id: int = USER) -> dict[str, Any]:
     return voice_message(tg, data, chat_id=chat_id, user_id=USER)
+
+
+def started(api: FakeTranscriptionAPI, count: int) -> bool:
+    return api.started == count
 
 
 def final_texts(tg: FakeTelegram, chat_id: int = USER) -> list[str]:
@@ -123,3 +128,39 @@ async def test_link_job_killed_while_downloading_is_fetched_again_after_restart(
         assert await second.wait() == 0
     assert len(files.requests) == 2
     assert len(api.requests) == 1
+
+
+async def test_a_job_that_kills_the_bot_is_given_up_after_its_attempts_and_the_bot_goes_on(
+    bot_process: ProcessFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    # Each run of the job "kills the process" (SIGKILL while it is upstream): a crash loop.
+    settings = {"JOB_MAX_ATTEMPTS": "2", "JOB_LEASE_SECONDS": "1", "ADMIN_USER_IDS": str(USER)}
+    api.delay = 30
+    for run in (1, 2):
+        bot = bot_process(**settings)
+        await bot.start()
+        if run == 1:
+            assert await bot.deliver(voice(tg, voice_bytes)) == 200
+        await eventually(functools.partial(started, api, run), timeout=15, what=f"run {run}")
+        bot.signal(signal.SIGKILL)
+        assert await bot.wait() == -signal.SIGKILL
+    bot = bot_process(**settings)
+    await bot.start()
+    await tg.wait_for(lambda: any("something went wrong" in t for t in final_texts(tg)), 20)
+    await asyncio.sleep(0.3)
+    assert api.started == 2  # not run a third time
+    assert "gave up after 2 attempts" in bot.log()
+    # The bot goes on: the next note is transcribed, and /stats shows the failure.
+    api.delay = 0
+    api.set_transcript(voice_bytes, "next one")
+    assert await bot.deliver(voice(tg, voice_bytes)) == 200
+    await tg.wait_for(lambda: "next one" in final_texts(tg), timeout=20)
+    message_id = next_message_id()
+    tg.add_message(USER, message_id)
+    stats = text_update(
+        next_update_id(), chat_id=USER, user_id=USER, message_id=message_id, text="/stats"
+    )
+    assert await bot.deliver(stats) == 200
+    await tg.wait_for(lambda: any("gave up" in t for t in final_texts(tg)), timeout=10)
+    bot.signal(signal.SIGTERM)
+    assert await bot.wait() == 0

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,8 +17,18 @@ from pathlib import Path
 import pytest
 
 from bot.config import RedisLocation, database_location
-from bot.store import NewJob, Prefs, RedisStore, Store, UpdateBeingHandled, Usage, open_store
-from bot.store.sqlite import _MIGRATIONS
+from bot.store import (
+    LeaseLost,
+    Limits,
+    NewJob,
+    Prefs,
+    RedisStore,
+    Store,
+    UpdateBeingHandled,
+    Usage,
+    open_store,
+)
+from bot.store.sqlite_schema import MIGRATIONS
 from tests.conftest import BACKENDS, backend_url
 
 
@@ -33,6 +44,12 @@ def job(message_id: int, *, chat_id: int = 1, user_id: int = 10) -> NewJob:
         model="gpt-4o-mini-transcribe",
         duration=30,
     )
+
+
+async def enqueue(store: Store, new: NewJob) -> bool:
+    """Queue a job with no limits (reserving its declared duration): True when it is new."""
+    limits = Limits(new.user_id, time.time(), reserve_seconds=new.duration or 0)
+    return (await store.accept_job(None, new, limits)).outcome == "queued"
 
 
 @pytest.fixture(params=BACKENDS)
@@ -84,7 +101,6 @@ async def test_an_update_is_claimed_once_and_can_be_given_back(store: Store) -> 
     assert await store.claim_update(1)
     await store.forget_update(1)  # could not be accepted: it will be delivered again
     assert await store.claim_update(1)
-    await store.commit()
     await store.confirm_update(1)
     assert not await store.claim_update(1)
     assert await store.claim_update(70_000)  # another range of ids
@@ -117,53 +133,55 @@ async def test_redis_update_held_by_a_replica_waits_for_it_or_its_hold_to_end(
 
 
 async def test_one_job_per_chat_and_message(store: Store) -> None:
-    assert await store.enqueue(job(1))
-    assert not await store.enqueue(job(1))
-    assert await store.enqueue(job(1, chat_id=2))
+    assert await enqueue(store, job(1))
+    assert not await enqueue(store, job(1))
+    assert await enqueue(store, job(1, chat_id=2))
 
 
 async def test_a_lease_keeps_others_off_until_it_expires(store: Store) -> None:
-    await store.enqueue(job(1))
-    [taken] = await store.claim_jobs("worker-a", 10, lease_seconds=0.3)
+    await enqueue(store, job(1))
+    [taken] = await store.claim_jobs("worker-a", 10, lease_seconds=0.3, max_attempts=5)
     assert taken.attempts == 1
-    assert await store.claim_jobs("worker-b", 10, lease_seconds=0.3) == []
+    assert await store.claim_jobs("worker-b", 10, lease_seconds=0.3, max_attempts=5) == []
     await store.renew_leases("worker-a", [taken.id], 0.3)
     await asyncio.sleep(0.2)
-    assert await store.claim_jobs("worker-b", 10, lease_seconds=0.3) == []  # renewed
+    assert (
+        await store.claim_jobs("worker-b", 10, lease_seconds=0.3, max_attempts=5) == []
+    )  # renewed
     await asyncio.sleep(0.35)
     # worker-a is gone. (Every worker has the same lease: on Redis a job is taken over once
     # its entry has been idle for the claimer's lease.)
-    [again] = await store.claim_jobs("worker-b", 10, lease_seconds=0.3)
+    [again] = await store.claim_jobs("worker-b", 10, lease_seconds=0.3, max_attempts=5)
     assert again.id == taken.id
     assert again.attempts == 2
 
 
 async def test_placeholder_is_remembered_for_a_retry(store: Store) -> None:
-    await store.enqueue(job(1))
-    [taken] = await store.claim_jobs("a", 1, 30)
-    await store.set_placeholder(taken.id, 555)
-    await store.retry_job(taken.id, "Telegram: timed out", delay=0)
-    [retried] = await store.claim_jobs("a", 1, 30)
+    await enqueue(store, job(1))
+    [taken] = await store.claim_jobs("a", 1, 30, max_attempts=5)
+    await store.set_placeholder(taken, 555)
+    await store.retry_job(taken, "Telegram: timed out", delay=0)
+    [retried] = await store.claim_jobs("a", 1, 30, max_attempts=5)
     assert retried.placeholder_id == 555
     assert retried.error == "Telegram: timed out"
 
 
 async def test_retry_waits_for_its_delay(store: Store) -> None:
-    await store.enqueue(job(1))
-    [taken] = await store.claim_jobs("a", 1, 30)
-    await store.retry_job(taken.id, "later", delay=0.3)
-    assert await store.claim_jobs("a", 1, 30) == []
+    await enqueue(store, job(1))
+    [taken] = await store.claim_jobs("a", 1, 30, max_attempts=5)
+    await store.retry_job(taken, "later", delay=0.3)
+    assert await store.claim_jobs("a", 1, 30, max_attempts=5) == []
     await asyncio.sleep(0.35)
-    assert len(await store.claim_jobs("a", 1, 30)) == 1
+    assert len(await store.claim_jobs("a", 1, 30, max_attempts=5)) == 1
 
 
 async def test_shutdown_gives_running_jobs_back(store: Store) -> None:
     for message_id in (1, 2, 3):
-        await store.enqueue(job(message_id))
-    taken = await store.claim_jobs("old-process", 2, lease_seconds=600)
+        await enqueue(store, job(message_id))
+    taken = await store.claim_jobs("old-process", 2, lease_seconds=600, max_attempts=5)
     assert len(taken) == 2
     assert await store.release_jobs("old-process") == 2
-    again = await store.claim_jobs("new-process", 3, lease_seconds=600)
+    again = await store.claim_jobs("new-process", 3, lease_seconds=600, max_attempts=5)
     assert len(again) == 3
     assert [j.attempts for j in again] == [1, 1, 1]  # being stopped is not the job's fault
     assert (await store.stats()).by_status == {"running": 3}
@@ -173,10 +191,10 @@ async def test_sqlite_restart_takes_back_what_the_dead_process_ran(sqlite_store:
     # One process owns a SQLite file: at start, whatever is running belonged to a dead one.
     store = sqlite_store
     for message_id in (1, 2, 3):
-        await store.enqueue(job(message_id))
-    assert len(await store.claim_jobs("crashed-process", 3, lease_seconds=600)) == 3
+        await enqueue(store, job(message_id))
+    assert len(await store.claim_jobs("crashed-process", 3, lease_seconds=600, max_attempts=5)) == 3
     assert await store.recover_jobs() == 3
-    assert len(await store.claim_jobs("new-process", 3, lease_seconds=600)) == 3
+    assert len(await store.claim_jobs("new-process", 3, lease_seconds=600, max_attempts=5)) == 3
 
 
 async def test_redis_start_leaves_other_replicas_jobs_and_takes_over_after_the_lease(
@@ -184,30 +202,30 @@ async def test_redis_start_leaves_other_replicas_jobs_and_takes_over_after_the_l
 ) -> None:
     async with opened(redis_url) as alive, opened(redis_url) as dead, opened(redis_url) as new:
         for message_id in (1, 2, 3):
-            await alive.enqueue(job(message_id))
-        [running] = await alive.claim_jobs("replica-a", 1, lease_seconds=0.6)
-        crashed = await dead.claim_jobs("replica-b", 2, lease_seconds=0.6)
+            await enqueue(alive, job(message_id))
+        [running] = await alive.claim_jobs("replica-a", 1, lease_seconds=0.6, max_attempts=5)
+        crashed = await dead.claim_jobs("replica-b", 2, lease_seconds=0.6, max_attempts=5)
         assert len(crashed) == 2
         assert await new.recover_jobs() == 0  # another replica may be running them
-        assert await new.claim_jobs("replica-c", 3, lease_seconds=0.6) == []
+        assert await new.claim_jobs("replica-c", 3, lease_seconds=0.6, max_attempts=5) == []
         for _ in range(4):
             await asyncio.sleep(0.2)
             await alive.renew_leases("replica-a", [running.id], 0.6)
-        taken = await new.claim_jobs("replica-c", 3, lease_seconds=0.6)
+        taken = await new.claim_jobs("replica-c", 3, lease_seconds=0.6, max_attempts=5)
         assert sorted(j.id for j in taken) == sorted(j.id for j in crashed)
         assert all(j.attempts == 2 for j in taken)
-        await new.finish_job(taken[0].id, 30.0)
-        await alive.finish_job(running.id, 30.0)
+        await new.finish_job(taken[0], 30.0)
+        await alive.finish_job(running, 30.0)
         stats = await new.stats()
         assert stats.by_status == {"done": 2, "running": 1}
 
 
 async def test_finished_jobs_are_pruned_after_retention(store: Store) -> None:
     for message_id in (1, 2, 3):
-        await store.enqueue(job(message_id))
-    first, second, _ = await store.claim_jobs("a", 3, 30)
-    await store.finish_job(first.id, 30.0)
-    await store.fail_job(second.id, "CorruptAudio: bad")
+        await enqueue(store, job(message_id))
+    first, second, _ = await store.claim_jobs("a", 3, 30, max_attempts=5)
+    await store.finish_job(first, 30.0)
+    await store.fail_job(second, "CorruptAudio: bad")
     assert await store.prune(older_than_seconds=3600) == 0
     await asyncio.sleep(0.05)
     assert await store.prune(older_than_seconds=0.01) == 2
@@ -216,17 +234,16 @@ async def test_finished_jobs_are_pruned_after_retention(store: Store) -> None:
 
 
 async def test_limits_and_statistics(store: Store) -> None:
-    await store.enqueue(job(1, user_id=10))
-    await store.enqueue(job(2, user_id=10))
-    await store.enqueue(job(3, user_id=11))
-    times = await store.user_job_times(10, since=0)
-    assert len(times) == 2
-    assert times == sorted(times)
-    assert await store.user_audio_seconds_since(10, since=0) == 60.0
-    first, second, third = await store.claim_jobs("a", 3, 30)
-    await store.finish_job(first.id, 90.0)
-    await store.fail_job(second.id, "UpstreamRejected: too long")
-    assert await store.user_audio_seconds_since(10, since=0) == 90.0  # measured, not declared
+    await enqueue(store, job(1, user_id=10))
+    await enqueue(store, job(2, user_id=10))
+    await enqueue(store, job(3, user_id=11))
+    now = time.time()
+    today = now - now % 86400
+    assert await store.quota_used(10, since=today) == 60.0  # reserved: the declared seconds
+    first, second, third = await store.claim_jobs("a", 3, 30, max_attempts=5)
+    await store.finish_job(first, 90.0)
+    await store.fail_job(second, "UpstreamRejected: too long")
+    assert await store.quota_used(10, since=today) == 90.0  # measured; the failure released
     stats = await store.stats()
     assert stats.by_status == {"done": 1, "failed": 1, "running": 1}
     assert stats.minutes_by_model == {"gpt-4o-mini-transcribe": 1.5}  # from finish_job
@@ -273,11 +290,11 @@ async def test_a_job_keeps_its_hints_and_replies(store: Store) -> None:
         sender_name="Ann <3",
         replaces=(40, 41),
     )
-    assert await store.enqueue(new)
-    (taken,) = await store.claim_jobs("a", 1, 30)
+    assert await enqueue(store, new)
+    (taken,) = await store.claim_jobs("a", 1, 30, max_attempts=5)
     assert (taken.language, taken.prompt, taken.quiet) == ("vi", "Nguyễn, PostgreSQL", True)
     assert (taken.sender_name, taken.replaces) == ("Ann <3", (40, 41))
-    await store.finish_job(taken.id, 30.0, reply_ids=(50, 51, 52))
+    await store.finish_job(taken, 30.0, reply_ids=(50, 51, 52))
     done = await store.get_job(taken.id)
     assert done is not None
     assert (done.status, done.reply_ids, done.audio_seconds) == ("done", (50, 51, 52), 30.0)
@@ -285,21 +302,21 @@ async def test_a_job_keeps_its_hints_and_replies(store: Store) -> None:
 
 
 async def test_the_same_message_is_queued_once_per_model(store: Store) -> None:
-    assert await store.enqueue(job(1))
-    assert not await store.enqueue(job(1))
-    assert await store.enqueue(replace(job(1), model="gpt-4o-transcribe"))
+    assert await enqueue(store, job(1))
+    assert not await enqueue(store, job(1))
+    assert await enqueue(store, replace(job(1), model="gpt-4o-transcribe"))
 
 
 async def test_a_failed_job_asked_for_again_is_queued_afresh(store: Store) -> None:
-    assert await store.enqueue(job(1))
-    (taken,) = await store.claim_jobs("a", 1, 30)
-    await store.finish_job(taken.id, 30.0)
-    assert not await store.enqueue(job(1))  # done: stays done
-    assert await store.enqueue(job(2))
-    (taken,) = await store.claim_jobs("a", 1, 30)
-    await store.fail_job(taken.id, "UpstreamRejected: bad")
-    assert await store.enqueue(replace(job(2), explicit=True))
-    (again,) = await store.claim_jobs("a", 1, 30)
+    assert await enqueue(store, job(1))
+    (taken,) = await store.claim_jobs("a", 1, 30, max_attempts=5)
+    await store.finish_job(taken, 30.0)
+    assert not await enqueue(store, job(1))  # done: stays done
+    assert await enqueue(store, job(2))
+    (taken,) = await store.claim_jobs("a", 1, 30, max_attempts=5)
+    await store.fail_job(taken, "UpstreamRejected: bad")
+    assert await enqueue(store, replace(job(2), explicit=True))
+    (again,) = await store.claim_jobs("a", 1, 30, max_attempts=5)
     assert (again.message_id, again.explicit, again.attempts, again.error) == (2, True, 1, None)
 
 
@@ -314,11 +331,11 @@ async def test_cached_transcripts_expire(store: Store) -> None:
 
 
 async def test_usage_adds_up_per_model_and_feeds_the_statistics(store: Store) -> None:
-    await store.enqueue(job(1, chat_id=-5, user_id=10))
-    await store.enqueue(job(2, chat_id=-5, user_id=10))
-    first, second = await store.claim_jobs("a", 2, 30)
-    await store.finish_job(first.id, 120.0)
-    await store.finish_job(second.id, 0)  # answered from the cache: free
+    await enqueue(store, job(1, chat_id=-5, user_id=10))
+    await enqueue(store, job(2, chat_id=-5, user_id=10))
+    first, second = await store.claim_jobs("a", 2, 30, max_attempts=5)
+    await store.finish_job(first, 120.0)
+    await store.finish_job(second, 0)  # answered from the cache: free
     await store.add_usage(
         Usage(user_id=10, chat_id=-5, model="gpt-4o-mini", input_tokens=900, output_tokens=80)
     )
@@ -346,7 +363,7 @@ async def test_usage_adds_up_per_model_and_feeds_the_statistics(store: Store) ->
 async def test_sqlite_version_1_database_keeps_its_settings_and_usage(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as db:
-        db.executescript(_MIGRATIONS[0] + "PRAGMA user_version=1;")
+        db.executescript(MIGRATIONS[0] + "PRAGMA user_version=1;")
         db.execute("INSERT INTO users VALUES (5, 'gpt-4o-transcribe', 0)")
         db.execute("INSERT INTO chats VALUES (-7, NULL, 0, 0)")
         db.execute(
@@ -389,15 +406,108 @@ async def test_redis_takeover_reaches_past_a_long_pending_list(redis_url: str) -
     # next time: a dead replica's job behind a thousand live ones is still taken over.
     async with opened(redis_url) as alive, opened(redis_url) as dead, opened(redis_url) as new:
         for message_id in range(1101):
-            await alive.enqueue(job(message_id))
-        running = await alive.claim_jobs("replica-a", 1100, lease_seconds=0.5)
-        [lost] = await dead.claim_jobs("replica-b", 1, lease_seconds=0.5)
+            await enqueue(alive, job(message_id))
+        running = await alive.claim_jobs("replica-a", 1100, lease_seconds=0.5, max_attempts=5)
+        [lost] = await dead.claim_jobs("replica-b", 1, lease_seconds=0.5, max_attempts=5)
         running_ids = [j.id for j in running]
         taken: list[int] = []
         for _ in range(20):
             await asyncio.sleep(0.15)
             await alive.renew_leases("replica-a", running_ids, 0.5)
-            taken += [j.id for j in await new.claim_jobs("replica-c", 1, lease_seconds=0.5)]
+            taken += [
+                j.id
+                for j in await new.claim_jobs("replica-c", 1, lease_seconds=0.5, max_attempts=5)
+            ]
             if taken:
                 break
         assert taken == [lost.id]
+
+
+async def test_job_ids_are_never_reused_after_pruning(store: Store) -> None:
+    # Old buttons carry job ids: a pruned job's id must never name a new job.
+    await enqueue(store, job(1))
+    await enqueue(store, job(2))
+    taken = await store.claim_jobs("a", 2, 30, max_attempts=5)
+    for one in taken:
+        await store.finish_job(one, 30.0)
+    await asyncio.sleep(0.05)
+    assert await store.prune(older_than_seconds=0.01) == 2
+    await enqueue(store, job(3))
+    (newer,) = await store.claim_jobs("a", 1, 30, max_attempts=5)
+    assert newer.id > max(one.id for one in taken)
+
+
+async def test_the_quota_survives_pruning_and_is_settled_with_what_was_measured(
+    store: Store,
+) -> None:
+    now = time.time()
+    today = now - now % 86400
+    await enqueue(store, job(1, user_id=10))  # declares 30 s
+    undeclared = replace(job(2, user_id=10), duration=None)  # a document: reserve an estimate
+    await store.accept_job(None, undeclared, Limits(10, now, reserve_seconds=30))
+    assert await store.quota_used(10, since=today) == 60.0
+    first, second = await store.claim_jobs("a", 2, 30, max_attempts=5)
+    await store.finish_job(first, 42.0)  # measured longer than declared
+    await store.fail_job(second, "CorruptAudio: bad")  # released
+    await asyncio.sleep(0.05)
+    assert await store.prune(older_than_seconds=0.01) == 2  # JOB_RETENTION_DAYS near 0
+    assert await store.quota_used(10, since=today) == 42.0
+
+
+async def test_accepting_checks_the_limits_in_the_same_step(store: Store) -> None:
+    now = time.time()
+    limits = Limits(10, now, jobs_per_minute=5, daily_seconds=60, reserve_seconds=25)
+    outcomes = await asyncio.gather(*(store.accept_job(100 + i, job(i), limits) for i in range(4)))
+    assert sorted(a.outcome for a in outcomes) == ["over_quota", "over_quota", "queued", "queued"]
+    refused = next(a for a in outcomes if a.outcome == "over_quota")
+    assert 0 < refused.retry_in <= 86400
+    # Each update is marked seen by the same step, accepted or refused.
+    for i in range(4):
+        assert (await store.accept_job(100 + i, job(i), limits)).outcome == "seen"
+        assert not await store.claim_update(100 + i)
+    rate = Limits(11, now, jobs_per_minute=2, reserve_seconds=1)
+    found = [await store.accept_job(None, job(10 + i, user_id=11), rate) for i in range(3)]
+    assert [a.outcome for a in found] == ["queued", "queued", "over_rate"]
+    assert 59 <= found[2].retry_in <= 60
+    assert (await store.accept_job(None, job(10, user_id=11), rate)).outcome == "exists"
+
+
+async def test_every_claim_counts_and_a_job_claimed_too_often_fails_at_the_claim(
+    store: Store,
+) -> None:
+    await enqueue(store, job(1))
+    for attempt in (1, 2):
+        (taken,) = await store.claim_jobs(f"crashed-{attempt}", 1, 0.2, max_attempts=2)
+        assert (taken.attempts, taken.status) == (attempt, "running")
+        await asyncio.sleep(0.25)  # its worker died: the lease runs out
+    (last,) = await store.claim_jobs("third", 1, 0.2, max_attempts=2)
+    assert last.status == "failed"
+    assert "gave up" in (last.error or "")
+    assert await store.claim_jobs("fourth", 1, 0.2, max_attempts=2) == []
+    stats = await store.stats()
+    assert stats.by_status == {"failed": 1}
+    assert stats.recent_failures[0][0] == last.id
+    assert await store.count_queued() == 0
+
+
+async def test_a_worker_whose_lease_was_taken_over_writes_nothing(store: Store) -> None:
+    await enqueue(store, job(1))
+    (stale,) = await store.claim_jobs("frozen", 1, 0.2, max_attempts=5)
+    await asyncio.sleep(0.25)
+    (fresh,) = await store.claim_jobs("alive", 1, 0.2, max_attempts=5)
+    assert fresh.epoch > stale.epoch
+    for write in (
+        store.finish_job(stale, 30.0),
+        store.fail_job(stale, "late"),
+        store.retry_job(stale, "late", delay=0),
+        store.set_placeholder(stale, 99),
+        store.record_sent(stale, "digest", (99,), True),
+    ):
+        with pytest.raises(LeaseLost):
+            await write
+    await store.set_placeholder(fresh, 7)
+    await store.finish_job(fresh, 30.0, reply_ids=(7,))
+    done = await store.get_job(fresh.id)
+    assert done is not None
+    assert (done.status, done.placeholder_id, done.sent_ids) == ("done", 7, ())
+    assert (await store.stats()).minutes_by_model == {"gpt-4o-mini-transcribe": 0.5}  # once

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any
 
@@ -32,11 +31,10 @@ from bot.errors import TranscribotError
 from bot.handlers.common import is_chat_admin
 from bot.pipeline import cache_key, cached_transcript
 from bot.services import Context, Services, services_of
-from bot.store import Job, NewJob
+from bot.store import Job, JobStatus, NewJob
+from bot.store.codec import NEW_JOB_FIELDS
 
 log = logging.getLogger(__name__)
-
-_NEW_JOB_FIELDS = tuple(f.name for f in dataclasses.fields(NewJob))
 
 
 def without_button(
@@ -116,22 +114,25 @@ async def upgrade(update: Update, context: Context) -> None:
     if not await _may_upgrade(context, job, user_id):
         later(context, query.answer(texts.upgrade_not_yours(), show_alert=True))
         return
-    refusal = await policy.check_limits(svc.store, svc.settings, user_id, job.duration)
-    if refusal is not None:
-        later(context, query.answer(refusal.text, show_alert=True))
-        return
     better = svc.settings.models.upgrade_for(job.model)
-    if job.status != "done" or better is None:
+    if job.status != JobStatus.DONE or better is None:
         later(context, query.answer(texts.button_expired(), show_alert=True))
         return
-    values = {name: getattr(job, name) for name in _NEW_JOB_FIELDS}
+    values = {name: getattr(job, name) for name in NEW_JOB_FIELDS}
     values.update(
         model=better,
         user_id=user_id,
         explicit=True,
         replaces=job.reply_ids or (message.message_id,),
     )
-    if not await svc.store.enqueue(NewJob(**values)):
+    subject = policy.limit_subject(user_id, job.chat_id)
+    limits = policy.limits_for(svc.settings, user_id, subject, job.duration, job.file_size)
+    accepted = await svc.store.accept_job(update.update_id, NewJob(**values), limits)
+    refusal = policy.refusal(accepted, svc.settings)
+    if refusal is not None:
+        later(context, query.answer(refusal, show_alert=True))
+        return
+    if accepted.outcome != "queued":
         # Done with that model already, or under way: nothing to start.
         later(context, query.answer(texts.upgrade_under_way()))
     else:

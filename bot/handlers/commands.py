@@ -167,12 +167,14 @@ async def transcribe(update: Update, context: Context) -> None:
         with_link = target if target is not None and links.link_in(target) else message
         url = links.link_in(with_link)
         if url is not None:
-            await accept_link(svc, context, with_link, message, url, explicit=True)
+            await accept_link(
+                svc, context, with_link, message, url, update_id=update.update_id, explicit=True
+            )
             return
     if target is None or media is None:
         context.application.create_task(message.reply_text(texts.transcribe_usage()))
         return
-    await accept(svc, context, target, message, media, explicit=True)
+    await accept(svc, context, target, message, media, update_id=update.update_id, explicit=True)
 
 
 def handlers() -> list[BaseHandler[Any, Any, Any]]:

@@ -30,6 +30,7 @@ async def accept_link(
     request: Message,
     url: str,
     *,
+    update_id: int,
     explicit: bool,
 ) -> None:
     """Queue the recording behind `url` (in `target`) for the sender of `request`.
@@ -50,7 +51,8 @@ async def accept_link(
         if told:
             reply_later(context, request, texts.for_error(exc))
         return
-    await accept(svc, context, target, request, link_media(url), explicit=explicit)
+    media = link_media(url)
+    await accept(svc, context, target, request, media, update_id=update_id, explicit=explicit)
 
 
 async def on_link(update: Update, context: Context) -> None:
@@ -61,7 +63,9 @@ async def on_link(update: Update, context: Context) -> None:
     svc = services_of(context)
     if svc.settings.link_max_mb <= 0 or not svc.settings.link_auto_private:
         return
-    await accept_link(svc, context, message, message, url, explicit=False)
+    await accept_link(
+        svc, context, message, message, url, update_id=update.update_id, explicit=False
+    )
 
 
 class _HasLink(filters.MessageFilter):

@@ -26,7 +26,7 @@ from bot import policy, seconds
 from bot.handlers.common import in_group, sender_id, settings_here
 from bot.handlers.throttle import first_in_a_minute
 from bot.services import Context, Services, services_of
-from bot.store import NewJob
+from bot.store import MediaKind, NewJob
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ _MEDIA_MIME_TYPES = frozenset({"application/ogg", "application/x-ogg"})
 
 @dataclass(frozen=True)
 class Media:
-    kind: str
+    kind: MediaKind
     file_id: str
     file_unique_id: str
     duration: float | None
@@ -75,7 +75,7 @@ _TelegramFile = Voice | Audio | VideoNote | Video | Document
 
 
 def _media(
-    kind: str, file: _TelegramFile, mime_type: str | None, file_name: str | None = None
+    kind: MediaKind, file: _TelegramFile, mime_type: str | None, file_name: str | None = None
 ) -> Media:
     duration = getattr(file, "duration", None)  # documents have none
     return Media(
@@ -116,7 +116,9 @@ async def on_media(update: Update, context: Context) -> None:
     now = await settings_here(svc, message)
     if in_group(message) and not now.auto_transcribe.value:
         return
-    await accept(svc, context, message, message, media, explicit=False, now=now)
+    await accept(
+        svc, context, message, message, media, update_id=update.update_id, explicit=False, now=now
+    )
 
 
 async def accept(
@@ -126,6 +128,7 @@ async def accept(
     request: Message,
     media: Media,
     *,
+    update_id: int,
     explicit: bool,
     now: policy.Effective | None = None,
 ) -> None:
@@ -138,10 +141,6 @@ async def accept(
     chat_id = target.chat_id
     if now is None:
         now = await settings_here(svc, request)  # in the target's chat: /transcribe replies there
-    refusal = await policy.check_limits(svc.store, svc.settings, user_id, media.duration)
-    if refusal is not None:
-        await _refuse(svc, context, request, refusal, tell=explicit or not now.quiet.value)
-        return
     group = in_group(target)
     job = NewJob(
         chat_id=chat_id,
@@ -163,9 +162,16 @@ async def accept(
         quiet=bool(now.quiet.value),
         sender_name=sender_name(target) if group and now.sender_names.value else None,
     )
-    if await svc.store.enqueue(job):
+    subject = policy.limit_subject(user_id, chat_id, as_chat=request.sender_chat is not None)
+    limits = policy.limits_for(svc.settings, user_id, subject, media.duration, media.file_size)
+    # One atomic step: the update's seen mark, the limits, the job and its quota reservation.
+    accepted = await svc.store.accept_job(update_id, job, limits)
+    refusal = policy.refusal(accepted, svc.settings)
+    if refusal is not None:
+        await _refuse(svc, context, request, refusal, tell=explicit or not now.quiet.value)
+    elif accepted.outcome == "queued":
         svc.dispatcher.wake()
-    else:
+    elif accepted.outcome == "exists":
         log.info("chat=%s message=%s is queued already", chat_id, target.message_id)
 
 
@@ -195,7 +201,7 @@ async def _refuse(
     svc: Services,
     context: Context,
     request: Message,
-    refusal: policy.Refusal,
+    refusal: str,
     *,
     tell: bool,
 ) -> None:
@@ -206,11 +212,11 @@ async def _refuse(
         "refused chat=%s user=%s: %s (%s)",
         request.chat_id,
         request.from_user.id if request.from_user else None,
-        refusal.text,
+        refusal,
         "told" if told else "not told",
     )
     if told:
-        reply_later(context, request, refusal.text)
+        reply_later(context, request, refusal)
 
 
 def reply_later(context: Context, message: Message, text: str) -> None:

@@ -11,7 +11,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from bot.config import RedisLocation, database_location
 from bot.store.base import (
     PREF_NAMES,
+    Acceptance,
     Job,
+    JobStatus,
+    LeaseLost,
+    Limits,
+    MediaKind,
     NewJob,
     Prefs,
     PrefValue,
@@ -29,7 +34,12 @@ from bot.store.sqlite import SqliteStore
 __all__ = [
     "PREF_NAMES",
     "TRANSIENT_STORE_ERRORS",
+    "Acceptance",
     "Job",
+    "JobStatus",
+    "LeaseLost",
+    "Limits",
+    "MediaKind",
     "NewJob",
     "PrefValue",
     "Prefs",
@@ -52,6 +62,7 @@ __all__ = [
 # handling right now: it too is answered 503 and comes again later.
 TRANSIENT_STORE_ERRORS: tuple[type[BaseException], ...] = (
     UpdateBeingHandled,
+    StoreUnavailable,
     sqlite3.Error,
     OSError,
     RedisConnectionError,

@@ -8,7 +8,7 @@ limits and usage. arq keeps results and retries its own way and runs whole corou
 taskiq-redis acknowledges on receipt or after the task and has no lease renewal. Both would
 leave the job table here anyway. A consumer group gives exactly the part we need, natively:
 
-- enqueue: the job's fields in a hash `job:<id>` (id from INCR), a key per (chat, message,
+- accept: the job's fields in a hash `job:<id>` (id from INCR), a key per (chat, message,
   model) for uniqueness, and an entry in the stream `jobs:ready`, all in one Lua script;
 - claim: XREADGROUP (new entries) under the replica's own consumer name; the entry then sits
   in the group's pending list, and its idle time is the lease: the running replica resets it
@@ -22,8 +22,8 @@ leave the job table here anyway. A consumer group gives exactly the part we need
   is deleted from the group.
 
 Every change of more than one key is one Lua script (bot/store/redis_scripts.py): a replica
-that dies between two steps cannot lose a job or queue it twice. `commit()` has nothing to do:
-each call is applied when it returns. Durability is Redis's own: with `appendonly yes` (see
+that dies between two steps cannot lose a job or queue it twice. Each call is applied when it
+returns. Durability is Redis's own: with `appendonly yes` (see
 compose.yaml) an acknowledged write survives the Redis process being killed, like SQLite's
 WAL with synchronous=NORMAL; `appendfsync everysec` may lose the last second on a power cut.
 Not supported: Redis Cluster (the scripts touch keys they build themselves).
@@ -36,7 +36,6 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable
-from dataclasses import fields
 from typing import Any, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -46,10 +45,18 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError
 
 from bot.config import RedisLocation
+from bot.store import codec
 from bot.store import redis_scripts as lua
 from bot.store.base import (
+    CHARGE_MEMORY_SECONDS,
+    DAY,
     PREF_NAMES,
+    UPDATE_MEMORY_SECONDS,
+    Acceptance,
+    AcceptOutcome,
     Job,
+    LeaseLost,
+    Limits,
     NewJob,
     Prefs,
     PrefValue,
@@ -59,34 +66,28 @@ from bot.store.base import (
     UpdateBeingHandled,
     Usage,
     UsageTotal,
+    check_pref_name,
+    short_reason,
 )
 
 log = logging.getLogger(__name__)
 
 PREFIX = "transcribot:"
 GROUP = "workers"
-# Telegram gives up redelivering an update after about a day.
-_UPDATE_MEMORY_SECONDS = 2 * 24 * 3600
 _UPDATE_BITS = 0xFFFF  # 65,536 update ids per seen-bitmap key (8 KB)
-# A user's job times: the per-minute limit looks back a minute, the daily quota one UTC day.
-_USER_JOBS_SECONDS = 2 * 24 * 3600
 # Usage by user and by day: /usage asks for this month, /stats for the last week.
-_USAGE_DAYS = 40
+_USAGEDAYS = 40
 _CHATS_KEPT = 10_000  # all-time audio per chat, for /stats's top chats
 _FAILURES_KEPT = 20
 _RECENT_FAILURES = 5
 _CONSUMER_IDLE_MS = 3600 * 1000  # a consumer silent this long with nothing pending is gone
 _PRUNE_BATCH = 1000
-_DAY = 24 * 3600
 
 _READY = PREFIX + "jobs:ready"
 _DELAYED = PREFIX + "jobs:delayed"
 _COUNTS = PREFIX + "jobs:count"
 _FINISHED = PREFIX + "jobs:finished"
 _FAILURES = PREFIX + "jobs:failures"
-
-_NEW_JOB_FIELDS = tuple(f.name for f in fields(NewJob))
-_JOB_TYPES = {f.name: str(f.type) for f in fields(Job)}
 
 
 class RedisStore:
@@ -130,7 +131,7 @@ class RedisStore:
                 "CLAIM_UPDATE",
                 "CONFIRM_UPDATE",
                 "FORGET_UPDATE",
-                "ENQUEUE",
+                "ACCEPT",
                 "CLAIM",
                 "RENEW",
                 "FINISH",
@@ -139,8 +140,7 @@ class RedisStore:
                 "RELEASE",
                 "PRUNE",
                 "FORGET_CONSUMERS",
-                "USER_AUDIO",
-                "SET_PLACEHOLDER",
+                "FENCED_SET",
             )
         }
         try:
@@ -191,11 +191,9 @@ class RedisStore:
             await self._redis.aclose()
             self._redis = None
 
-    async def commit(self) -> None:
-        """Nothing to do: every write is applied (and in Redis's AOF) when its call returns.
-
-        No WAIT for Redis replicas either: the promise is "in Redis before the 200", as it is
-        "in the SQLite file"; a replica's copy is for failover, with its own small window."""
+    # Every write is applied (and in Redis's AOF) when its call returns. No WAIT for Redis
+    # replicas: the promise is "in Redis before the 200", as it is "in the SQLite file"; a
+    # replica's copy is for failover, with its own small window.
 
     async def ping(self) -> None:
         await _wait(self.redis.ping())
@@ -224,8 +222,7 @@ class RedisStore:
         return _prefs(chat), _prefs(user)
 
     async def set_pref(self, scope: Scope, owner_id: int, name: str, value: PrefValue) -> None:
-        if name not in PREF_NAMES:
-            raise ValueError(f"unknown preference {name!r}")
+        check_pref_name(name)
         key = _prefs_key(scope, owner_id)
         if value is None:
             await _wait(self.redis.hdel(key, name))
@@ -250,7 +247,7 @@ class RedisStore:
     async def confirm_update(self, update_id: int) -> None:
         await self._scripts["CONFIRM_UPDATE"](
             keys=_update_keys(update_id),
-            args=[update_id & _UPDATE_BITS, self._token, _UPDATE_MEMORY_SECONDS],
+            args=[update_id & _UPDATE_BITS, self._token, UPDATE_MEMORY_SECONDS],
         )
 
     async def forget_update(self, update_id: int) -> None:
@@ -265,31 +262,39 @@ class RedisStore:
 
     # jobs
 
-    async def enqueue(self, job: NewJob) -> bool:
-        pairs: list[str] = []
-        for name in _NEW_JOB_FIELDS:
-            value = _encode(getattr(job, name))
-            if value is not None:
-                pairs += [name, value]
-        created = await self._run(
-            "ENQUEUE",
-            [_READY, _COUNTS, _FINISHED, _FAILURES],
+    async def accept_job(self, update_id: int | None, job: NewJob, limits: Limits) -> Acceptance:
+        seen, pending = _update_keys(update_id) if update_id is not None else ["", ""]
+        outcome, *rest = await self._run(
+            "ACCEPT",
+            [_READY, _COUNTS, _FINISHED, _FAILURES, seen or _READY, pending or _READY],
             [
                 PREFIX,
                 f"{job.chat_id}:{job.message_id}:{job.model}",
-                job.user_id,
-                repr(time.time()),
-                _USER_JOBS_SECONDS,
-                *pairs,
+                limits.subject,
+                repr(limits.now),
+                limits.jobs_per_minute,
+                repr(float(limits.daily_seconds)),
+                repr(float(limits.reserve_seconds)),
+                repr(limits.day_start),
+                _day(limits.now),
+                "" if update_id is None else update_id & _UPDATE_BITS,
+                self._token,
+                UPDATE_MEMORY_SECONDS,
+                CHARGE_MEMORY_SECONDS,
+                *codec.new_job_pairs(job),
             ],
         )
-        return bool(created)
+        job_id = int(rest[0]) if rest and rest[0] else None
+        retry_in = float(rest[1]) if len(rest) > 1 else 0.0
+        return Acceptance(cast(AcceptOutcome, str(outcome)), job_id, retry_in)
 
     async def get_job(self, job_id: int) -> Job | None:
         found: dict[str, str] = await _wait(self.redis.hgetall(f"{PREFIX}job:{job_id}"))
-        return _decode_job(found) if found else None
+        return codec.from_text(found) if found else None
 
-    async def claim_jobs(self, owner: str, limit: int, lease_seconds: float) -> list[Job]:
+    async def claim_jobs(
+        self, owner: str, limit: int, lease_seconds: float, max_attempts: int
+    ) -> list[Job]:
         if limit <= 0:
             return []
         now = time.time()
@@ -301,7 +306,7 @@ class RedisStore:
             cursor = self._takeover_cursor
         cursor_after, *rows = await self._run(
             "CLAIM",
-            [_READY, _DELAYED, _COUNTS],
+            [_READY, _DELAYED, _COUNTS, _FINISHED, _FAILURES],
             [
                 PREFIX,
                 GROUP,
@@ -310,6 +315,9 @@ class RedisStore:
                 repr(now),
                 max(1, round(lease_seconds * 1000)),
                 cursor,
+                max_attempts,
+                short_reason(f"gave up after {max_attempts} attempts that never finished"),
+                _FAILURES_KEPT,
             ],
         )
         if cursor:
@@ -318,7 +326,7 @@ class RedisStore:
         for row in rows:
             found = dict(zip(row[::2], row[1::2], strict=True))
             previous = found.pop("_from", None)
-            job = _decode_job(found)
+            job = codec.from_text(found)
             if previous is not None:
                 log.info("job=%d taken over from %s: its lease ran out", job.id, previous)
             jobs.append(job)
@@ -328,27 +336,46 @@ class RedisStore:
         if job_ids:
             await self._run("RENEW", [_READY], [PREFIX, GROUP, owner, *job_ids])
 
-    async def set_placeholder(self, job_id: int, message_id: int) -> None:
-        await self._scripts["SET_PLACEHOLDER"](args=[PREFIX, job_id, message_id])
+    async def set_placeholder(self, job: Job, message_id: int) -> None:
+        await self._fenced_set(job, "placeholder_id", str(message_id))
+
+    async def record_sent(
+        self, job: Job, digest: str, sent_ids: tuple[int, ...], file_sent: bool
+    ) -> None:
+        await self._fenced_set(
+            job,
+            "sent_digest",
+            digest,
+            "sent_ids",
+            json.dumps(list(sent_ids)),
+            "file_sent",
+            "1" if file_sent else "0",
+        )
+
+    async def _fenced_set(self, job: Job, *pairs: str) -> None:
+        written = await self._run(
+            "FENCED_SET", [], [PREFIX, job.id, job.lease_owner or "", job.epoch, *pairs]
+        )
+        _check_fence(job, written)
 
     async def finish_job(
-        self, job_id: int, audio_seconds: float | None, reply_ids: tuple[int, ...] = ()
+        self, job: Job, audio_seconds: float | None, reply_ids: tuple[int, ...] = ()
     ) -> None:
         audio = "" if audio_seconds is None else repr(float(audio_seconds))
-        await self._finish(job_id, "done", audio, json.dumps(list(reply_ids)), "")
+        await self._finish(job, "done", audio, json.dumps(list(reply_ids)), "")
 
-    async def fail_job(self, job_id: int, reason: str) -> None:
-        await self._finish(job_id, "failed", "", "[]", reason[:1000])
+    async def fail_job(self, job: Job, reason: str) -> None:
+        await self._finish(job, "failed", "", "[]", short_reason(reason))
 
-    async def _finish(self, job_id: int, status: str, audio: str, replies: str, error: str) -> None:
+    async def _finish(self, job: Job, status: str, audio: str, replies: str, error: str) -> None:
         now = time.time()
-        await self._run(
+        written = await self._run(
             "FINISH",
             [_READY, _DELAYED, _COUNTS, _FINISHED, _FAILURES],
             [
                 PREFIX,
                 GROUP,
-                job_id,
+                job.id,
                 status,
                 repr(now),
                 audio,
@@ -358,15 +385,28 @@ class RedisStore:
                 _usage_keep(now, now),
                 _CHATS_KEPT,
                 _FAILURES_KEPT,
+                job.lease_owner or "",
+                job.epoch,
             ],
         )
+        _check_fence(job, written)
 
-    async def retry_job(self, job_id: int, reason: str, delay: float) -> None:
-        await self._run(
+    async def retry_job(self, job: Job, reason: str, delay: float) -> None:
+        written = await self._run(
             "RETRY",
             [_READY, _DELAYED, _COUNTS],
-            [PREFIX, GROUP, job_id, reason[:1000], repr(time.time()), repr(float(delay))],
+            [
+                PREFIX,
+                GROUP,
+                job.id,
+                short_reason(reason),
+                repr(time.time()),
+                repr(float(delay)),
+                job.lease_owner or "",
+                job.epoch,
+            ],
         )
+        _check_fence(job, written)
 
     async def release_jobs(self, owner: str) -> int:
         return int(await self._run("RELEASE", [_READY, _COUNTS], [PREFIX, GROUP, owner]))
@@ -424,12 +464,12 @@ class RedisStore:
     async def usage_since(self, user_id: int, since: float) -> list[UsageTotal]:
         """By UTC day: `since` counts from the start of its day; at most 40 days back."""
         now = time.time()
-        first = max(since - since % _DAY, now - now % _DAY - (_USAGE_DAYS - 1) * _DAY)
+        first = max(since - since % DAY, now - now % DAY - (_USAGEDAYS - 1) * DAY)
         pipe = self.redis.pipeline(transaction=False)
         day = first
         while day <= now:
             pipe.hgetall(f"{PREFIX}usage:user:{user_id}:{_day(day)}")
-            day += _DAY
+            day += DAY
         totals: dict[str, dict[str, float]] = {}
         for found in await pipe.execute():
             for name, value in found.items():
@@ -447,19 +487,23 @@ class RedisStore:
             for model, t in sorted(totals.items())
         ]
 
-    async def user_job_times(self, user_id: int, since: float) -> list[float]:
-        found: list[tuple[str, float]] = await _wait(
-            self.redis.zrangebyscore(f"{PREFIX}user:{user_id}:jobs", since, "+inf", withscores=True)
-        )
-        return [score for _, score in found]
+    async def quota_used(self, subject: int, since: float) -> float:
+        """Charges of the UTC day `since` falls in (the quota's day)."""
+        found = await _wait(self.redis.hget(f"{PREFIX}quota:{subject}:{_day(since)}", "total"))
+        return float(found or 0)
 
-    async def user_audio_seconds_since(self, user_id: int, since: float) -> float:
-        return float(await self._scripts["USER_AUDIO"](args=[PREFIX, user_id, repr(since)]))
+    async def recent_job_times(self, subject: int, since: float) -> list[float]:
+        key = f"{PREFIX}limit:{subject}:jobs"
+        found = await _wait(self.redis.zrangebyscore(key, since, "+inf", withscores=True))
+        return [float(score) for _, score in found]
+
+    async def count_queued(self) -> int:
+        return int(await _wait(self.redis.hget(_COUNTS, "queued")) or 0)
 
     async def stats(self, days: int = 7) -> Stats:
         now = time.time()
-        today = now - now % _DAY
-        day_names = [_day(today - back * _DAY) for back in range(min(days, _USAGE_DAYS))]
+        today = now - now % DAY
+        day_names = [_day(today - back * DAY) for back in range(min(days, _USAGEDAYS))]
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(_COUNTS)
         pipe.hgetall(f"{PREFIX}usage:models")
@@ -532,37 +576,9 @@ def _day(at: float) -> str:
 
 def _usage_keep(at: float, now: float) -> int:
     """Seconds the by-day aggregates of `at`'s day are kept from now (0: too old to keep)."""
-    return max(0, round(at - at % _DAY + _USAGE_DAYS * _DAY - now))
+    return max(0, round(at - at % DAY + _USAGEDAYS * DAY - now))
 
 
-def _encode(value: object) -> str | None:
-    """A job field as the hash keeps it; None is an absent field."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, tuple):
-        return json.dumps(list(value))
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def _decode_job(found: dict[str, str]) -> Job:
-    values: dict[str, Any] = {}
-    for name, kind in _JOB_TYPES.items():
-        raw = found.get(name)
-        if raw is None:
-            continue
-        base = kind.split("|")[0].strip()
-        if base == "bool":
-            values[name] = raw == "1"
-        elif base == "int":
-            values[name] = int(raw)
-        elif base == "float":
-            values[name] = float(raw)
-        elif base.startswith("tuple"):
-            values[name] = tuple(json.loads(raw))
-        else:
-            values[name] = raw
-    return Job(**values)
+def _check_fence(job: Job, written: object) -> None:
+    if int(str(written)) == -1:
+        raise LeaseLost(f"job={job.id}: its claim by {job.lease_owner} (epoch {job.epoch}) is over")

@@ -8,7 +8,9 @@ integer, so fractions go back as strings.
 
 Job hash fields the scripts use: status (queued|running|done|failed), entry (the stream entry
 that carries the job while it is queued or running), lease_owner (the consumer running it),
-attempts, user_id, chat_id, message_id, model, duration, audio_seconds, created_at.
+attempts, epoch (claims that changed hands: with lease_owner it fences a claim's writes),
+user_id, chat_id, message_id, model, duration, audio_seconds, created_at, subject (whose limits
+it counts against), charge_key and charged (its quota charge: the day's total, and its share).
 """
 
 from __future__ import annotations
@@ -69,45 +71,111 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: ready stream, status counts, finished set, failures list. ARGV: prefix, uniqueness suffix,
-# user id, now, seconds a user's job times are kept, then the job's field/value pairs.
-ENQUEUE = """
-local p = ARGV[1]
+# Accepting an update: its seen mark, the limits, the job and its quota charge, in one step.
+# KEYS: ready stream, status counts, finished set, failures list, seen bitmap, pending key.
+# ARGV: prefix, uniqueness suffix, subject, now, jobs per minute, daily seconds, seconds to
+# reserve, start of the day, the day's name, bit in the bitmap ("" for no update), holder's
+# token, seconds the bitmap is kept, seconds charges are kept, then the job's field/value pairs.
+# Returns {outcome, job id, seconds until free}.
+ACCEPT = """
+local p, now = ARGV[1], tonumber(ARGV[4])
+local function mark_seen()
+  if ARGV[10] == '' then return end
+  redis.call('SETBIT', KEYS[5], ARGV[10], 1)
+  redis.call('EXPIRE', KEYS[5], ARGV[12])
+  if redis.call('GET', KEYS[6]) == ARGV[11] then redis.call('DEL', KEYS[6]) end
+end
+if ARGV[10] ~= '' and redis.call('GETBIT', KEYS[5], ARGV[10]) == 1 then return {'seen'} end
 local uniq = p .. 'job:uniq:' .. ARGV[2]
 local id = redis.call('GET', uniq)
+local old
 if id then
-  -- Queued, running or done: nothing to do. Failed: asking again starts it afresh.
-  local old = p .. 'job:' .. id
-  if redis.call('HGET', old, 'status') ~= 'failed' then return 0 end
+  old = p .. 'job:' .. id
+  if redis.call('HGET', old, 'status') ~= 'failed' then
+    mark_seen()
+    return {'exists', id}
+  end
+end
+local subject = ARGV[3]
+local times = p .. 'limit:' .. subject .. ':jobs'
+local per_minute = tonumber(ARGV[5])
+if per_minute > 0 then
+  -- The per_minute-th newest job of the last minute: when it is a minute old, one frees.
+  local found = redis.call('ZREVRANGEBYSCORE', times, '+inf', '(' .. tostring(now - 60),
+    'WITHSCORES', 'LIMIT', per_minute - 1, 1)
+  if #found > 0 then
+    mark_seen()
+    return {'over_rate', '', tostring(tonumber(found[2]) + 60 - now)}
+  end
+end
+local quota = p .. 'quota:' .. subject .. ':' .. ARGV[9]
+local daily, reserve = tonumber(ARGV[6]), tonumber(ARGV[7])
+if daily > 0 then
+  local used = tonumber(redis.call('HGET', quota, 'total') or '0')
+  if used >= daily or used + reserve > daily then
+    mark_seen()
+    return {'over_quota', '', tostring(tonumber(ARGV[8]) + 86400 - now)}
+  end
+end
+if old then
+  -- Failed: asking again starts it afresh, under the same id.
   redis.call('HINCRBY', KEYS[2], 'failed', -1)
   redis.call('ZREM', KEYS[3], id)
   redis.call('LREM', KEYS[4], 0, id)
-  -- The new asker's limits count it from now on, not the old one's.
-  redis.call('ZREM', p .. 'user:' .. redis.call('HGET', old, 'user_id') .. ':jobs', id)
+  local was = redis.call('HGET', old, 'subject')
+  if was then redis.call('ZREM', p .. 'limit:' .. was .. ':jobs', id) end
   redis.call('DEL', old)
 else
   id = redis.call('INCR', p .. 'job:next')
 end
 local key = p .. 'job:' .. id
-local now = ARGV[4]
-redis.call('HSET', key, unpack(ARGV, 6))
+redis.call('HSET', key, unpack(ARGV, 14))
 local entry = redis.call('XADD', KEYS[1], '*', 'job', id)
-redis.call('HSET', key, 'id', id, 'status', 'queued', 'attempts', 0, 'created_at', now,
-  'entry', entry)
+redis.call('HSET', key, 'id', id, 'status', 'queued', 'attempts', 0, 'epoch', 0,
+  'created_at', ARGV[4], 'entry', entry, 'subject', subject, 'charge_key', quota,
+  'charged', ARGV[7])
 redis.call('SET', uniq, id)
 redis.call('HINCRBY', KEYS[2], 'queued', 1)
-local times = p .. 'user:' .. ARGV[3] .. ':jobs'
+local keep = tonumber(ARGV[13])
 redis.call('ZADD', times, now, id)
-redis.call('ZREMRANGEBYSCORE', times, '-inf', tonumber(now) - tonumber(ARGV[5]))
-redis.call('EXPIRE', times, ARGV[5])
-return id
+redis.call('ZREMRANGEBYSCORE', times, '-inf', now - keep)
+redis.call('EXPIRE', times, keep)
+redis.call('HINCRBYFLOAT', quota, 'total', ARGV[7])
+redis.call('EXPIRE', quota, keep)
+mark_seen()
+return {'queued', tostring(id)}
 """
 
-# KEYS: ready stream, delayed set, status counts. ARGV: prefix, group, owner, limit, now,
-# lease in ms, where to go on looking for jobs whose lease ran out ("" for not now). Returns
-# where that look stopped, then each claimed job's fields (HGETALL), plus "_from" and the
-# previous owner when it was taken over.
-CLAIM = """
+# Settles or releases a job's quota charge: `seconds` is what it costs in the end.
+_SETTLE = """
+local function settle(key, seconds)
+  local v = redis.call('HMGET', key, 'charge_key', 'charged')
+  if not v[1] then return end
+  local delta = seconds - (tonumber(v[2]) or 0)
+  if delta ~= 0 and redis.call('EXISTS', v[1]) == 1 then
+    redis.call('HINCRBYFLOAT', v[1], 'total', tostring(delta))
+  end
+  redis.call('HSET', key, 'charged', tostring(seconds))
+end
+"""
+
+# True when the job is running under this claim (owner and epoch).
+_FENCE = """
+local function holds(key, owner, epoch)
+  local v = redis.call('HMGET', key, 'status', 'lease_owner', 'epoch')
+  return v[1] == 'running' and v[2] == owner and v[3] == epoch
+end
+"""
+
+# KEYS: ready stream, delayed set, status counts, finished set, failures list. ARGV: prefix,
+# group, owner, limit, now, lease in ms, where to go on looking for jobs whose lease ran out
+# ("" for not now), attempts allowed, the failure reason for a job past them, failures kept.
+# Returns where that look stopped, then each claimed job's fields (HGETALL), plus "_from" and
+# the previous owner when it was taken over. Every claim is an attempt; a job past its
+# allowance is failed here (its charge released) and handed back failed, not to be run.
+CLAIM = (
+    _SETTLE
+    + """
 local p, group, owner = ARGV[1], ARGV[2], ARGV[3]
 local limit, now = tonumber(ARGV[4]), ARGV[5]
 local stream, delayed, counts = KEYS[1], KEYS[2], KEYS[3]
@@ -150,8 +218,21 @@ for _, e in ipairs(entries) do
       redis.call('HINCRBY', counts, 'queued', -1)
       redis.call('HINCRBY', counts, 'running', 1)
     end
+    -- The epoch moves when the job changes hands (fencing the previous holder's writes).
+    if v[3] ~= owner then redis.call('HINCRBY', key, 'epoch', 1) end
     redis.call('HSET', key, 'status', 'running', 'lease_owner', owner)
-    redis.call('HINCRBY', key, 'attempts', 1)
+    if redis.call('HINCRBY', key, 'attempts', 1) > tonumber(ARGV[8]) then
+      redis.call('XACK', stream, group, entry)
+      redis.call('XDEL', stream, entry)
+      redis.call('HINCRBY', counts, 'running', -1)
+      redis.call('HINCRBY', counts, 'failed', 1)
+      redis.call('HDEL', key, 'entry', 'lease_owner')
+      redis.call('HSET', key, 'status', 'failed', 'error', ARGV[9], 'finished_at', now)
+      settle(key, 0)
+      redis.call('ZADD', KEYS[4], now, id)
+      redis.call('LPUSH', KEYS[5], id)
+      redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[10]) - 1)
+    end
     local job = redis.call('HGETALL', key)
     if v[1] == 'running' and v[3] and v[3] ~= owner then
       table.insert(job, '_from')
@@ -166,6 +247,7 @@ for _, e in ipairs(entries) do
 end
 return jobs
 """
+)
 
 # KEYS: ready stream. ARGV: prefix, group, owner, job ids... Resets the idle time of the
 # owner's entries (the lease) without counting a delivery; never takes another's job.
@@ -182,14 +264,17 @@ return 0
 
 # KEYS: ready stream, delayed set, status counts, finished set, failures list.
 # ARGV: prefix, group, id, "done" or "failed", now, audio seconds ("" for none), reply ids
-# (JSON), error, UTC day of now, seconds to keep usage by day, chats kept, failures kept.
+# (JSON), error, UTC day of now, seconds to keep usage by day, chats kept, failures kept,
+# owner, epoch. Returns -1 (nothing written) when that claim is over.
 FINISH = (
     _RECORD_USAGE
+    + _SETTLE
+    + _FENCE
     + """
 local p, group, id, status, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key = p .. 'job:' .. id
-local v = redis.call('HMGET', key, 'status', 'entry', 'user_id', 'chat_id', 'model')
-if not v[1] then return 0 end
+if not holds(key, ARGV[13], ARGV[14]) then return -1 end
+local v = redis.call('HMGET', key, 'status', 'entry', 'user_id', 'chat_id', 'model', 'charged')
 if v[2] then
   redis.call('XACK', KEYS[1], group, v[2])
   redis.call('XDEL', KEYS[1], v[2])
@@ -211,12 +296,14 @@ if status == 'done' then
     redis.call('HDEL', key, 'audio_seconds')
   else
     redis.call('HSET', key, 'audio_seconds', audio)
+    settle(key, tonumber(audio))
     if was ~= 'done' and tonumber(audio) > 0 then
       record_usage(p, v[3], v[4], v[5], audio, 0, 0, ARGV[9], ARGV[10], ARGV[11])
     end
   end
 else
   redis.call('HSET', key, 'error', ARGV[8])
+  settle(key, 0)
   if was ~= 'failed' then
     redis.call('LPUSH', KEYS[5], id)
     redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[12]) - 1)
@@ -237,12 +324,15 @@ return 1
 """
 )
 
-# KEYS: ready stream, delayed set, status counts. ARGV: prefix, group, id, reason, now, delay.
-RETRY = """
+# KEYS: ready stream, delayed set, status counts. ARGV: prefix, group, id, reason, now, delay,
+# owner, epoch. Returns -1 (nothing written) when that claim is over.
+RETRY = (
+    _FENCE
+    + """
 local p, group, id = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. 'job:' .. id
+if not holds(key, ARGV[7], ARGV[8]) then return -1 end
 local v = redis.call('HMGET', key, 'status', 'entry')
-if not v[1] then return 0 end
 if v[2] then
   redis.call('XACK', KEYS[1], group, v[2])
   redis.call('XDEL', KEYS[1], v[2])
@@ -262,6 +352,7 @@ else
 end
 return 1
 """
+)
 
 # KEYS: ready stream, status counts. ARGV: prefix, group, owner. Shutdown: every entry this
 # consumer holds goes back to the end of the stream (attempts - 1: not the job's fault), then
@@ -330,23 +421,14 @@ end
 return removed
 """
 
-# ARGV: prefix, user id, since. Audio seconds of the user's jobs since then that did not fail
-# (measured if done, declared otherwise), as a string.
-USER_AUDIO = """
-local p = ARGV[1]
-local total = 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'user:' .. ARGV[2] .. ':jobs', ARGV[3],
-    '+inf')) do
-  local v = redis.call('HMGET', p .. 'job:' .. id, 'status', 'audio_seconds', 'duration')
-  if v[1] and v[1] ~= 'failed' then total = total + (tonumber(v[2] or v[3]) or 0) end
-end
-return tostring(total)
-"""
-
-# ARGV: prefix, id, message id. Only a job that still exists gets its placeholder.
-SET_PLACEHOLDER = """
+# ARGV: prefix, id, owner, epoch, then field/value pairs. Sets them only under that claim;
+# returns -1 (nothing written) when it is over.
+FENCED_SET = (
+    _FENCE
+    + """
 local key = ARGV[1] .. 'job:' .. ARGV[2]
-if redis.call('EXISTS', key) == 0 then return 0 end
-redis.call('HSET', key, 'placeholder_id', ARGV[3])
+if not holds(key, ARGV[3], ARGV[4]) then return -1 end
+redis.call('HSET', key, unpack(ARGV, 5))
 return 1
 """
+)

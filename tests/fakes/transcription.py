@@ -144,6 +144,7 @@ class FakeTranscriptionAPI(FakeServer):
         self.whisper_style_models = set(WHISPER_STYLE_MODELS)
         self.total_own_time = 0.0  # sum of handler_seconds, for benchmarks to subtract
         self.in_flight = 0  # requests being handled right now (e.g. waiting out `delay`)
+        self.started = 0  # transcription requests that reached the handler, finished or not
         self._log: CallLog[TranscriptionCall] = CallLog(_describe)
         self._chat_log: CallLog[ChatCall] = CallLog(ChatCall.describe)
         # Served in the order they were asked for, per route.
@@ -245,6 +246,7 @@ class FakeTranscriptionAPI(FakeServer):
             headers={h: request.headers[h] for h in _RECORDED_HEADERS if h in request.headers},
         )
         self.in_flight += 1
+        self.started += 1
         try:
             response = await self._transcribe(request, call)
         except OpenAIError as exc:

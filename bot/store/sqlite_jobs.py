@@ -1,0 +1,132 @@
+"""The SQLite job operations that take several statements: each runs inside one transaction."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+from bot.store import codec
+from bot.store.base import (
+    DAY,
+    Acceptance,
+    Job,
+    JobStatus,
+    LeaseLost,
+    Limits,
+    NewJob,
+    short_reason,
+)
+
+log = logging.getLogger(__name__)
+
+_NAMES = ", ".join(codec.NEW_JOB_FIELDS)
+_MARKS = ", ".join("?" for _ in codec.NEW_JOB_FIELDS)
+_FRESH = ", ".join(f"{name}=excluded.{name}" for name in codec.NEW_JOB_FIELDS)
+# A failed job asked for again starts afresh (same id); a queued, running or done one stays.
+_INSERT_JOB = (
+    f"INSERT INTO jobs ({_NAMES}, created_at) VALUES ({_MARKS}, ?) "  # noqa: S608
+    "ON CONFLICT (chat_id, message_id, model) DO UPDATE SET "
+    f"{_FRESH}, created_at=excluded.created_at, status='queued', attempts=0, not_before=0, "
+    "lease_owner=NULL, lease_until=NULL, placeholder_id=NULL, error=NULL, reply_ids='[]', "
+    "audio_seconds=NULL, finished_at=NULL, sent_ids='[]', sent_digest=NULL, file_sent=0 "
+    "WHERE jobs.status='failed' RETURNING id"
+)
+
+
+def accept(
+    db: sqlite3.Connection, update_id: int | None, job: NewJob, limits: Limits
+) -> Acceptance:
+    now = limits.now
+    if update_id is not None:
+        seen = db.execute(
+            "INSERT OR IGNORE INTO updates (update_id, seen_at) VALUES (?, ?)", (update_id, now)
+        )
+        if seen.rowcount == 0:
+            return Acceptance("seen")
+    found = db.execute(
+        "SELECT id, status FROM jobs WHERE chat_id=? AND message_id=? AND model=?",
+        (job.chat_id, job.message_id, job.model),
+    ).fetchone()
+    if found is not None and found["status"] != JobStatus.FAILED:
+        return Acceptance("exists", int(found["id"]))
+    refused = _over_limits(db, limits)
+    if refused is not None:
+        return refused
+    (job_id,) = db.execute(_INSERT_JOB, (*codec.new_job_columns(job), now)).fetchone()
+    db.execute(
+        "INSERT OR REPLACE INTO charges (job_id, subject, at, seconds, open) "
+        "VALUES (?, ?, ?, ?, 1)",
+        (job_id, limits.subject, now, limits.reserve_seconds),
+    )
+    return Acceptance("queued", int(job_id))
+
+
+def _over_limits(db: sqlite3.Connection, limits: Limits) -> Acceptance | None:
+    now, subject = limits.now, limits.subject
+    if limits.jobs_per_minute:
+        # The per_minute-th newest job of the last minute: when it is a minute old, one frees.
+        row = db.execute(
+            "SELECT at FROM charges WHERE subject=? AND at>? ORDER BY at DESC LIMIT 1 OFFSET ?",
+            (subject, now - 60, limits.jobs_per_minute - 1),
+        ).fetchone()
+        if row is not None:
+            return Acceptance("over_rate", retry_in=float(row[0]) + 60 - now)
+    if limits.daily_seconds:
+        (used,) = db.execute(
+            "SELECT coalesce(sum(seconds), 0) FROM charges WHERE subject=? AND at>=?",
+            (subject, limits.day_start),
+        ).fetchone()
+        if used >= limits.daily_seconds or used + limits.reserve_seconds > limits.daily_seconds:
+            return Acceptance("over_quota", retry_in=limits.day_start + DAY - now)
+    return None
+
+
+def claim(
+    db: sqlite3.Connection,
+    owner: str,
+    limit: int,
+    now: float,
+    lease_seconds: float,
+    max_attempts: int,
+) -> list[Job]:
+    """Due jobs (and those whose lease ran out), one more attempt each. The epoch moves when
+    the job changes hands: a claim by the owner that runs it already keeps that run valid."""
+    rows = db.execute(
+        "UPDATE jobs SET status='running', attempts=attempts+1, lease_until=?, "
+        "epoch=CASE WHEN lease_owner IS ? THEN epoch ELSE epoch+1 END, lease_owner=? "
+        "WHERE id IN (SELECT id FROM jobs WHERE (status='queued' AND not_before<=?) "
+        "OR (status='running' AND lease_until<?) ORDER BY id LIMIT ?) RETURNING *",
+        (now + lease_seconds, owner, owner, now, now, limit),
+    ).fetchall()
+    jobs = [codec.from_columns(row) for row in rows]
+    claimed = []
+    for job in sorted(jobs, key=lambda j: j.id):
+        if job.attempts > max_attempts:
+            job = _give_up(db, job, now)
+        claimed.append(job)
+    return claimed
+
+
+def _give_up(db: sqlite3.Connection, job: Job, now: float) -> Job:
+    """Claimed once too often: each earlier run ended without an outcome (a crash, a kill)."""
+    reason = short_reason(f"gave up after {job.attempts - 1} attempts that never finished")
+    db.execute(
+        "UPDATE jobs SET status='failed', error=?, finished_at=?, lease_owner=NULL, "
+        "lease_until=NULL WHERE id=?",
+        (reason, now, job.id),
+    )
+    db.execute("UPDATE charges SET seconds=0, open=0 WHERE job_id=?", (job.id,))
+    found = db.execute("SELECT * FROM jobs WHERE id=?", (job.id,)).fetchone()
+    return codec.from_columns(found)
+
+
+def fenced_update(db: sqlite3.Connection, job: Job, assignments: str, *params: Any) -> None:
+    """Change a running job only under the claim that `job` came from; else LeaseLost."""
+    changed = db.execute(
+        f"UPDATE jobs SET {assignments} WHERE id=? AND status='running' "  # noqa: S608
+        "AND lease_owner IS ? AND epoch=?",
+        (*params, job.id, job.lease_owner, job.epoch),
+    ).rowcount
+    if changed != 1:
+        raise LeaseLost(f"job={job.id}: its claim by {job.lease_owner} (epoch {job.epoch}) is over")
