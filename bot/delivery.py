@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyParameters
@@ -171,7 +172,11 @@ class Replies:
         self, job: Job, placeholder: int | None, result: Transcribed
     ) -> tuple[int, ...]:
         """The transcript in as many messages as it takes (ids returned), headed by who said it;
-        with segments, in paragraphs headed by speaker or time."""
+        with segments, in paragraphs headed by speaker or time.
+
+        Each message sent is recorded: a retry (Telegram failed on a later part, or on the
+        .txt) goes on where this one stopped instead of sending the earlier parts again.
+        """
         text = segments.layout(result, texts.speaker)
         head = heading(job)
         room = MESSAGE_LIMIT - (utf16_len(job.sender_name or "") + 4 if head else 0)
@@ -182,26 +187,40 @@ class Replies:
             markup = transcript_keyboard(job, result, self._settings, len(pieces), spoken)
         else:
             htmls, markup = [head + texts.no_speech()], None
-        earlier = list(job.replaces) or ([placeholder] if placeholder is not None else [])
-        ids: list[int] = []
-        for index, html in enumerate(htmls):
+        attach = len(pieces) > ATTACH_AFTER_MESSAGES
+        digest = _digest(htmls, attach)
+        resumed = job.sent_digest == digest
+        # Messages to rewrite in place: an upgrade's, or an earlier attempt's (other text).
+        earlier = list(job.replaces) or list(job.sent_ids) or _listed(placeholder)
+        ids = list(job.sent_ids) if resumed else []
+        for index in range(len(ids), len(htmls)):
             keyboard = markup if index == len(htmls) - 1 else None
             if index < len(earlier):
-                ids.append(await self.edit(job, earlier[index], html, keyboard))
-            else:
-                ids.append(await self._send(job, html, keyboard))
-                if index == 0:
-                    # A quiet job's first message stands in for the placeholder: a retry (a
-                    # Telegram failure after it) edits it instead of posting it again.
-                    await self._store.set_placeholder(job, ids[0])
-        for surplus in earlier[len(htmls) :]:  # an upgrade that came out shorter
+                ids.append(await self.edit(job, earlier[index], htmls[index], keyboard))
+                continue
+            ids.append(await self._send(job, htmls[index], keyboard))
+            await self._store.record_sent(job, digest, tuple(ids), False)
+            if index == 0:
+                # A quiet job's first message stands in for the placeholder.
+                await self._store.set_placeholder(job, ids[0])
+        for surplus in earlier[len(htmls) :]:  # an upgrade (or a retry) that came out shorter
             with contextlib.suppress(TelegramError):
                 await self._bot.delete_message(job.chat_id, surplus)
-        if len(pieces) > ATTACH_AFTER_MESSAGES:
+        if attach and not (resumed and job.file_sent):
             await self._bot.send_document(
                 job.chat_id,
                 InputFile(text.encode("utf-8"), filename="transcript.txt"),
                 caption=texts.full_transcript_caption(),
                 reply_parameters=self._reply_to(job),
             )
+            await self._store.record_sent(job, digest, tuple(ids), True)
         return tuple(ids)
+
+
+def _digest(htmls: list[str], attach: bool) -> str:
+    """Names what is delivered: a retry with the same text goes on from where it stopped."""
+    return hashlib.sha256("\0".join([*htmls, str(attach)]).encode()).hexdigest()[:32]
+
+
+def _listed(message_id: int | None) -> list[int]:
+    return [] if message_id is None else [message_id]
