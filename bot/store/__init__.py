@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-from redis.exceptions import BusyLoadingError, OutOfMemoryError, ReadOnlyError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from bot.config import RedisLocation, database_location
 from bot.store.base import (
     PREF_NAMES,
@@ -55,22 +49,10 @@ __all__ = [
     "open_store",
 ]
 
-# Errors that mean "the store is unavailable now", not "this update is bad". Redis: the
-# connection is lost or timed out (BusyLoadingError: restarting, still reading its AOF), the
-# server is a replica that a failover has not promoted yet (ReadOnlyError), or it is full
-# (OutOfMemoryError, with maxmemory-policy noeviction). And an update another replica is
-# handling right now: it too is answered 503 and comes again later.
-TRANSIENT_STORE_ERRORS: tuple[type[BaseException], ...] = (
-    UpdateBeingHandled,
-    StoreUnavailable,
-    sqlite3.Error,
-    OSError,
-    RedisConnectionError,
-    RedisTimeoutError,
-    BusyLoadingError,
-    ReadOnlyError,
-    OutOfMemoryError,
-)
+# Errors that mean "the store cannot take this now", not "this update is bad": each backend
+# turns its own into StoreUnavailable; an update another replica is handling right now is
+# answered 503 too, and comes again later.
+TRANSIENT_STORE_ERRORS: tuple[type[BaseException], ...] = (UpdateBeingHandled, StoreUnavailable)
 
 
 def open_store(url: str) -> Store:

@@ -31,18 +31,27 @@ Not supported: Redis Cluster (the scripts touch keys they build themselves).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import (
+    BusyLoadingError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.config import RedisLocation
 from bot.store import codec
@@ -88,6 +97,37 @@ _DELAYED = PREFIX + "jobs:delayed"
 _COUNTS = PREFIX + "jobs:count"
 _FINISHED = PREFIX + "jobs:finished"
 _FAILURES = PREFIX + "jobs:failures"
+
+
+# What Redis raises when it cannot serve now: the connection is lost or timed out, it is still
+# loading its AOF after a restart (BusyLoadingError), it is a replica a failover has not
+# promoted yet (ReadOnlyError), or it is full under noeviction (OutOfMemoryError).
+_UNAVAILABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    ReadOnlyError,
+    OutOfMemoryError,
+)
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _translated(
+    method: Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]],
+) -> Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]]:
+    """Redis's own "cannot serve now" errors become StoreUnavailable (no password in it)."""
+
+    async def translating(self: RedisStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return await method(self, *args, **kwargs)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(
+                f"Redis at {self._location.redacted}: {self._redact(str(exc))}"
+            ) from exc
+
+    functools.update_wrapper(translating, method)
+    return translating
 
 
 class RedisStore:
@@ -195,6 +235,7 @@ class RedisStore:
     # replicas: the promise is "in Redis before the 200", as it is "in the SQLite file"; a
     # replica's copy is for failover, with its own small window.
 
+    @_translated
     async def ping(self) -> None:
         await _wait(self.redis.ping())
 
@@ -211,9 +252,11 @@ class RedisStore:
 
     # preferences
 
+    @_translated
     async def get_prefs(self, scope: Scope, owner_id: int) -> Prefs:
         return _prefs(await _wait(self.redis.hgetall(_prefs_key(scope, owner_id))))
 
+    @_translated
     async def get_chat_and_user_prefs(self, chat_id: int, user_id: int) -> tuple[Prefs, Prefs]:
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(_prefs_key("chat", chat_id))
@@ -221,6 +264,7 @@ class RedisStore:
         chat, user = await _wait(pipe.execute())
         return _prefs(chat), _prefs(user)
 
+    @_translated
     async def set_pref(self, scope: Scope, owner_id: int, name: str, value: PrefValue) -> None:
         check_pref_name(name)
         key = _prefs_key(scope, owner_id)
@@ -235,6 +279,7 @@ class RedisStore:
     # seen only once accepted: a replica that dies in between does not leave it marked seen
     # (it would be lost), and its redelivery waits out the hold with 503s.
 
+    @_translated
     async def claim_update(self, update_id: int) -> bool:
         claimed = await self._scripts["CLAIM_UPDATE"](
             keys=_update_keys(update_id),
@@ -244,24 +289,29 @@ class RedisStore:
             raise UpdateBeingHandled(f"update {update_id} is being handled by another replica")
         return bool(claimed)
 
+    @_translated
     async def confirm_update(self, update_id: int) -> None:
         await self._scripts["CONFIRM_UPDATE"](
             keys=_update_keys(update_id),
             args=[update_id & _UPDATE_BITS, self._token, UPDATE_MEMORY_SECONDS],
         )
 
+    @_translated
     async def forget_update(self, update_id: int) -> None:
         await self._scripts["FORGET_UPDATE"](keys=_update_keys(update_id)[1:], args=[self._token])
 
+    @_translated
     async def claim_once(self, key: str, ttl_seconds: float) -> bool:
         ms = max(1, round(ttl_seconds * 1000))
         return bool(await self.redis.set(f"{PREFIX}claim:{key}", 1, nx=True, px=ms))
 
+    @_translated
     async def release_claim(self, key: str) -> None:
         await self.redis.delete(f"{PREFIX}claim:{key}")
 
     # jobs
 
+    @_translated
     async def accept_job(self, update_id: int | None, job: NewJob, limits: Limits) -> Acceptance:
         seen, pending = _update_keys(update_id) if update_id is not None else ["", ""]
         outcome, *rest = await self._run(
@@ -288,10 +338,12 @@ class RedisStore:
         retry_in = float(rest[1]) if len(rest) > 1 else 0.0
         return Acceptance(cast(AcceptOutcome, str(outcome)), job_id, retry_in)
 
+    @_translated
     async def get_job(self, job_id: int) -> Job | None:
         found: dict[str, str] = await _wait(self.redis.hgetall(f"{PREFIX}job:{job_id}"))
         return codec.from_text(found) if found else None
 
+    @_translated
     async def claim_jobs(
         self, owner: str, limit: int, lease_seconds: float, max_attempts: int
     ) -> list[Job]:
@@ -332,13 +384,16 @@ class RedisStore:
             jobs.append(job)
         return sorted(jobs, key=lambda job: job.id)
 
+    @_translated
     async def renew_leases(self, owner: str, job_ids: list[int], lease_seconds: float) -> None:
         if job_ids:
             await self._run("RENEW", [_READY], [PREFIX, GROUP, owner, *job_ids])
 
+    @_translated
     async def set_placeholder(self, job: Job, message_id: int) -> None:
         await self._fenced_set(job, "placeholder_id", str(message_id))
 
+    @_translated
     async def record_sent(
         self, job: Job, digest: str, sent_ids: tuple[int, ...], file_sent: bool
     ) -> None:
@@ -358,12 +413,14 @@ class RedisStore:
         )
         _check_fence(job, written)
 
+    @_translated
     async def finish_job(
         self, job: Job, audio_seconds: float | None, reply_ids: tuple[int, ...] = ()
     ) -> None:
         audio = "" if audio_seconds is None else repr(float(audio_seconds))
         await self._finish(job, "done", audio, json.dumps(list(reply_ids)), "")
 
+    @_translated
     async def fail_job(self, job: Job, reason: str) -> None:
         await self._finish(job, "failed", "", "[]", short_reason(reason))
 
@@ -391,6 +448,7 @@ class RedisStore:
         )
         _check_fence(job, written)
 
+    @_translated
     async def retry_job(self, job: Job, reason: str, delay: float) -> None:
         written = await self._run(
             "RETRY",
@@ -408,14 +466,17 @@ class RedisStore:
         )
         _check_fence(job, written)
 
+    @_translated
     async def release_jobs(self, owner: str) -> int:
         return int(await self._run("RELEASE", [_READY, _COUNTS], [PREFIX, GROUP, owner]))
 
+    @_translated
     async def recover_jobs(self) -> int:
         # Other replicas may be running their jobs right now: nothing is taken back here. A job
         # whose worker died is taken over when its lease runs out (XAUTOCLAIM in claim_jobs).
         return 0
 
+    @_translated
     async def prune(self, older_than_seconds: float) -> int:
         cutoff = repr(time.time() - older_than_seconds)
         pruned = 0
@@ -432,10 +493,12 @@ class RedisStore:
 
     # transcript cache
 
+    @_translated
     async def get_transcript(self, key: str) -> str | None:
         found = await self.redis.get(f"{PREFIX}transcript:{key}")
         return None if found is None else str(found)
 
+    @_translated
     async def put_transcript(self, key: str, text: str, ttl_seconds: float) -> None:
         if ttl_seconds > 0:
             ms = max(1, round(ttl_seconds * 1000))
@@ -443,6 +506,7 @@ class RedisStore:
 
     # usage, limits and statistics
 
+    @_translated
     async def add_usage(self, usage: Usage) -> None:
         now = time.time()
         at = usage.at or now
@@ -461,6 +525,7 @@ class RedisStore:
             ]
         )
 
+    @_translated
     async def usage_since(self, user_id: int, since: float) -> list[UsageTotal]:
         """By UTC day: `since` counts from the start of its day; at most 40 days back."""
         now = time.time()
@@ -487,19 +552,23 @@ class RedisStore:
             for model, t in sorted(totals.items())
         ]
 
+    @_translated
     async def quota_used(self, subject: int, since: float) -> float:
         """Charges of the UTC day `since` falls in (the quota's day)."""
         found = await _wait(self.redis.hget(f"{PREFIX}quota:{subject}:{_day(since)}", "total"))
         return float(found or 0)
 
+    @_translated
     async def recent_job_times(self, subject: int, since: float) -> list[float]:
         key = f"{PREFIX}limit:{subject}:jobs"
         found = await _wait(self.redis.zrangebyscore(key, since, "+inf", withscores=True))
         return [float(score) for _, score in found]
 
+    @_translated
     async def count_queued(self) -> int:
         return int(await _wait(self.redis.hget(_COUNTS, "queued")) or 0)
 
+    @_translated
     async def stats(self, days: int = 7) -> Stats:
         now = time.time()
         today = now - now % DAY
