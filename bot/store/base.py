@@ -21,6 +21,8 @@ Guarantees (SQLite and Redis alike):
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, Protocol
@@ -57,6 +59,15 @@ class Prefs:
 
 
 PREF_NAMES: frozenset[str] = frozenset(Prefs.__dataclass_fields__)
+
+
+def prefs_from(found: Iterable[tuple[str, str]]) -> Prefs:
+    """Prefs from stored (name, JSON value) pairs; names no longer known are ignored."""
+    return Prefs(**{name: json.loads(value) for name, value in found if name in PREF_NAMES})
+
+
+def not_open() -> StoreUnavailable:
+    return StoreUnavailable("the store is not open")
 
 
 def check_pref_name(name: str) -> None:

@@ -59,7 +59,6 @@ from bot.store import redis_scripts as lua
 from bot.store.base import (
     CHARGE_MEMORY_SECONDS,
     DAY,
-    PREF_NAMES,
     UPDATE_MEMORY_SECONDS,
     Acceptance,
     AcceptOutcome,
@@ -76,6 +75,8 @@ from bot.store.base import (
     Usage,
     UsageTotal,
     check_pref_name,
+    not_open,
+    prefs_from,
     short_reason,
 )
 
@@ -145,7 +146,7 @@ class RedisStore:
     @property
     def redis(self) -> Redis:
         if self._redis is None:
-            raise RuntimeError("store is not open")
+            raise not_open()
         return self._redis
 
     async def open(self) -> None:
@@ -254,7 +255,7 @@ class RedisStore:
 
     @_translated
     async def get_prefs(self, scope: Scope, owner_id: int) -> Prefs:
-        return _prefs(await _wait(self.redis.hgetall(_prefs_key(scope, owner_id))))
+        return prefs_from((await _wait(self.redis.hgetall(_prefs_key(scope, owner_id)))).items())
 
     @_translated
     async def get_chat_and_user_prefs(self, chat_id: int, user_id: int) -> tuple[Prefs, Prefs]:
@@ -262,7 +263,7 @@ class RedisStore:
         pipe.hgetall(_prefs_key("chat", chat_id))
         pipe.hgetall(_prefs_key("user", user_id))
         chat, user = await _wait(pipe.execute())
-        return _prefs(chat), _prefs(user)
+        return prefs_from(chat.items()), prefs_from(user.items())
 
     @_translated
     async def set_pref(self, scope: Scope, owner_id: int, name: str, value: PrefValue) -> None:
@@ -629,10 +630,6 @@ def _update_keys(update_id: int) -> list[str]:
 def _version(text: str) -> tuple[int, ...]:
     """ "7.0.15" -> (7, 0, 15)."""
     return tuple(int(part) for part in text.split(".") if part.isdigit())
-
-
-def _prefs(found: dict[str, str]) -> Prefs:
-    return Prefs(**{name: json.loads(v) for name, v in found.items() if name in PREF_NAMES})
 
 
 def _prefs_key(scope: Scope, owner_id: int) -> str:

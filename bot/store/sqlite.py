@@ -26,6 +26,7 @@ from bot.store.base import (
     Usage,
     UsageTotal,
     check_pref_name,
+    prefs_from,
     short_reason,
 )
 from bot.store.sqlite_db import Database
@@ -66,7 +67,7 @@ class SqliteStore:
         rows = await self._rows(
             "SELECT name, value FROM prefs WHERE scope=? AND owner_id=?", scope, owner_id
         )
-        return _prefs(rows)
+        return prefs_from((r[0], r[1]) for r in rows)
 
     async def get_chat_and_user_prefs(self, chat_id: int, user_id: int) -> tuple[Prefs, Prefs]:
         rows = await self._rows(
@@ -75,9 +76,8 @@ class SqliteStore:
             chat_id,
             user_id,
         )
-        return _prefs([r for r in rows if r[0] == "chat"]), _prefs(
-            [r for r in rows if r[0] == "user"]
-        )
+        chat = prefs_from((r[1], r[2]) for r in rows if r[0] == "chat")
+        return chat, prefs_from((r[1], r[2]) for r in rows if r[0] == "user")
 
     async def set_pref(self, scope: Scope, owner_id: int, name: str, value: PrefValue) -> None:
         check_pref_name(name)
@@ -331,11 +331,6 @@ def _migrate(db: sqlite3.Connection) -> None:
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
         log.info("database schema migrated to version %d", number)
-
-
-def _prefs(rows: list[sqlite3.Row]) -> Prefs:
-    names = Prefs.__dataclass_fields__
-    return Prefs(**{r["name"]: json.loads(r["value"]) for r in rows if r["name"] in names})
 
 
 def _stats(db: sqlite3.Connection, days: int) -> Stats:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from bot.store.base import StoreUnavailable
+from bot.store.base import StoreUnavailable, not_open
 
 T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], T]
@@ -61,7 +61,7 @@ class Database:
 
     async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._executor is None:
-            raise StoreUnavailable("the store is not open")
+            raise not_open()
         conn = self._conn
 
         def run() -> T:
