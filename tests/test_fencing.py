@@ -1,0 +1,46 @@
+"""A replica that lost its lease (frozen past it) writes nothing when it wakes up."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+
+import pytest
+
+from tests.conftest import ProcessFactory, eventually, voice_message
+from tests.fakes import FakeTelegram, FakeTranscriptionAPI
+from tests.test_replicas import FAST
+
+CHAT = 95_000
+
+
+@pytest.fixture
+def database_url(redis_url: str) -> str:
+    return redis_url
+
+
+async def test_a_replica_frozen_past_its_lease_finishes_nothing_when_it_wakes(
+    bot_process: ProcessFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    api.set_transcript(voice_bytes, "answered once")
+    api.delay = 1.5
+    frozen = bot_process(**FAST, JOB_LEASE_SECONDS="1")
+    await frozen.start()
+    assert await frozen.deliver(voice_message(tg, voice_bytes, chat_id=CHAT)) == 200
+    await eventually(lambda: api.in_flight == 1, timeout=15, what="the job is upstream")
+    frozen.signal(signal.SIGSTOP)  # as a stalled VM or a long GC pause would
+    try:
+        other = bot_process(**FAST, JOB_LEASE_SECONDS="1")
+        await other.start()
+        await eventually(lambda: re.search(r"job=\d+ done ", other.log()) is not None, 20)
+    finally:
+        frozen.signal(signal.SIGCONT)
+    await eventually(lambda: "lease lost" in frozen.log(), timeout=15, what="the loser says so")
+    await asyncio.sleep(0.5)
+    assert re.search(r"job=\d+ done ", frozen.log()) is None  # it recorded nothing
+    assert "taken over from" in other.log()
+    assert [m.text for m in tg.bot_messages(CHAT)] == ["answered once"]
+    for replica in (frozen, other):
+        replica.signal(signal.SIGTERM)
+        assert await replica.wait() == 0
