@@ -511,3 +511,17 @@ async def test_a_worker_whose_lease_was_taken_over_writes_nothing(store: Store) 
     assert done is not None
     assert (done.status, done.placeholder_id, done.sent_ids) == ("done", 7, ())
     assert (await store.stats()).minutes_by_model == {"gpt-4o-mini-transcribe": 0.5}  # once
+
+
+async def test_a_worker_reclaiming_the_job_it_still_runs_keeps_its_run(store: Store) -> None:
+    # Its renewals failed for a while (the store was restarting): the lease ran out, and the
+    # same worker took the job back. That is not a new attempt, and its claim stays valid.
+    await enqueue(store, job(1))
+    (first,) = await store.claim_jobs("worker", 1, 0.2, max_attempts=1)
+    await asyncio.sleep(0.25)
+    (again,) = await store.claim_jobs("worker", 1, 0.2, max_attempts=1)
+    assert (again.status, again.attempts, again.epoch) == ("running", 1, first.epoch)
+    await store.finish_job(first, 30.0)
+    done = await store.get_job(first.id)
+    assert done is not None
+    assert done.status == "done"

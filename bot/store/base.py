@@ -11,8 +11,10 @@ Guarantees (SQLite and Redis alike):
   (Telegram's redelivery is accepted) or all of it.
 - Quota: what a subject used today is the sum of its charges (settled: measured seconds; open:
   reserved seconds). Charges are kept apart from jobs, so pruning jobs never resets a quota.
-- Jobs: every claim counts as an attempt; a job claimed more than its allowance is failed by
-  the claim itself and handed back with status FAILED, not run. Ids are never reused.
+- Jobs: every claim by a worker counts as an attempt (a worker re-claiming a job it still
+  runs, after its renewals failed a while, is that same run); a job claimed more than its
+  allowance is failed by the claim itself and handed back with status FAILED, not run. Ids
+  are never reused.
 - Fencing: job writes after the claim (progress, finish, retry, fail) name the claim (owner
   and epoch); a writer whose lease was taken over writes nothing and gets LeaseLost.
 - Errors: a backend that cannot be reached (or is full, or locked) raises StoreUnavailable,

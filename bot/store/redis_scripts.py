@@ -218,10 +218,15 @@ for _, e in ipairs(entries) do
       redis.call('HINCRBY', counts, 'queued', -1)
       redis.call('HINCRBY', counts, 'running', 1)
     end
-    -- The epoch moves when the job changes hands (fencing the previous holder's writes).
-    if v[3] ~= owner then redis.call('HINCRBY', key, 'epoch', 1) end
+    -- A new worker: one more attempt, and a new epoch (fencing the previous holder's
+    -- writes). The worker that still runs it (its renewals failed a while) keeps its run.
+    local attempts = tonumber(redis.call('HGET', key, 'attempts') or '0')
+    if v[3] ~= owner then
+      redis.call('HINCRBY', key, 'epoch', 1)
+      attempts = redis.call('HINCRBY', key, 'attempts', 1)
+    end
     redis.call('HSET', key, 'status', 'running', 'lease_owner', owner)
-    if redis.call('HINCRBY', key, 'attempts', 1) > tonumber(ARGV[8]) then
+    if attempts > tonumber(ARGV[8]) then
       redis.call('XACK', stream, group, entry)
       redis.call('XDEL', stream, entry)
       redis.call('HINCRBY', counts, 'running', -1)

@@ -90,14 +90,16 @@ def claim(
     lease_seconds: float,
     max_attempts: int,
 ) -> list[Job]:
-    """Due jobs (and those whose lease ran out), one more attempt each. The epoch moves when
-    the job changes hands: a claim by the owner that runs it already keeps that run valid."""
+    """Due jobs (and those whose lease ran out), one more attempt each. A claim by the worker
+    that still runs the job (its renewals failed for a while) is that same run: neither an
+    attempt nor a new epoch."""
     rows = db.execute(
-        "UPDATE jobs SET status='running', attempts=attempts+1, lease_until=?, "
-        "epoch=CASE WHEN lease_owner IS ? THEN epoch ELSE epoch+1 END, lease_owner=? "
-        "WHERE id IN (SELECT id FROM jobs WHERE (status='queued' AND not_before<=?) "
-        "OR (status='running' AND lease_until<?) ORDER BY id LIMIT ?) RETURNING *",
-        (now + lease_seconds, owner, owner, now, now, limit),
+        "UPDATE jobs SET status='running', lease_until=:until, "
+        "attempts=attempts+(lease_owner IS NOT :owner), "
+        "epoch=epoch+(lease_owner IS NOT :owner), lease_owner=:owner "
+        "WHERE id IN (SELECT id FROM jobs WHERE (status='queued' AND not_before<=:now) "
+        "OR (status='running' AND lease_until<:now) ORDER BY id LIMIT :limit) RETURNING *",
+        {"owner": owner, "until": now + lease_seconds, "now": now, "limit": limit},
     ).fetchall()
     jobs = [codec.from_columns(row) for row in rows]
     claimed = []
