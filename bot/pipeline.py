@@ -123,6 +123,8 @@ class JobRunner:
             failed = failure_of(exc)
             if isinstance(exc, BadRequest):
                 await self._store.fail_job(job, failed.stored)
+                # Else its placeholder would say "Transcribing…" for ever.
+                await self._replies.tell(job, placeholder, texts.unexpected())
                 return "failed", f"Telegram refused a request: {failed.logged}"
             return await self._retry_or_fail(job, placeholder, failed)
         except Exception as exc:

@@ -52,3 +52,16 @@ async def test_a_retry_after_a_later_part_failed_goes_on_from_there(
     assert len([c for c in tg.calls("sendMessage") if c.ok]) == PARTS
     assert len(texts) == PARTS + 1
     assert " ".join(texts[:PARTS]).split() == LONG_TEXT.split()
+
+
+async def test_a_reply_telegram_refuses_does_not_leave_the_placeholder_saying_transcribing(
+    bot: RunningBot, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    api.set_transcript(voice_bytes, "refused by Telegram")
+    tg.fail_next("editMessageText", error_code=400)  # the transcript's edit
+    await send_voice(bot, tg, voice_bytes, chat_id=USER)
+    await tg.wait_for(lambda: any("went wrong" in (m.text or "") for m in tg.bot_messages(USER)))
+    await asyncio.sleep(0.3)
+    assert [m.text for m in tg.bot_messages(USER)] == [
+        "😔 Sorry, something went wrong with this one. Please try again later."
+    ]
