@@ -71,15 +71,17 @@ async def test_eight_documents_at_once_stay_within_the_daily_quota(
     ]
     async with bot_factory(user_daily_audio_seconds=60) as bot:
         await deliver_all(bot, [audio_document(tg, data, USER) for data in files])
-        await tg.wait_for(lambda: len(replies(tg, USER)) == 8, timeout=60)
+        await tg.wait_for(lambda: any(QUOTA_TEXT in t for t in replies(tg, USER)), timeout=60)
         await tg.wait_for(
-            lambda: all(t.startswith(("transcript", "⏳")) for t in replies(tg, USER)), timeout=60
+            lambda: any(t.startswith("transcript") for t in replies(tg, USER)), timeout=60
         )
-        await asyncio.sleep(0.3)
-    refused = [t for t in replies(tg, USER) if QUOTA_TEXT in t]
+        await asyncio.sleep(2.0)  # every accepted one is done by now
     transcribed = [t for t in replies(tg, USER) if t.startswith("transcript")]
     assert 1 <= len(transcribed) <= 2, replies(tg, USER)
-    assert len(refused) == 8 - len(transcribed)
+    # The others were refused (told once a minute: one message for all of them).
+    assert [t for t in replies(tg, USER) if QUOTA_TEXT in t] == [
+        next(t for t in replies(tg, USER) if QUOTA_TEXT in t)
+    ]
     assert len(api.requests) == len(transcribed)  # nothing past the quota reached the API
 
 
@@ -89,12 +91,11 @@ async def test_notes_sent_at_once_stay_within_the_per_minute_limit(
     async with bot_factory(user_jobs_per_minute=2) as bot:
         notes = [voice_message(tg, voice_bytes, chat_id=USER) for _ in range(6)]
         await deliver_all(bot, notes)
-        await tg.wait_for(lambda: len(replies(tg, USER)) == 6, timeout=30)
         await tg.wait_for(
             lambda: sum(t.startswith("transcript") for t in replies(tg, USER)) == 2, timeout=30
         )
-        await asyncio.sleep(0.3)
-    assert sum("Try again in" in t for t in replies(tg, USER)) == 4
+        await asyncio.sleep(1.0)
+    assert sum("Try again in" in t for t in replies(tg, USER)) == 1  # told once a minute
     assert len(api.requests) == 2
 
 
