@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     telegram_group_rate_per_minute: float = Field(default=20.0, ge=0)
     telegram_chat_rate_per_second: float = Field(default=1.0, ge=0)
     telegram_chat_burst: int = Field(default=20, ge=1)
+    # A private chat's note not transcribed within this many seconds gets a "Transcribing…"
+    # placeholder (then live text); sooner, the transcript is the one message. 0 = at once.
+    placeholder_after_seconds: float = Field(default=1.5, ge=0)
 
     # Recordings from links (bot.links); LINK_MAX_MB=0 turns links off.
     link_max_mb: int = Field(default=500, ge=0)

@@ -8,12 +8,14 @@ import functools
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
-from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import ExtBot
 
 from bot import i18n, policy, segments, texts
+from bot.announce import Announcer
 from bot.config import Settings
 from bot.delivery import Replies, shows_progress
 from bot.errors import TranscribotError
@@ -37,7 +39,7 @@ class JobRunner:
 
     def __init__(
         self,
-        bot: Bot,
+        bot: ExtBot[Any],
         store: Store,
         transcriber: Transcriber,
         settings: Settings,
@@ -46,6 +48,7 @@ class JobRunner:
         links: LinkDownloader | None = None,
     ) -> None:
         self._metrics = metrics
+        self._bot = bot
         self._store = store
         self._transcriber = transcriber
         self._settings = settings
@@ -69,10 +72,19 @@ class JobRunner:
 
     async def _run(self, job: Job, report: JobReport) -> tuple[Outcome, str | None]:
         """The job's outcome, and why when it is not done; the store records it too."""
-        placeholder = job.placeholder_id
+        announcer = Announcer(
+            self._bot, self._replies, job, self._settings.placeholder_after_seconds
+        )
+        announcer.start()
         try:
-            placeholder = await self._replies.placeholder(job)
-            report.lap("reply")
+            return await self._attempt(job, report, announcer)
+        finally:
+            await announcer.stop()  # idempotent; here for a cancelled job
+
+    async def _attempt(
+        self, job: Job, report: JobReport, announcer: Announcer
+    ) -> tuple[Outcome, str | None]:
+        try:
             key = cache_key(job)
             cached = await self._cached(key)
             if cached is not None:
@@ -82,18 +94,19 @@ class JobRunner:
                 billed = await self._cached_seconds(key, job) if job.attempts > 1 else 0.0
                 report.cached = True
             else:
-                preparing = functools.partial(
-                    self._replies.progress, job, placeholder, texts.preparing()
-                )
+                preparing = functools.partial(self._preparing, job, announcer)
                 async with self._uploads.uploads(job, preparing) as uploads:
                     report.lap("download")
                     report.prepared(uploads)
                     billed = measured_seconds(uploads)
                     await policy.check_measured_quota(self._store, self._settings, job, billed)
-                    result = await self._transcribe(job, uploads, placeholder, report)
+                    result = await self._transcribe(job, uploads, announcer, report)
                     report.lap("upstream")
                 await self._remember(key, result, billed)
             report.audio_seconds, report.chars = billed, len(result.text)
+            # The final text never waits behind an announcement: a placeholder under way is
+            # edited, else the transcript is the one message.
+            placeholder = await announcer.stop()
             reply_ids = await self._replies.transcript(job, placeholder, result)
             await self._store.finish_job(job.id, billed, reply_ids)
             report.lap("reply")
@@ -101,7 +114,7 @@ class JobRunner:
         except TranscribotError as exc:
             reason = f"{type(exc).__name__}: {exc}"
             await self._store.fail_job(job.id, reason)
-            await self._replies.tell(job, placeholder, texts.for_error(exc))
+            await self._replies.tell(job, await announcer.stop(), texts.for_error(exc))
             return "failed", reason
         except Forbidden as exc:
             # The bot may not write to this chat (blocked, removed from the group).
@@ -112,10 +125,19 @@ class JobRunner:
             if isinstance(exc, BadRequest):
                 await self._store.fail_job(job.id, f"BadRequest: {exc}")
                 return "failed", f"Telegram refused a request: BadRequest: {exc}"
-            return await self._retry_or_fail(job, placeholder, f"Telegram: {exc}")
+            return await self._retry_or_fail(job, announcer, f"Telegram: {exc}")
         except Exception as exc:
             log.exception("job=%d: unexpected error", job.id)
-            return await self._retry_or_fail(job, placeholder, f"{type(exc).__name__}: {exc}")
+            return await self._retry_or_fail(job, announcer, f"{type(exc).__name__}: {exc}")
+
+    async def _preparing(self, job: Job, announcer: Announcer) -> None:
+        """A long recording is being cut into parts: a long wait, worth a placeholder."""
+        announcer.long_recording()
+        await self._progress(job, announcer, texts.preparing())
+
+    async def _progress(self, job: Job, announcer: Announcer, html: str) -> None:
+        if announcer.live:
+            await self._replies.progress(job, await announcer.placeholder(), html)
 
     async def _cached(self, key: str) -> Transcribed | None:
         return await cached_transcript(self._store, self._settings, key)
@@ -142,8 +164,9 @@ class JobRunner:
         return job.duration or 0.0  # cached before measured seconds were kept with the text
 
     async def _retry_or_fail(
-        self, job: Job, placeholder: int | None, reason: str
+        self, job: Job, announcer: Announcer, reason: str
     ) -> tuple[Outcome, str]:
+        placeholder = await announcer.stop()
         if job.attempts < self._settings.job_max_attempts:
             delay = min(60.0, 2.0**job.attempts)
             await self._store.retry_job(job.id, reason, delay)
@@ -153,25 +176,29 @@ class JobRunner:
             await self._replies.tell(job, placeholder, texts.unexpected())
         return "failed", f"{reason}; after {job.attempts} attempts"
 
-    def _live_text(
-        self, job: Job, uploads: list[Upload], placeholder: int | None
-    ) -> LiveText | None:
+    def _live_text(self, job: Job, uploads: list[Upload], announcer: Announcer) -> LiveText | None:
         """The transcript shown as it streams in, when one request makes the whole of it."""
-        if placeholder is None or not shows_progress(job):
-            return None  # quiet, or an upgrade keeping the old text until the new one is in
+        if not shows_progress(job) or job.placeholder_id is not None:
+            return None  # quiet, an upgrade keeping the old text, or a retry's delivered text
         if len(uploads) != 1 or not self._transcriber.streams(self._settings.models.get(job.model)):
             return None
-        show = functools.partial(self._replies.live, job, placeholder)
-        return LiveText(show, interval_for(job.chat_type))
+
+        async def show(html: str) -> None:
+            if announcer.current is not None:
+                await self._replies.live(job, announcer.current, html)
+
+        live = LiveText(show, interval_for(job.chat_type), shown=False)
+        announcer.when_placed(live.begin)
+        return live
 
     async def _transcribe(
-        self, job: Job, uploads: list[Upload], placeholder: int | None, report: JobReport
+        self, job: Job, uploads: list[Upload], announcer: Announcer, report: JobReport
     ) -> Transcribed:
         """Each upload's text, joined in order; the parts of a long one go concurrently."""
-        progress = _Progress(
-            len(uploads), functools.partial(self._replies.progress, job, placeholder)
-        )
-        live = self._live_text(job, uploads, placeholder)
+        if len(uploads) > 1:
+            announcer.long_recording()
+        progress = _Progress(len(uploads), functools.partial(self._progress, job, announcer))
+        live = self._live_text(job, uploads, announcer)
         gate = asyncio.Semaphore(PARTS_AT_ONCE)
 
         spec = self._settings.models.get(job.model)
