@@ -24,7 +24,7 @@ from bot.store import Job
 log = logging.getLogger(__name__)
 
 LONG_RECORDING_SECONDS = 120  # declared duration from which a placeholder goes out at once
-_ACTION_AFTER = 0.3  # a transcript ready sooner needs no sign of work
+_ACTION_AFTER = 1.0  # a transcript ready sooner needs no sign of work (and costs no call)
 _ACTION_LASTS = 4.5  # Telegram shows a chat action for about 5 s
 
 

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
 
-from tests.conftest import RunningBot, send_voice, voice_message
+import pytest
+
+from tests.conftest import BotFactory, RunningBot, send_voice, voice_message
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
 from tests.fakes.telegram_limits import COUNTED_METHODS, Limits
 from tests.test_groups import GROUP, MEMBER
+from tests.test_metrics import scrape, value
 from tests.test_private_chat import USER
+
+
+@pytest.fixture
+async def bot(bot_factory: BotFactory) -> AsyncIterator[RunningBot]:
+    """The default PLACEHOLDER_AFTER_SECONDS (the tests' own default is 0)."""
+    async with bot_factory(placeholder_after_seconds=1.5) as running:
+        yield running
 
 
 def counted(tg: FakeTelegram) -> list[str]:
@@ -75,3 +87,22 @@ async def test_twelve_notes_in_one_group_fit_its_minute_without_a_429(
     await tg.wait_calls("sendMessage", 12, timeout=15)
     assert counted(tg) == ["sendMessage"] * 12  # a placeholder and an edit each were 24 > 20
     assert tg.too_many_requests == 0
+
+
+async def test_metrics_count_the_bot_api_calls_a_note_costs(
+    bot: RunningBot, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    api.set_transcript(voice_bytes, "counted calls")
+    await send_voice(bot, tg, voice_bytes, chat_id=USER)
+    await tg.wait_calls("sendMessage", 1)
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    for _ in range(50):  # the histogram is observed just after the reply
+        samples = await scrape(bot)
+        if value(samples, "transcribot_telegram_calls_per_note_count") == 1:
+            break
+        await asyncio.sleep(0.02)
+    # One reply; getFile and the download are not counted per note.
+    assert value(samples, "transcribot_telegram_calls_per_note_sum") == 1
+    assert value(samples, "transcribot_telegram_calls_per_note_bucket", le="1.0") == 1
+    assert value(samples, "transcribot_telegram_calls_total", method="sendMessage") == 1
+    assert value(samples, "transcribot_telegram_calls_total", method="getFile") == 1

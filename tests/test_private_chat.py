@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import (
     BACKENDS,
+    BotFactory,
     RunningBot,
     backend_url,
     next_message_id,
@@ -18,6 +20,13 @@ from tests.conftest import (
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
 
 USER = 42
+
+
+@pytest.fixture
+async def bot(bot_factory: BotFactory) -> AsyncIterator[RunningBot]:
+    """With the default PLACEHOLDER_AFTER_SECONDS: a short note is answered in one message."""
+    async with bot_factory(placeholder_after_seconds=1.5) as running:
+        yield running
 
 
 @pytest.fixture(params=BACKENDS)
