@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     user_jobs_per_minute: int = Field(default=10, ge=0)
     user_daily_audio_seconds: int = Field(default=0, ge=0)
 
-    max_concurrent_jobs: int = Field(default=8, ge=1, le=10_000)
+    # Jobs in flight per process; unset: what half of the memory allows (bot/capacity.py).
+    max_concurrent_jobs: int | None = Field(default=None, ge=1, le=10_000)
     job_lease_seconds: float = Field(default=60.0, gt=0)
     job_max_attempts: int = Field(default=3, ge=1)
     job_retention_days: float = Field(default=7.0, ge=0)
