@@ -22,7 +22,7 @@ from bot.errors import TranscribotError
 from bot.link_download import LinkDownloader
 from bot.live import LiveText, interval_for
 from bot.logs import request_context
-from bot.metrics import Metrics
+from bot.metrics import Metrics, job_calls
 from bot.report import JobReport, Outcome
 from bot.segments import Transcribed
 from bot.store import Job, Store
@@ -59,6 +59,8 @@ class JobRunner:
         # Everything this job says is in the language of whoever asked for it.
         with request_context(f"job-{job.id}"), i18n.use_language(job.language_code):
             report = JobReport(job)
+            calls = [0]
+            job_calls.set(calls)  # this task's context: the Bot API calls made for this job
             try:
                 outcome, reason = await self._run(job, report)
             except asyncio.CancelledError:
@@ -69,6 +71,7 @@ class JobRunner:
                 report.tell("retried", self._metrics, f"crashed: {type(exc).__name__}: {exc}")
                 raise
             report.tell(outcome, self._metrics, reason)
+            self._metrics.job_calls_made(calls[0])
 
     async def _run(self, job: Job, report: JobReport) -> tuple[Outcome, str | None]:
         """The job's outcome, and why when it is not done; the store records it too."""
