@@ -84,24 +84,34 @@ class Announcer:
         return self.current
 
     async def _wait(self) -> None:
-        """Typing after a moment; in a private chat the placeholder once the wait is long."""
+        """Typing after a moment; in a private chat the placeholder once the wait is long;
+        typing again while there is none (no room for it)."""
         private = self._job.chat_type == "private"
         if private and self._after <= _ACTION_AFTER:
             await asyncio.sleep(self._after)
-            self.long_recording()
-            return
-        await asyncio.sleep(_ACTION_AFTER)
+            if await self._placed():
+                return
+        else:
+            await asyncio.sleep(_ACTION_AFTER)
         waited = _ACTION_AFTER
         while True:
             await self._chat_action()
             pause = _ACTION_LASTS
-            if private:
+            if private and self._sending is None:
                 pause = min(pause, self._after - waited)
             await asyncio.sleep(pause)
             waited += pause
-            if private and waited >= self._after:
-                self.long_recording()
+            due = private and self._sending is None and waited >= self._after
+            if due and await self._placed():
                 return
+
+    async def _placed(self) -> bool:
+        """Send the placeholder now; whether it went (no room for it: it did not)."""
+        self.long_recording()
+        if self._sending is not None:
+            with contextlib.suppress(TelegramError):
+                await asyncio.shield(self._sending)
+        return self.current is not None
 
     async def _chat_action(self) -> None:
         # Not a message: Telegram does not count it against the flood limits, nor does ours.

@@ -105,8 +105,13 @@ class Replies:
             return job.replaces[0]
         if job.quiet:
             return None
+        # WHEN_FREE: a placeholder is a courtesy; when Telegram's windows have no room to spare
+        # it is not sent (NoRoom) and the transcript comes as the one message, later.
         message = await self._bot.send_message(
-            job.chat_id, texts.working(), reply_parameters=self._reply_to(job)
+            job.chat_id,
+            texts.working(),
+            reply_parameters=self._reply_to(job),
+            rate_limit_args=Urgency.WHEN_FREE,
         )
         await self._store.set_placeholder(job.id, message.message_id)
         return message.message_id

@@ -150,11 +150,11 @@ class Dispatcher:
 
     @contextlib.asynccontextmanager
     async def _chat_turn(self, chat_id: int) -> AsyncIterator[None]:
-        """At most a quarter of the slots for one chat: one user's 50 notes or one busy group
-        do not keep another chat's note waiting. Waiting for the turn holds no slot."""
+        """At most a quarter of the slots (at least 2) for one chat: one user's 50 notes or one
+        busy group do not keep another chat's note waiting. Waiting for the turn holds no slot."""
         turns = self._chats.get(chat_id)
         if turns is None:
-            turns = self._chats[chat_id] = _ChatTurns(max(1, self._max // 4))
+            turns = self._chats[chat_id] = _ChatTurns(max(2, self._max // 4))
         turns.users += 1
         try:
             if turns.gate.locked():

@@ -49,7 +49,7 @@ async def test_one_users_many_notes_do_not_delay_another_users_note(
         done_first = sum(
             1 for m in tg.bot_messages(PRIVATE) if "Transcribing" not in (m.text or "")
         )
-    # 12 notes of one chat, 4 slots: the first user gets a quarter of them, the other waits
+    # 12 notes of one chat, 4 slots: the first user gets 2 of them, the other waits
     # at most for the upstream (not for three rounds of the first user's notes).
     assert answered < 1.0 + 1.5
     assert done_first < 12
