@@ -100,6 +100,7 @@ class FloodOutcomes:
                 "notes": len(self.expected),
                 "wrong": self.wrong,
                 "too_many_requests": self.tg.too_many_requests,
+                "api_seconds": [c.handler_seconds for c in self.api.requests],
                 "counted_calls": counted,
                 "telegram_calls": methods,
             }
