@@ -37,9 +37,11 @@ typecheck: $(VENV)/.dev-installed
 pytest: $(VENV)/.dev-installed system-deps
 	$(BIN)/pytest
 
-## make bench: the benchmark against the fake servers (not part of the tests)
+## make bench: the benchmark against the fake servers (not part of the tests): the bot alone
+## (Telegram's limits off), then issue 14's scenarios against a fake that enforces them
 bench: $(VENV)/.dev-installed system-deps
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.flood
 
 ## make chaos: the fault soak (kill -9, Redis restart and pause, a flaky API, hostile files)
 chaos: $(VENV)/.dev-installed system-deps

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bench.flood_fakes import FloodOutcomes
 from bench.media import variant
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI, OpenAIError, media_update
 from tests.fakes.transcription import TranscriptionCall
@@ -140,6 +141,7 @@ class Control:
         app.router.add_post("/file", self._file)
         app.router.add_post("/faults", self._faults)
         app.router.add_get("/chats", self._chats)
+        app.add_routes(FloodOutcomes(self.tg, self.api).routes())  # bench.flood's scenarios
         return app
 
     async def _file(self, request: web.Request) -> web.Response:

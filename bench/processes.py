@@ -202,6 +202,7 @@ def bot_env(
         # benchmark at 30 notes/s: they are off, and the output says so.
         "TELEGRAM_RATE_PER_SECOND": "0",
         "TELEGRAM_GROUP_RATE_PER_MINUTE": "0",
+        "TELEGRAM_CHAT_RATE_PER_SECOND": "0",
         "USER_JOBS_PER_MINUTE": "0",
         "LOG_LEVEL": "WARNING",
         "SHUTDOWN_GRACE_SECONDS": "5",
@@ -224,8 +225,16 @@ async def running_bot(
     source: Path = ROOT,
     database_url: str | None = None,
     name: str = "bot",
+    env: dict[str, str | None] | None = None,
 ) -> AsyncIterator[Bot]:
+    """`env` overrides bot_env's settings (None: the bot's default)."""
     port = _free_port()
+    settings = bot_env(fakes, workdir, port, max_jobs, database_url)
+    for key, value in (env or {}).items():
+        if value is None:
+            settings.pop(key, None)
+        else:
+            settings[key] = value
     log_path = workdir / f"{name}.log"
     started = time.monotonic()
     with log_path.open("wb") as log:
@@ -233,7 +242,7 @@ async def running_bot(
         proc = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "bot"),
             cwd=workdir,
-            env=_env(bot_env(fakes, workdir, port, max_jobs, database_url), source),
+            env=_env(settings, source),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log,
             stderr=log,

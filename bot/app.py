@@ -22,6 +22,7 @@ from telegram.ext import (
 
 from bot import audio, i18n, registration, uploads
 from bot.acceptance import Acceptor
+from bot.capacity import default_jobs_in_flight
 from bot.config import RedisLocation, Settings, database_location
 from bot.flood import build_limiter
 from bot.handlers import (
@@ -163,7 +164,7 @@ class BotService:
         self.downloads: aiohttp.ClientSession | None = None  # made in the event loop, at start
         self.dispatcher = Dispatcher(
             self.store,
-            max_concurrent=settings.max_concurrent_jobs,
+            max_concurrent=settings.max_concurrent_jobs or default_jobs_in_flight(),
             lease_seconds=settings.job_lease_seconds,
             retention_seconds=settings.job_retention_days * 86400,
             max_attempts=settings.job_max_attempts,

@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     user_jobs_per_minute: int = Field(default=10, ge=0)
     user_daily_audio_seconds: int = Field(default=0, ge=0)
 
-    max_concurrent_jobs: int = Field(default=8, ge=1, le=10_000)
+    # Jobs in flight per process; unset: what half of the memory allows (bot/capacity.py).
+    max_concurrent_jobs: int | None = Field(default=None, ge=1, le=10_000)
     job_lease_seconds: float = Field(default=60.0, gt=0)
     job_max_attempts: int = Field(default=3, ge=1)
     job_retention_days: float = Field(default=7.0, ge=0)
@@ -108,6 +109,9 @@ class Settings(BaseSettings):
     telegram_group_rate_per_minute: float = Field(default=20.0, ge=0)
     telegram_chat_rate_per_second: float = Field(default=1.0, ge=0)
     telegram_chat_burst: int = Field(default=20, ge=1)
+    # A private chat's note not transcribed within this many seconds gets a "Transcribing…"
+    # placeholder (then live text); sooner, the transcript is the one message. 0 = at once.
+    placeholder_after_seconds: float = Field(default=1.5, ge=0)
 
     # Recordings from links (bot.links); LINK_MAX_MB=0 turns links off.
     link_max_mb: int = Field(default=500, ge=0)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyParameters
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyParameters
 from telegram.error import BadRequest, TelegramError
+from telegram.ext import ExtBot
 
 from bot import language, segments, texts
 from bot.callbacks import Callbacks, Subtitles, Summary, Translate, Upgrade
 from bot.config import Settings
+from bot.flood import Urgency
 from bot.replies import ATTACH_AFTER_MESSAGES, MESSAGE_LIMIT, escape, split_for_telegram, utf16_len
 from bot.segments import Transcribed
 from bot.store import Job, Store
@@ -87,7 +90,7 @@ def transcript_keyboard(
 class Replies:
     """Sends and edits a job's messages; a retried job reuses what it sent before."""
 
-    def __init__(self, bot: Bot, store: Store, settings: Settings) -> None:
+    def __init__(self, bot: ExtBot[Any], store: Store, settings: Settings) -> None:
         self._bot = bot
         self._store = store
         self._settings = settings
@@ -103,8 +106,13 @@ class Replies:
             return job.replaces[0]
         if job.quiet:
             return None
+        # WHEN_FREE: a placeholder is a courtesy; when Telegram's windows have no room to spare
+        # it is not sent (NoRoom) and the transcript comes as the one message, later.
         message = await self._bot.send_message(
-            job.chat_id, texts.working(), reply_parameters=self._reply_to(job)
+            job.chat_id,
+            texts.working(),
+            reply_parameters=self._reply_to(job),
+            rate_limit_args=Urgency.WHEN_FREE,
         )
         await self._store.set_placeholder(job, message.message_id)
         return message.message_id
@@ -119,8 +127,15 @@ class Replies:
     async def live(self, job: Job, placeholder: int, html: str) -> None:
         """The text so far in the placeholder; an edit Telegram refuses is skipped."""
         # Unlike edit(), never a new message: a deleted placeholder would get one per edit.
+        # WHEN_FREE: sent only when the chat's windows have room to spare for the final text,
+        # never queued (NoRoom, a TelegramError, skips it).
         with contextlib.suppress(TelegramError):
-            await self._bot.edit_message_text(html, chat_id=job.chat_id, message_id=placeholder)
+            await self._bot.edit_message_text(
+                html,
+                chat_id=job.chat_id,
+                message_id=placeholder,
+                rate_limit_args=Urgency.WHEN_FREE,
+            )
 
     async def edit(
         self,

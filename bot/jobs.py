@@ -9,9 +9,10 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from bot.failures import failure
+from bot.flood import long_wait_hook
 from bot.store import TRANSIENT_STORE_ERRORS, Job, Store
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,9 @@ log = logging.getLogger(__name__)
 _IDLE_POLL_SECONDS = 1.0  # also how soon a retry's not_before or an expired lease is noticed
 _OUTAGE_MAX_WAIT_SECONDS = 5.0  # while the store is down: how long between tries, at most
 _PRUNE_EVERY_SECONDS = 3600.0
+# Jobs claimed at most, waiting ones included, per job slot: a waiting job holds a lease and a
+# little memory (its text), not a slot.
+_CLAIMED_PER_SLOT = 4
 
 
 class Dispatcher:
@@ -44,6 +48,8 @@ class Dispatcher:
         self._background: list[asyncio.Task[None]] = []
         self._run: Callable[[Job], Awaitable[None]] | None = None
         self._outage = _Outage()
+        self._waiting = 0  # running jobs that wait (their chat's turn, Telegram's limits)
+        self._chats: dict[int, _ChatTurns] = {}
 
     @property
     def running(self) -> int:
@@ -94,7 +100,7 @@ class Dispatcher:
             # Cleared before looking, so a wake-up that comes during the claim is not lost; and
             # cleared even when there is no room, else a set event makes this loop spin.
             self._wake.clear()
-            free = self._max - len(self._running)
+            free = self._free_slots()
             claimed: list[Job] = []
             wait = _IDLE_POLL_SECONDS
             if free > 0:
@@ -131,10 +137,51 @@ class Dispatcher:
 
         task.add_done_callback(done)
 
+    def _free_slots(self) -> int:
+        """Slots for more jobs: those not held by running jobs that wait, within the cap on
+        jobs claimed at once."""
+        working = len(self._running) - self._waiting
+        return min(self._max - working, self._max * _CLAIMED_PER_SLOT - len(self._running))
+
+    @contextlib.asynccontextmanager
+    async def _waiting_elsewhere(self) -> AsyncIterator[None]:
+        """A running job waits (for Telegram's limits, a 429): its slot is free meanwhile."""
+        self._waiting += 1
+        self._wake.set()
+        try:
+            yield
+        finally:
+            self._waiting -= 1
+
+    @contextlib.asynccontextmanager
+    async def _chat_turn(self, chat_id: int) -> AsyncIterator[None]:
+        """At most a quarter of the slots (at least 2) for one chat: one user's 50 notes or one
+        busy group do not keep another chat's note waiting. Waiting for the turn holds no slot."""
+        turns = self._chats.get(chat_id)
+        if turns is None:
+            turns = self._chats[chat_id] = _ChatTurns(max(2, self._max // 4))
+        turns.users += 1
+        try:
+            if turns.gate.locked():
+                async with self._waiting_elsewhere():
+                    await turns.gate.acquire()
+            else:
+                await turns.gate.acquire()
+            try:
+                yield
+            finally:
+                turns.gate.release()
+        finally:
+            turns.users -= 1
+            if turns.users == 0:
+                del self._chats[chat_id]
+
     async def _guarded(self, job: Job) -> None:
         assert self._run is not None
+        long_wait_hook.set(self._waiting_elsewhere)  # this task's own context
         try:
-            await self._run(job)
+            async with self._chat_turn(job.chat_id):
+                await self._run(job)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -165,6 +212,12 @@ class Dispatcher:
             except Exception:
                 log.exception("could not prune old jobs")
             await asyncio.sleep(_PRUNE_EVERY_SECONDS)
+
+
+class _ChatTurns:
+    def __init__(self, slots: int) -> None:
+        self.gate = asyncio.Semaphore(slots)
+        self.users = 0
 
 
 class _Outage:

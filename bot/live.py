@@ -48,7 +48,9 @@ class LiveText:
     text.
     """
 
-    def __init__(self, show: Callable[[str], Awaitable[None]], interval: float) -> None:
+    def __init__(
+        self, show: Callable[[str], Awaitable[None]], interval: float, *, shown: bool = True
+    ) -> None:
         self._show = show
         self._interval = interval
         self._latest = ""
@@ -56,7 +58,16 @@ class LiveText:
         self._changed = asyncio.Event()
         self._finishing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._begun = shown  # False: no placeholder yet; begin() once there is one
         self._shown_at = time.monotonic()  # the placeholder counts as this interval's message
+
+    def begin(self) -> None:
+        """The placeholder was just sent: edits may follow, one interval after it."""
+        if self._begun:
+            return
+        self._begun, self._shown_at = True, time.monotonic()
+        if self._latest and not self._finishing.is_set():
+            self._task = asyncio.create_task(self._run(), name="live-text")
 
     async def update(self, text: str) -> None:
         """Show `text` when the interval allows; returns at once."""
@@ -64,7 +75,7 @@ class LiveText:
             return
         self._latest = text
         self._changed.set()
-        if self._task is None:
+        if self._task is None and self._begun:
             self._task = asyncio.create_task(self._run(), name="live-text")
 
     async def finish(self) -> None:

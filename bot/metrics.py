@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -18,6 +19,12 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # A voice note takes about a second upstream; a 20-minute part can take a minute or two.
 _UPSTREAM_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+# Bot API calls a note costs: 1 is a short note's one reply; more are placeholders, edits, parts.
+_CALLS_BUCKETS = (1, 2, 3, 4, 6, 10, 20, 50)
+# The Bot API calls made for the job this task runs (JobRunner sets it; tasks it starts share it).
+job_calls: ContextVar[list[int] | None] = ContextVar("job_calls", default=None)
+# Not a message: getFile and the download it names (Telegram does not rate-limit them so).
+_NOT_COUNTED_PER_NOTE = frozenset({"getFile", "file"})
 # The queue depth is a counter read from the store: scrapes closer together share one read.
 _QUEUE_CACHE_SECONDS = 1.0
 
@@ -66,6 +73,19 @@ class Metrics:
             ["method", "error"],
             registry=self.registry,
         )
+        self._telegram_calls = Counter(
+            "transcribot_telegram_calls",
+            "Bot API calls made, by method (file: downloads), answered or not.",
+            ["method"],
+            registry=self.registry,
+        )
+        self._calls_per_note = Histogram(
+            "transcribot_telegram_calls_per_note",
+            "Bot API calls one job run made (getFile and the download aside): sends, edits, "
+            "chat actions.",
+            buckets=_CALLS_BUCKETS,
+            registry=self.registry,
+        )
         self._queued = Gauge(
             "transcribot_jobs_queued",
             "Jobs waiting in the store, for every process sharing it.",
@@ -96,6 +116,16 @@ class Metrics:
         self._upstream.labels(model).observe(seconds)
         if attempts > 1:
             self._retries.labels(model).inc(attempts - 1)
+
+    def telegram_call(self, method: str) -> None:
+        self._telegram_calls.labels(method).inc()
+        calls = job_calls.get()
+        if calls is not None and method not in _NOT_COUNTED_PER_NOTE:
+            calls[0] += 1
+
+    def job_calls_made(self, calls: int) -> None:
+        """A job run ended having made `calls` Bot API calls (job_calls)."""
+        self._calls_per_note.observe(calls)
 
     def telegram_error(self, method: str, error: str) -> None:
         self._telegram_errors.labels(method, error).inc()

@@ -8,12 +8,14 @@ import functools
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
-from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import ExtBot
 
 from bot import i18n, policy, segments, texts
+from bot.announce import Announcer
 from bot.config import Settings
 from bot.delivery import Replies, shows_progress
 from bot.errors import TranscribotError
@@ -21,7 +23,7 @@ from bot.failures import Failure, failure_of
 from bot.link_download import LinkDownloader
 from bot.live import LiveText, interval_for
 from bot.logs import request_context
-from bot.metrics import Metrics
+from bot.metrics import Metrics, job_calls
 from bot.report import JobReport, Outcome
 from bot.segments import Transcribed
 from bot.store import Job, JobStatus, LeaseLost, Store
@@ -38,7 +40,7 @@ class JobRunner:
 
     def __init__(
         self,
-        bot: Bot,
+        bot: ExtBot[Any],
         store: Store,
         transcriber: Transcriber,
         settings: Settings,
@@ -47,6 +49,7 @@ class JobRunner:
         links: LinkDownloader | None = None,
     ) -> None:
         self._metrics = metrics
+        self._bot = bot
         self._store = store
         self._transcriber = transcriber
         self._settings = settings
@@ -58,6 +61,8 @@ class JobRunner:
         with request_context(f"job-{job.id}"), i18n.use_language(job.language_code):
             report = JobReport(job)
             reason: str | None
+            calls = [0]
+            job_calls.set(calls)  # this task's context: the Bot API calls made for this job
             try:
                 if job.status == JobStatus.FAILED:  # claimed too often: failed by the claim
                     outcome, reason = await self._given_up(job)
@@ -76,13 +81,23 @@ class JobRunner:
                 report.tell("retried", self._metrics, f"crashed: {type(exc).__name__}: {exc}")
                 raise
             report.tell(outcome, self._metrics, reason)
+            self._metrics.job_calls_made(calls[0])
 
     async def _run(self, job: Job, report: JobReport) -> tuple[Outcome, str | None]:
         """The job's outcome, and why when it is not done; the store records it too."""
-        placeholder = job.placeholder_id
+        announcer = Announcer(
+            self._bot, self._replies, job, self._settings.placeholder_after_seconds
+        )
+        announcer.start()
         try:
-            placeholder = await self._replies.placeholder(job)
-            report.lap("reply")
+            return await self._attempt(job, report, announcer)
+        finally:
+            await announcer.stop()  # idempotent; here for a cancelled job
+
+    async def _attempt(
+        self, job: Job, report: JobReport, announcer: Announcer
+    ) -> tuple[Outcome, str | None]:
+        try:
             key = cache_key(job)
             cached = await self._cached(key)
             if cached is not None:
@@ -92,18 +107,19 @@ class JobRunner:
                 billed = await self._cached_seconds(key, job) if job.attempts > 1 else 0.0
                 report.cached = True
             else:
-                preparing = functools.partial(
-                    self._replies.progress, job, placeholder, texts.preparing()
-                )
+                preparing = functools.partial(self._preparing, job, announcer)
                 async with self._uploads.uploads(job, preparing) as uploads:
                     report.lap("download")
                     report.prepared(uploads)
                     billed = measured_seconds(uploads)
                     await policy.check_measured_quota(self._store, self._settings, job, billed)
-                    result = await self._transcribe(job, uploads, placeholder, report)
+                    result = await self._transcribe(job, uploads, announcer, report)
                     report.lap("upstream")
                 await self._remember(key, result, billed)
             report.audio_seconds, report.chars = billed, len(result.text)
+            # The final text never waits behind an announcement: a placeholder under way is
+            # edited, else the transcript is the one message.
+            placeholder = await announcer.stop()
             reply_ids = await self._replies.transcript(job, placeholder, result)
             await self._store.finish_job(job, billed, reply_ids)
             report.lap("reply")
@@ -111,7 +127,7 @@ class JobRunner:
         except TranscribotError as exc:
             failed = failure_of(exc)
             await self._store.fail_job(job, failed.stored)
-            await self._replies.tell(job, placeholder, texts.for_error(exc))
+            await self._replies.tell(job, await announcer.stop(), texts.for_error(exc))
             return "failed", failed.logged
         except Forbidden as exc:
             # The bot may not write to this chat (blocked, removed from the group).
@@ -124,18 +140,27 @@ class JobRunner:
             if isinstance(exc, BadRequest):
                 await self._store.fail_job(job, failed.stored)
                 # Else its placeholder would say "Transcribing…" for ever.
-                await self._replies.tell(job, placeholder, texts.unexpected())
+                await self._replies.tell(job, await announcer.stop(), texts.unexpected())
                 return "failed", f"Telegram refused a request: {failed.logged}"
-            return await self._retry_or_fail(job, placeholder, failed)
+            return await self._retry_or_fail(job, announcer, failed)
         except Exception as exc:
             log.exception("job=%d: unexpected error", job.id)
-            return await self._retry_or_fail(job, placeholder, failure_of(exc))
+            return await self._retry_or_fail(job, announcer, failure_of(exc))
 
     async def _given_up(self, job: Job) -> tuple[Outcome, str]:
         """Every earlier run of it ended without an outcome (the process died, say)."""
         with contextlib.suppress(TelegramError):
             await self._replies.tell(job, job.placeholder_id, texts.unexpected())
         return "failed", job.error or "gave up"
+
+    async def _preparing(self, job: Job, announcer: Announcer) -> None:
+        """A long recording is being cut into parts: a long wait, worth a placeholder."""
+        announcer.long_recording()
+        await self._progress(job, announcer, texts.preparing())
+
+    async def _progress(self, job: Job, announcer: Announcer, html: str) -> None:
+        if announcer.live:
+            await self._replies.progress(job, await announcer.placeholder(), html)
 
     async def _cached(self, key: str) -> Transcribed | None:
         return await cached_transcript(self._store, self._settings, key)
@@ -162,8 +187,9 @@ class JobRunner:
         return job.duration or 0.0  # cached before measured seconds were kept with the text
 
     async def _retry_or_fail(
-        self, job: Job, placeholder: int | None, failed: Failure
+        self, job: Job, announcer: Announcer, failed: Failure
     ) -> tuple[Outcome, str]:
+        placeholder = await announcer.stop()
         if job.attempts < self._settings.job_max_attempts:
             delay = min(60.0, 2.0**job.attempts)
             await self._store.retry_job(job, failed.stored, delay)
@@ -173,25 +199,29 @@ class JobRunner:
             await self._replies.tell(job, placeholder, texts.unexpected())
         return "failed", f"{failed.logged}; after {job.attempts} attempts"
 
-    def _live_text(
-        self, job: Job, uploads: list[Upload], placeholder: int | None
-    ) -> LiveText | None:
+    def _live_text(self, job: Job, uploads: list[Upload], announcer: Announcer) -> LiveText | None:
         """The transcript shown as it streams in, when one request makes the whole of it."""
-        if placeholder is None or not shows_progress(job):
-            return None  # quiet, or an upgrade keeping the old text until the new one is in
+        if not shows_progress(job) or job.placeholder_id is not None:
+            return None  # quiet, an upgrade keeping the old text, or a retry's delivered text
         if len(uploads) != 1 or not self._transcriber.streams(self._settings.models.get(job.model)):
             return None
-        show = functools.partial(self._replies.live, job, placeholder)
-        return LiveText(show, interval_for(job.chat_type))
+
+        async def show(html: str) -> None:
+            if announcer.current is not None:
+                await self._replies.live(job, announcer.current, html)
+
+        live = LiveText(show, interval_for(job.chat_type), shown=False)
+        announcer.when_placed(live.begin)
+        return live
 
     async def _transcribe(
-        self, job: Job, uploads: list[Upload], placeholder: int | None, report: JobReport
+        self, job: Job, uploads: list[Upload], announcer: Announcer, report: JobReport
     ) -> Transcribed:
         """Each upload's text, joined in order; the parts of a long one go concurrently."""
-        progress = _Progress(
-            len(uploads), functools.partial(self._replies.progress, job, placeholder)
-        )
-        live = self._live_text(job, uploads, placeholder)
+        if len(uploads) > 1:
+            announcer.long_recording()
+        progress = _Progress(len(uploads), functools.partial(self._progress, job, announcer))
+        live = self._live_text(job, uploads, announcer)
         gate = asyncio.Semaphore(PARTS_AT_ONCE)
 
         spec = self._settings.models.get(job.model)

@@ -101,6 +101,8 @@ class AiohttpRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         # POST {base}/bot{token}/{method}; a GET is a file download whose URL names the file.
         api_method = url.rsplit("/", 1)[-1] if method == "POST" else "file"
+        if self._metrics is not None:
+            self._metrics.telegram_call(api_method)
         try:
             code, payload = await self._exchange(
                 url,

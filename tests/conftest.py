@@ -167,6 +167,9 @@ def bot_settings(
         "webhook_secret": SECRET,
         "upstream_retry_seconds": 20,
         "shutdown_grace_seconds": 5,
+        # A placeholder at once in private chats, whatever the wait: most tests follow a note
+        # through its placeholder; test_one_message and test_private_chat use the default.
+        "placeholder_after_seconds": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

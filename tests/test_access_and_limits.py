@@ -135,8 +135,8 @@ async def test_a_group_admin_not_on_the_allow_lists_cannot_upgrade_a_transcript(
     tg.set_admins(GROUP, [GROUP_ADMIN])
     async with bot_factory(allowed_user_ids=str(MEMBER)) as bot:
         await group_voice(bot, tg, voice_bytes, user_id=MEMBER)
-        edit = (await tg.wait_calls("editMessageText", 1))[0]
-        transcript_id = int(edit.params["message_id"])
+        reply = (await tg.wait_calls("sendMessage", 1))[0]  # a short note: one message
+        transcript_id = int(reply.result["message_id"])
         data = upgrade_data(tg, GROUP, transcript_id)
 
         await press(bot, tg, GROUP, transcript_id, data, user_id=GROUP_ADMIN)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import (
     BACKENDS,
+    BotFactory,
     RunningBot,
     backend_url,
     next_message_id,
@@ -18,6 +20,13 @@ from tests.conftest import (
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
 
 USER = 42
+
+
+@pytest.fixture
+async def bot(bot_factory: BotFactory) -> AsyncIterator[RunningBot]:
+    """With the default PLACEHOLDER_AFTER_SECONDS: a short note is answered in one message."""
+    async with bot_factory(placeholder_after_seconds=1.5) as running:
+        yield running
 
 
 @pytest.fixture(params=BACKENDS)
@@ -32,11 +41,12 @@ async def test_voice_note_gets_a_reply_with_its_transcript(
     api.set_transcript(voice_bytes, "Hello from the voice note")
     message_id = await send_voice(bot, tg, voice_bytes, chat_id=USER)
 
-    placeholder = (await tg.wait_calls("sendMessage", 1))[0]
-    assert placeholder.params["reply_parameters"]["message_id"] == message_id
-    edit = (await tg.wait_calls("editMessageText", 1))[0]
-    assert edit.params["text"] == "Hello from the voice note"
-    assert tg.text_of(USER, int(edit.params["message_id"])) == "Hello from the voice note"
+    # Done within PLACEHOLDER_AFTER_SECONDS: the transcript is the one message, no placeholder.
+    reply = (await tg.wait_calls("sendMessage", 1))[0]
+    assert reply.params["reply_parameters"]["message_id"] == message_id
+    assert reply.params["text"] == "Hello from the voice note"
+    assert tg.text_of(USER, reply.result["message_id"]) == "Hello from the voice note"
+    assert tg.calls("editMessageText") == []
 
     upload = api.requests[0]
     assert upload.sha256 == hashlib.sha256(voice_bytes).hexdigest()  # exact bytes, no re-encode
@@ -49,8 +59,8 @@ async def test_html_hostile_transcript_arrives_intact(
 ) -> None:
     api.set_transcript(voice_bytes, "1 < 2 & <b>bold</b> &amp;")
     await send_voice(bot, tg, voice_bytes, chat_id=USER)
-    edit = (await tg.wait_calls("editMessageText", 1))[0]
-    assert tg.text_of(USER, int(edit.params["message_id"])) == "1 < 2 & <b>bold</b> &amp;"
+    reply = (await tg.wait_calls("sendMessage", 1))[0]
+    assert tg.text_of(USER, reply.result["message_id"]) == "1 < 2 & <b>bold</b> &amp;"
 
 
 async def test_long_transcript_is_split_under_the_limit(
@@ -60,9 +70,7 @@ async def test_long_transcript_is_split_under_the_limit(
     api.set_transcript(voice_bytes, " ".join(words))
     await send_voice(bot, tg, voice_bytes, chat_id=USER)
     await tg.wait_calls("sendDocument", 1)
-    edit = tg.calls("editMessageText")[-1]
-    rest = tg.calls("sendMessage")[1:]
-    texts = [edit.params["text"], *(c.params["text"] for c in rest)]
+    texts = [c.params["text"] for c in tg.calls("sendMessage")]
     assert len(texts) > 4
     assert all(len(t) <= 4096 for t in texts)
     assert " ".join(texts).split() == words
@@ -75,8 +83,8 @@ async def test_empty_transcript_says_no_speech(
 ) -> None:
     api.set_transcript(voice_bytes, "")
     await send_voice(bot, tg, voice_bytes, chat_id=USER)
-    edit = (await tg.wait_calls("editMessageText", 1))[0]
-    assert "No speech recognised" in edit.params["text"]
+    reply = (await tg.wait_calls("sendMessage", 1))[0]
+    assert "No speech recognised" in reply.params["text"]
 
 
 async def test_start_and_help_answer(bot: RunningBot, tg: FakeTelegram) -> None:

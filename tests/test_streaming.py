@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
 
+import pytest
 from pydantic import SecretStr
 
 from bot.models import BUILT_IN
 from bot.transcriber import Transcriber
-from tests.conftest import API_KEY, BotFactory, RunningBot, send_voice
+from tests.conftest import API_KEY, BotFactory, RunningBot, send_voice, voice_message
 from tests.fakes import Call, FakeTelegram, FakeTranscriptionAPI
-from tests.test_groups import GROUP, group_voice
+from tests.test_groups import GROUP, MEMBER
 from tests.test_private_chat import USER
 
 WORDS = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
 MORE = " …"  # what a live edit ends with
 FULL = BUILT_IN["gpt-4o-transcribe"]
 TOLERANCE = 0.1  # seconds: the fake records arrival, the bot measures from sending
+
+
+@pytest.fixture
+async def bot(bot_factory: BotFactory) -> AsyncIterator[RunningBot]:
+    """Live text goes in a placeholder: here one at once, whatever the wait."""
+    async with bot_factory(placeholder_after_seconds=0) as running:
+        yield running
 
 
 def live_edits(tg: FakeTelegram) -> list[Call]:
@@ -54,7 +63,11 @@ async def test_in_a_group_live_edits_are_three_seconds_apart(
 ) -> None:
     api.set_transcript(voice_bytes, WORDS)
     api.stream_delay = 0.9  # 4.5 s
-    await group_voice(bot, tg, voice_bytes)
+    # A long recording (as it says): a short one gets no placeholder in a group.
+    update = voice_message(
+        tg, voice_bytes, chat_id=GROUP, user_id=MEMBER, chat_type="supergroup", duration=150
+    )
+    assert (await bot.deliver(update)).status_code == 200
 
     await final_edit(tg, "👤 <b>Ann</b>\n" + WORDS)  # headed by who spoke, in a group
     placeholder = next(c for c in tg.calls("sendMessage") if c.params["chat_id"] == GROUP)
@@ -139,7 +152,7 @@ async def test_with_streaming_off_the_api_is_never_asked_to_stream(
 ) -> None:
     api.stream_delay = 0.7
     api.set_transcript(voice_bytes, WORDS)
-    async with bot_factory(streaming=False) as bot:
+    async with bot_factory(streaming=False, placeholder_after_seconds=0) as bot:
         await send_voice(bot, tg, voice_bytes, chat_id=USER)
         await final_edit(tg, WORDS)
     assert [r.streamed for r in api.requests] == [False]

@@ -65,8 +65,8 @@ async def test_only_the_asker_or_an_admin_may_upgrade(
 ) -> None:
     tg.set_admins(GROUP, [ADMIN])
     await group_voice(bot, tg, voice_bytes, user_id=MEMBER)
-    edit = (await tg.wait_calls("editMessageText", 1))[0]
-    transcript_id = int(edit.params["message_id"])
+    reply = (await tg.wait_calls("sendMessage", 1))[0]  # in a group, a short note: one message
+    transcript_id = int(reply.result["message_id"])
     data = upgrade_data(tg, GROUP, transcript_id)
 
     await press(bot, tg, GROUP, transcript_id, data, user_id=999)
