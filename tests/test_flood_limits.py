@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from bot.flood import FloodLimits
+from bot.flood.fallback import FallbackWindows
 from bot.flood.redis import RedisWindows
 from bot.flood.windows import FloodWindows, LocalWindows, Window
 from tests.conftest import BotFactory, eventually, send_voice
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
 from tests.fakes.telegram_limits import Limits
 from tests.fakes.telegram_limits import Window as FakeWindow
+from tests.redis_server import RedisServer
 
 TELEGRAM = FloodLimits(
     overall=Window.per(30, 1.0), group=Window.per(20, 60.0), chat=Window.per(1, 1.0, 20)
@@ -110,3 +114,36 @@ async def test_the_bot_stays_under_the_fakes_overall_limit(
             what="every note answered",
         )
     assert tg.too_many_requests == 0
+
+
+@pytest.fixture
+def restartable_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis", databases=1)
+    server.start()
+    yield server
+    server.kill()
+
+
+async def test_windows_whose_redis_is_gone_limit_this_replica_alone_until_it_is_back(
+    restartable_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis restart must not fail the Bot API calls (and so the jobs) that it counts."""
+    caplog.set_level(logging.INFO, "bot.flood.fallback")
+    windows = FallbackWindows(
+        RedisWindows(restartable_redis.url(), TELEGRAM), LocalWindows(TELEGRAM)
+    )
+    try:
+        assert (await windows.reserve(1)).wait == 0
+        restartable_redis.kill()
+        for chat in range(2, 32):  # the local windows hold Telegram's 30 a second too
+            ticket = await windows.reserve(chat)
+            assert ticket.wait == 0
+            await windows.release(chat, ticket)
+        assert (await windows.reserve(99)).wait > 0
+        assert caplog.text.count("flood windows in Redis are unreachable") == 1
+        restartable_redis.start()
+        await asyncio.sleep(1.1)  # Redis is asked again after a second
+        assert (await windows.reserve(GROUP)).wait == 0  # the new Redis's windows are empty
+        assert "flood windows in Redis are back" in caplog.text
+    finally:
+        await windows.close()

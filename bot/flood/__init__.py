@@ -33,9 +33,10 @@ def build_limiter(settings: Settings) -> FloodLimiter:
 
     def make_windows() -> FloodWindows:
         if isinstance(location, RedisLocation):
+            from bot.flood.fallback import FallbackWindows
             from bot.flood.redis import RedisWindows
 
-            return RedisWindows(location.url, limits)
+            return FallbackWindows(RedisWindows(location.url, limits), LocalWindows(limits))
         return LocalWindows(limits)
 
     return FloodLimiter(make_windows)
