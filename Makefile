@@ -46,6 +46,10 @@ lock-check: | $(UV)
 run: $(VENV)/.run-installed
 	$(BIN)/python -m bot
 
+## make check: the doctor: settings, Telegram, the API key, ffmpeg, the database (one line each)
+check: $(VENV)/.run-installed
+	$(BIN)/python -m bot check
+
 ## make test: lint, type checks and the whole pytest suite
 test: lock-check $(VENV)/.dev-installed system-deps lint typecheck pytest
 
