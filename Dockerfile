@@ -13,15 +13,23 @@ RUN apt-get update \
 
 WORKDIR /app
 
+# uv, pinned with its hashes, installs exactly uv.lock (every package pinned with its hashes):
+# two builds a month apart install the same files. --locked fails the build when pyproject.toml
+# and uv.lock disagree.
+COPY requirements-uv.txt ./
+RUN pip install --require-hashes --no-deps -r requirements-uv.txt
+ENV UV_PROJECT_ENVIRONMENT=/opt/venv \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    PATH=/opt/venv/bin:$PATH
+
 # Dependencies first, in their own layer: a code change does not reinstall them.
-COPY pyproject.toml README.md ./
-RUN mkdir bot && touch bot/__init__.py \
-    && pip install . \
-    && pip uninstall -y transcribot \
-    && rm -rf bot
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --locked --no-install-project --no-editable --no-cache --python /usr/local/bin/python3
 
 COPY bot ./bot
-RUN pip install --no-deps . \
+RUN uv sync --locked --no-editable --no-cache --python /usr/local/bin/python3 \
     && useradd --create-home --uid 10001 bot \
     && mkdir -p /app/data && chown bot:bot /app/data
 

@@ -6,26 +6,52 @@ BIN := $(VENV)/bin
 # redis-server for the Redis store and the multi-replica tests).
 SYSTEM_PACKAGES := ffmpeg espeak-ng redis-server
 
-.PHONY: run test lint typecheck pytest bench chaos messages system-deps clean
+# Every Python dependency is pinned, with its hashes, in uv.lock (made from pyproject.toml by uv,
+# which the Makefile installs into .venv from requirements-uv.txt, also hash-pinned). `uv sync
+# --locked` installs exactly the lock and fails when pyproject.toml and uv.lock disagree;
+# --inexact keeps uv itself (and the dev tools, for `make run` after `make test`) in .venv.
+UV := $(BIN)/uv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+SYNC := $(UV) sync --locked --inexact --python $(BIN)/python
 
-$(BIN)/python:
+.PHONY: run test lint typecheck pytest bench chaos messages system-deps clean lock lock-upgrade lock-check check
+
+$(UV): requirements-uv.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-
-$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r requirements-uv.txt
 	touch $@
 
-$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev]'
+$(VENV)/.run-installed: pyproject.toml uv.lock | $(UV)
+	$(SYNC)
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml uv.lock | $(UV)
+	$(SYNC) --extra dev
 	touch $@ $(VENV)/.run-installed
+
+## make lock: pin every dependency (with hashes) in uv.lock after a change to pyproject.toml
+lock: | $(UV)
+	$(UV) lock
+
+## make lock-upgrade: move every pin in uv.lock to the newest release pyproject.toml allows
+lock-upgrade: | $(UV)
+	$(UV) lock --upgrade
+
+# Fails (and so does `make test`) when pyproject.toml asks for something uv.lock does not pin.
+lock-check: | $(UV)
+	@$(UV) lock --check || { echo "uv.lock does not match pyproject.toml: run 'make lock' and commit uv.lock"; exit 1; }
 
 ## make run: install into .venv and start the bot with the settings from .env
 run: $(VENV)/.run-installed
 	$(BIN)/python -m bot
 
+## make check: the doctor: settings, Telegram, the API key, ffmpeg, the database (one line each)
+check: $(VENV)/.run-installed
+	$(BIN)/python -m bot check
+
 ## make test: lint, type checks and the whole pytest suite
-test: $(VENV)/.dev-installed system-deps lint typecheck pytest
+test: lock-check $(VENV)/.dev-installed system-deps lint typecheck pytest
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

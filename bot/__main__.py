@@ -1,4 +1,4 @@
-"""python -m bot: load settings, run until SIGTERM/SIGINT."""
+"""python -m bot: load settings, run until SIGTERM/SIGINT (other commands: bot/cli.py)."""
 
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ async def _serve(settings: Settings) -> None:
     await BotService(settings).run(stop)
 
 
-def main() -> None:
-    settings = _settings_or_exit()
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret value in the settings, as it could appear in a text (for scrubbing)."""
     secrets = [
         settings.telegram_bot_token.get_secret_value(),
         settings.openai_api_key.get_secret_value(),
@@ -53,7 +53,19 @@ def main() -> None:
     database = database_location(settings.database_url)
     if isinstance(database, RedisLocation) and database.password:
         secrets += [database.password, quote(database.password, safe="")]
-    redact = setup_logging(settings.log_level, secrets, settings.log_format, settings.debug_loggers)
+    return secrets
+
+
+def main() -> None:
+    command = sys.argv[1:]
+    if command:
+        from bot.cli import run_command
+
+        raise SystemExit(run_command(command))
+    settings = _settings_or_exit()
+    redact = setup_logging(
+        settings.log_level, secrets_of(settings), settings.log_format, settings.debug_loggers
+    )
     from bot.app import Fatal, StartupError
 
     try:

@@ -35,6 +35,8 @@ from bot.store.sqlite_schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
 
+SCHEMA_VERSION = len(MIGRATIONS)  # what this code migrates a database to
+
 
 class SqliteStore:
     """Store on one SQLite file, owned by one process."""

@@ -107,6 +107,10 @@ class FakeTelegram(FakeServer):
     def webhook(self) -> WebhookState | None:
         return self._updates.webhook
 
+    def set_webhook_error(self, message: str, *, seconds_ago: float = 0) -> None:
+        """getWebhookInfo reports this as the last failed delivery (as Telegram does)."""
+        self._updates.webhook_error = (int(time.time() - seconds_ago), message)
+
     @property
     def pending_updates(self) -> deque[dict[str, Any]]:
         return self._updates.pending

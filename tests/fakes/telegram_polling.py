@@ -34,6 +34,8 @@ class UpdateQueue:
     def __init__(self) -> None:
         self.pending: deque[dict[str, Any]] = deque()
         self.webhook: WebhookState | None = None
+        # What getWebhookInfo says of the last failed delivery: (unix time, message).
+        self.webhook_error: tuple[int, str] | None = None
         self.conflict = False
         self.allowed_updates: list[str] = []
         self._last_update_id = 0
@@ -114,6 +116,8 @@ class UpdateQueue:
             "has_custom_certificate": False,
             "pending_update_count": len(self.pending),
         }
+        if self.webhook_error is not None:
+            info["last_error_date"], info["last_error_message"] = self.webhook_error
         if self.webhook is not None:
             info["max_connections"] = self.webhook.max_connections
             if self.webhook.allowed_updates:

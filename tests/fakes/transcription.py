@@ -1,4 +1,5 @@
-"""A fake OpenAI-compatible API: POST {url}/audio/transcriptions and {url}/chat/completions.
+"""A fake OpenAI-compatible API: POST {url}/audio/transcriptions, {url}/chat/completions and
+GET {url}/models.
 
 It refuses what the real API (or a stricter proxy in front of it) refuses, answers a
 predictable transcript (streamed as server-sent events on stream=true) and summary, records
@@ -145,6 +146,7 @@ class FakeTranscriptionAPI(FakeServer):
         self.total_own_time = 0.0  # sum of handler_seconds, for benchmarks to subtract
         self.in_flight = 0  # requests being handled right now (e.g. waiting out `delay`)
         self.started = 0  # transcription requests that reached the handler, finished or not
+        self.model_list_calls = 0  # GET /models
         self._log: CallLog[TranscriptionCall] = CallLog(_describe)
         self._chat_log: CallLog[ChatCall] = CallLog(ChatCall.describe)
         # Served in the order they were asked for, per route.
@@ -238,6 +240,7 @@ class FakeTranscriptionAPI(FakeServer):
     def _add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/audio/transcriptions", self._handle_transcription)
         app.router.add_post("/v1/chat/completions", self._handle_chat)
+        app.router.add_get("/v1/models", self._handle_models)
 
     async def _handle_transcription(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
@@ -338,6 +341,17 @@ class FakeTranscriptionAPI(FakeServer):
             response = exc.response()
         self._chat_log.append(call)
         return response
+
+    async def _handle_models(self, request: web.Request) -> web.Response:
+        """GET /models: OpenAI's list, only for a valid key (how an operator checks one)."""
+        self.model_list_calls += 1
+        try:
+            self._check_key(request.headers.get("Authorization", ""))
+        except OpenAIError as exc:
+            return exc.response()
+        models = sorted(MODELS | set(self.chat_models))
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "system"} for m in models]
+        return web.json_response({"object": "list", "data": data})
 
     def _next_fault_drops(self, route: Route) -> bool:
         """Take the route's next queued fault, if any: True to hang up, or raise its error."""

@@ -1,0 +1,155 @@
+"""The checks that ask a service: the Bot API (token, webhook) and the transcription API (key)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from bot.config import Settings
+from bot.doctor.result import Result, failed, passed
+
+# A delivery error this recent, with updates waiting, means Telegram cannot deliver right now.
+_RECENT_ERROR_SECONDS = 600
+
+
+class _Unanswered(Exception):
+    """No usable answer: the text says why (no secret in it)."""
+
+
+async def _telegram(http: httpx.AsyncClient, settings: Settings, method: str) -> Any:
+    """The `result` of a Bot API call, or _Unanswered; TelegramRefused for ok=false."""
+    token = settings.telegram_bot_token.get_secret_value()
+    root = settings.api_root
+    try:
+        response = await http.get(f"{root}/bot{token}/{method}")
+        body = response.json()
+    except httpx.HTTPError as exc:
+        raise _Unanswered(f"cannot reach {root} ({type(exc).__name__})") from None
+    except ValueError:
+        raise _Unanswered(f"{root} answered {response.status_code}, not JSON") from None
+    if not isinstance(body, dict):
+        raise _Unanswered(f"{root} answered {response.status_code}, not the Bot API")
+    if not body.get("ok"):
+        raise TelegramRefused(int(body.get("error_code") or response.status_code), body)
+    return body.get("result")
+
+
+class TelegramRefused(Exception):
+    def __init__(self, code: int, body: dict[str, Any]) -> None:
+        super().__init__(f"{code} {body.get('description', '')}".strip())
+        self.code = code
+
+
+async def check_telegram(http: httpx.AsyncClient, settings: Settings) -> Result:
+    name = "telegram token"
+    try:
+        me = await _telegram(http, settings, "getMe")
+    except _Unanswered as exc:
+        return failed(name, f"{exc}: check TELEGRAM_API_URL and the network")
+    except TelegramRefused as exc:
+        if exc.code in (401, 404):
+            return failed(
+                name,
+                f"Telegram refused TELEGRAM_BOT_TOKEN ({exc}): copy the token again from "
+                "@BotFather (/mybots, API Token)",
+            )
+        return failed(name, f"getMe failed ({exc}): try again in a minute")
+    privacy = "" if me.get("can_read_all_group_messages") else "; privacy mode on (see README)"
+    return passed(name, f"@{me.get('username')} (id {me.get('id')}){privacy}")
+
+
+async def check_webhook(http: httpx.AsyncClient, settings: Settings) -> Result:
+    name = "webhook"
+    try:
+        info = await _telegram(http, settings, "getWebhookInfo")
+    except (_Unanswered, TelegramRefused) as exc:
+        return failed(name, f"getWebhookInfo failed ({exc}): try again in a minute")
+    current = str(info.get("url") or "")
+    pending = int(info.get("pending_update_count") or 0)
+    if settings.webhook_url is None:
+        if current:
+            return failed(
+                name,
+                f"set to {current}, but this bot polls (no WEBHOOK_URL): another deployment in "
+                "webhook mode may use this token; stop it, or set WEBHOOK_URL here too",
+            )
+        return passed(name, f"none set (polling mode); {pending} updates waiting")
+    wanted = str(settings.webhook_url)
+    if current != wanted:
+        found = current or "not set"
+        return failed(
+            name,
+            f"Telegram delivers to {found}, WEBHOOK_URL is {wanted}: start the bot (it calls "
+            "setWebhook at start) and make sure no other deployment uses this token",
+        )
+    return _webhook_health(name, info, pending)
+
+
+def _webhook_health(name: str, info: dict[str, Any], pending: int) -> Result:
+    summary = f"{info.get('url')}; {pending} updates waiting"
+    message = info.get("last_error_message")
+    if not message:
+        return passed(name, f"{summary}; no delivery error")
+    age = time.time() - float(info.get("last_error_date") or 0)
+    said = f"last delivery error {_ago(age)}: {message}"
+    if age < _RECENT_ERROR_SECONDS and pending > 0:
+        return failed(
+            name,
+            f"{summary}; {said}: Telegram cannot deliver; check that the reverse proxy "
+            "forwards WEBHOOK_URL's path to LISTEN_PORT and that the bot is running",
+        )
+    return passed(name, f"{summary}; {said}")
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{max(seconds, 0):.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.0f} h ago"
+
+
+async def check_transcription_api(http: httpx.AsyncClient, settings: Settings) -> Result:
+    """GET {base}/models: answers only with a valid key, and costs nothing."""
+    name = "transcription API"
+    url = f"{settings.openai_root}/models"
+    headers = {"Authorization": f"Bearer {settings.openai_api_key.get_secret_value()}"}
+    try:
+        response = await http.get(url, headers=headers)
+    except httpx.HTTPError as exc:
+        return failed(name, f"cannot reach {url} ({type(exc).__name__}): check OPENAI_BASE_URL")
+    if response.status_code in (401, 403):
+        return failed(
+            name,
+            f"{url} refused OPENAI_API_KEY ({response.status_code}{_api_message(response)}): "
+            "set a valid key from your provider",
+        )
+    if response.status_code != 200:
+        return failed(
+            name,
+            f"{url} answered {response.status_code}{_api_message(response)}: check "
+            "OPENAI_BASE_URL (an OpenAI-compatible base URL usually ends in /v1)",
+        )
+    return passed(name, _models_summary(response, settings.default_model))
+
+
+def _api_message(response: httpx.Response) -> str:
+    try:
+        error = response.json().get("error") or {}
+        message = error.get("message") if isinstance(error, dict) else None
+    except (ValueError, AttributeError):
+        return ""
+    return f" {message}" if isinstance(message, str) and message else ""
+
+
+def _models_summary(response: httpx.Response, default_model: str) -> str:
+    try:
+        data = response.json().get("data") or []
+        ids = {str(item.get("id")) for item in data if isinstance(item, dict)}
+    except (ValueError, AttributeError):
+        return "the key is accepted"
+    if default_model in ids:
+        return f"the key is accepted; {len(ids)} models, {default_model} among them"
+    return f"the key is accepted; {len(ids)} models, not {default_model} (a proxy may hide it)"
