@@ -106,7 +106,7 @@ class Dispatcher:
             if free > 0:
                 try:
                     claimed = await self._store.claim_jobs(
-                        self.owner, free, self._lease, self._max_attempts
+                        self.owner, free, self._lease, self._max_attempts, _gave_up()
                     )
                 except TRANSIENT_STORE_ERRORS as exc:
                     wait = self._outage.failed(exc)
@@ -218,6 +218,12 @@ class _ChatTurns:
     def __init__(self, slots: int) -> None:
         self.gate = asyncio.Semaphore(slots)
         self.users = 0
+
+
+def _gave_up() -> str:
+    """The reason a job claimed once too often fails with: every earlier run of it ended without
+    an outcome (the process was killed, say); /stats shows it as a crash."""
+    return failure("crashed", "gave up: claimed too often").stored
 
 
 class _Outage:

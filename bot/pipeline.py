@@ -151,7 +151,10 @@ class JobRunner:
         """Every earlier run of it ended without an outcome (the process died, say)."""
         with contextlib.suppress(TelegramError):
             await self._replies.tell(job, job.placeholder_id, texts.unexpected())
-        return "failed", job.error or "gave up"
+        return (
+            "failed",
+            f"{job.error}: gave up after {job.attempts - 1} attempts that never finished",
+        )
 
     async def _preparing(self, job: Job, announcer: Announcer) -> None:
         """A long recording is being cut into parts: a long wait, worth a placeholder."""

@@ -164,6 +164,6 @@ async def test_a_job_that_kills_the_bot_is_given_up_after_its_attempts_and_the_b
         next_update_id(), chat_id=USER, user_id=USER, message_id=message_id, text="/stats"
     )
     assert await bot.deliver(stats) == 200
-    await tg.wait_for(lambda: any("gave up" in t for t in final_texts(tg)), timeout=10)
+    await tg.wait_for(lambda: any("crash" in t.lower() for t in final_texts(tg)), timeout=10)
     bot.signal(signal.SIGTERM)
     assert await bot.wait() == 0

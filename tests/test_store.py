@@ -140,48 +140,64 @@ async def test_one_job_per_chat_and_message(store: Store) -> None:
 
 async def test_a_lease_keeps_others_off_until_it_expires(store: Store) -> None:
     await enqueue(store, job(1))
-    [taken] = await store.claim_jobs("worker-a", 10, lease_seconds=0.3, max_attempts=5)
+    [taken] = await store.claim_jobs(
+        "worker-a", 10, lease_seconds=0.3, max_attempts=5, gave_up="crashed 0a1b2c"
+    )
     assert taken.attempts == 1
-    assert await store.claim_jobs("worker-b", 10, lease_seconds=0.3, max_attempts=5) == []
+    assert (
+        await store.claim_jobs(
+            "worker-b", 10, lease_seconds=0.3, max_attempts=5, gave_up="crashed 0a1b2c"
+        )
+        == []
+    )
     await store.renew_leases("worker-a", [taken.id], 0.3)
     await asyncio.sleep(0.2)
     assert (
-        await store.claim_jobs("worker-b", 10, lease_seconds=0.3, max_attempts=5) == []
+        await store.claim_jobs(
+            "worker-b", 10, lease_seconds=0.3, max_attempts=5, gave_up="crashed 0a1b2c"
+        )
+        == []
     )  # renewed
     await asyncio.sleep(0.35)
     # worker-a is gone. (Every worker has the same lease: on Redis a job is taken over once
     # its entry has been idle for the claimer's lease.)
-    [again] = await store.claim_jobs("worker-b", 10, lease_seconds=0.3, max_attempts=5)
+    [again] = await store.claim_jobs(
+        "worker-b", 10, lease_seconds=0.3, max_attempts=5, gave_up="crashed 0a1b2c"
+    )
     assert again.id == taken.id
     assert again.attempts == 2
 
 
 async def test_placeholder_is_remembered_for_a_retry(store: Store) -> None:
     await enqueue(store, job(1))
-    [taken] = await store.claim_jobs("a", 1, 30, max_attempts=5)
+    [taken] = await store.claim_jobs("a", 1, 30, max_attempts=5, gave_up="crashed 0a1b2c")
     await store.set_placeholder(taken, 555)
     await store.retry_job(taken, "Telegram: timed out", delay=0)
-    [retried] = await store.claim_jobs("a", 1, 30, max_attempts=5)
+    [retried] = await store.claim_jobs("a", 1, 30, max_attempts=5, gave_up="crashed 0a1b2c")
     assert retried.placeholder_id == 555
     assert retried.error == "Telegram: timed out"
 
 
 async def test_retry_waits_for_its_delay(store: Store) -> None:
     await enqueue(store, job(1))
-    [taken] = await store.claim_jobs("a", 1, 30, max_attempts=5)
+    [taken] = await store.claim_jobs("a", 1, 30, max_attempts=5, gave_up="crashed 0a1b2c")
     await store.retry_job(taken, "later", delay=0.3)
-    assert await store.claim_jobs("a", 1, 30, max_attempts=5) == []
+    assert await store.claim_jobs("a", 1, 30, max_attempts=5, gave_up="crashed 0a1b2c") == []
     await asyncio.sleep(0.35)
-    assert len(await store.claim_jobs("a", 1, 30, max_attempts=5)) == 1
+    assert len(await store.claim_jobs("a", 1, 30, max_attempts=5, gave_up="crashed 0a1b2c")) == 1
 
 
 async def test_shutdown_gives_running_jobs_back(store: Store) -> None:
     for message_id in (1, 2, 3):
         await enqueue(store, job(message_id))
-    taken = await store.claim_jobs("old-process", 2, lease_seconds=600, max_attempts=5)
+    taken = await store.claim_jobs(
+        "old-process", 2, lease_seconds=600, max_attempts=5, gave_up="crashed 0a1b2c"
+    )
     assert len(taken) == 2
     assert await store.release_jobs("old-process") == 2
-    again = await store.claim_jobs("new-process", 3, lease_seconds=600, max_attempts=5)
+    again = await store.claim_jobs(
+        "new-process", 3, lease_seconds=600, max_attempts=5, gave_up="crashed 0a1b2c"
+    )
     assert len(again) == 3
     assert [j.attempts for j in again] == [1, 1, 1]  # being stopped is not the job's fault
     assert (await store.stats()).by_status == {"running": 3}
@@ -192,9 +208,23 @@ async def test_sqlite_restart_takes_back_what_the_dead_process_ran(sqlite_store:
     store = sqlite_store
     for message_id in (1, 2, 3):
         await enqueue(store, job(message_id))
-    assert len(await store.claim_jobs("crashed-process", 3, lease_seconds=600, max_attempts=5)) == 3
+    assert (
+        len(
+            await store.claim_jobs(
+                "crashed-process", 3, lease_seconds=600, max_attempts=5, gave_up="crashed 0a1b2c"
+            )
+        )
+        == 3
+    )
     assert await store.recover_jobs() == 3
-    assert len(await store.claim_jobs("new-process", 3, lease_seconds=600, max_attempts=5)) == 3
+    assert (
+        len(
+            await store.claim_jobs(
+                "new-process", 3, lease_seconds=600, max_attempts=5, gave_up="crashed 0a1b2c"
+            )
+        )
+        == 3
+    )
 
 
 async def test_redis_start_leaves_other_replicas_jobs_and_takes_over_after_the_lease(
@@ -203,15 +233,26 @@ async def test_redis_start_leaves_other_replicas_jobs_and_takes_over_after_the_l
     async with opened(redis_url) as alive, opened(redis_url) as dead, opened(redis_url) as new:
         for message_id in (1, 2, 3):
             await enqueue(alive, job(message_id))
-        [running] = await alive.claim_jobs("replica-a", 1, lease_seconds=0.6, max_attempts=5)
-        crashed = await dead.claim_jobs("replica-b", 2, lease_seconds=0.6, max_attempts=5)
+        [running] = await alive.claim_jobs(
+            "replica-a", 1, lease_seconds=0.6, max_attempts=5, gave_up="crashed 0a1b2c"
+        )
+        crashed = await dead.claim_jobs(
+            "replica-b", 2, lease_seconds=0.6, max_attempts=5, gave_up="crashed 0a1b2c"
+        )
         assert len(crashed) == 2
         assert await new.recover_jobs() == 0  # another replica may be running them
-        assert await new.claim_jobs("replica-c", 3, lease_seconds=0.6, max_attempts=5) == []
+        assert (
+            await new.claim_jobs(
+                "replica-c", 3, lease_seconds=0.6, max_attempts=5, gave_up="crashed 0a1b2c"
+            )
+            == []
+        )
         for _ in range(4):
             await asyncio.sleep(0.2)
             await alive.renew_leases("replica-a", [running.id], 0.6)
-        taken = await new.claim_jobs("replica-c", 3, lease_seconds=0.6, max_attempts=5)
+        taken = await new.claim_jobs(
+            "replica-c", 3, lease_seconds=0.6, max_attempts=5, gave_up="crashed 0a1b2c"
+        )
         assert sorted(j.id for j in taken) == sorted(j.id for j in crashed)
         assert all(j.attempts == 2 for j in taken)
         await new.finish_job(taken[0], 30.0)
@@ -223,7 +264,7 @@ async def test_redis_start_leaves_other_replicas_jobs_and_takes_over_after_the_l
 async def test_finished_jobs_are_pruned_after_retention(store: Store) -> None:
     for message_id in (1, 2, 3):
         await enqueue(store, job(message_id))
-    first, second, _ = await store.claim_jobs("a", 3, 30, max_attempts=5)
+    first, second, _ = await store.claim_jobs("a", 3, 30, max_attempts=5, gave_up="crashed 0a1b2c")
     await store.finish_job(first, 30.0)
     await store.fail_job(second, "CorruptAudio: bad")
     assert await store.prune(older_than_seconds=3600) == 0
@@ -240,7 +281,9 @@ async def test_limits_and_statistics(store: Store) -> None:
     now = time.time()
     today = now - now % 86400
     assert await store.quota_used(10, since=today) == 60.0  # reserved: the declared seconds
-    first, second, third = await store.claim_jobs("a", 3, 30, max_attempts=5)
+    first, second, third = await store.claim_jobs(
+        "a", 3, 30, max_attempts=5, gave_up="crashed 0a1b2c"
+    )
     await store.finish_job(first, 90.0)
     await store.fail_job(second, "UpstreamRejected: too long")
     assert await store.quota_used(10, since=today) == 90.0  # measured; the failure released
@@ -291,7 +334,7 @@ async def test_a_job_keeps_its_hints_and_replies(store: Store) -> None:
         replaces=(40, 41),
     )
     assert await enqueue(store, new)
-    (taken,) = await store.claim_jobs("a", 1, 30, max_attempts=5)
+    (taken,) = await store.claim_jobs("a", 1, 30, max_attempts=5, gave_up="crashed 0a1b2c")
     assert (taken.language, taken.prompt, taken.quiet) == ("vi", "Nguyễn, PostgreSQL", True)
     assert (taken.sender_name, taken.replaces) == ("Ann <3", (40, 41))
     await store.finish_job(taken, 30.0, reply_ids=(50, 51, 52))
@@ -309,14 +352,14 @@ async def test_the_same_message_is_queued_once_per_model(store: Store) -> None:
 
 async def test_a_failed_job_asked_for_again_is_queued_afresh(store: Store) -> None:
     assert await enqueue(store, job(1))
-    (taken,) = await store.claim_jobs("a", 1, 30, max_attempts=5)
+    (taken,) = await store.claim_jobs("a", 1, 30, max_attempts=5, gave_up="crashed 0a1b2c")
     await store.finish_job(taken, 30.0)
     assert not await enqueue(store, job(1))  # done: stays done
     assert await enqueue(store, job(2))
-    (taken,) = await store.claim_jobs("a", 1, 30, max_attempts=5)
+    (taken,) = await store.claim_jobs("a", 1, 30, max_attempts=5, gave_up="crashed 0a1b2c")
     await store.fail_job(taken, "UpstreamRejected: bad")
     assert await enqueue(store, replace(job(2), explicit=True))
-    (again,) = await store.claim_jobs("a", 1, 30, max_attempts=5)
+    (again,) = await store.claim_jobs("a", 1, 30, max_attempts=5, gave_up="crashed 0a1b2c")
     assert (again.message_id, again.explicit, again.attempts, again.error) == (2, True, 1, None)
 
 
@@ -333,7 +376,7 @@ async def test_cached_transcripts_expire(store: Store) -> None:
 async def test_usage_adds_up_per_model_and_feeds_the_statistics(store: Store) -> None:
     await enqueue(store, job(1, chat_id=-5, user_id=10))
     await enqueue(store, job(2, chat_id=-5, user_id=10))
-    first, second = await store.claim_jobs("a", 2, 30, max_attempts=5)
+    first, second = await store.claim_jobs("a", 2, 30, max_attempts=5, gave_up="crashed 0a1b2c")
     await store.finish_job(first, 120.0)
     await store.finish_job(second, 0)  # answered from the cache: free
     await store.add_usage(
@@ -407,8 +450,12 @@ async def test_redis_takeover_reaches_past_a_long_pending_list(redis_url: str) -
     async with opened(redis_url) as alive, opened(redis_url) as dead, opened(redis_url) as new:
         for message_id in range(1101):
             await enqueue(alive, job(message_id))
-        running = await alive.claim_jobs("replica-a", 1100, lease_seconds=0.5, max_attempts=5)
-        [lost] = await dead.claim_jobs("replica-b", 1, lease_seconds=0.5, max_attempts=5)
+        running = await alive.claim_jobs(
+            "replica-a", 1100, lease_seconds=0.5, max_attempts=5, gave_up="crashed 0a1b2c"
+        )
+        [lost] = await dead.claim_jobs(
+            "replica-b", 1, lease_seconds=0.5, max_attempts=5, gave_up="crashed 0a1b2c"
+        )
         running_ids = [j.id for j in running]
         taken: list[int] = []
         for _ in range(20):
@@ -416,7 +463,9 @@ async def test_redis_takeover_reaches_past_a_long_pending_list(redis_url: str) -
             await alive.renew_leases("replica-a", running_ids, 0.5)
             taken += [
                 j.id
-                for j in await new.claim_jobs("replica-c", 1, lease_seconds=0.5, max_attempts=5)
+                for j in await new.claim_jobs(
+                    "replica-c", 1, lease_seconds=0.5, max_attempts=5, gave_up="crashed 0a1b2c"
+                )
             ]
             if taken:
                 break
@@ -427,13 +476,13 @@ async def test_job_ids_are_never_reused_after_pruning(store: Store) -> None:
     # Old buttons carry job ids: a pruned job's id must never name a new job.
     await enqueue(store, job(1))
     await enqueue(store, job(2))
-    taken = await store.claim_jobs("a", 2, 30, max_attempts=5)
+    taken = await store.claim_jobs("a", 2, 30, max_attempts=5, gave_up="crashed 0a1b2c")
     for one in taken:
         await store.finish_job(one, 30.0)
     await asyncio.sleep(0.05)
     assert await store.prune(older_than_seconds=0.01) == 2
     await enqueue(store, job(3))
-    (newer,) = await store.claim_jobs("a", 1, 30, max_attempts=5)
+    (newer,) = await store.claim_jobs("a", 1, 30, max_attempts=5, gave_up="crashed 0a1b2c")
     assert newer.id > max(one.id for one in taken)
 
 
@@ -446,7 +495,7 @@ async def test_the_quota_survives_pruning_and_is_settled_with_what_was_measured(
     undeclared = replace(job(2, user_id=10), duration=None)  # a document: reserve an estimate
     await store.accept_job(None, undeclared, Limits(10, now, reserve_seconds=30))
     assert await store.quota_used(10, since=today) == 60.0
-    first, second = await store.claim_jobs("a", 2, 30, max_attempts=5)
+    first, second = await store.claim_jobs("a", 2, 30, max_attempts=5, gave_up="crashed 0a1b2c")
     await store.finish_job(first, 42.0)  # measured longer than declared
     await store.fail_job(second, "CorruptAudio: bad")  # released
     await asyncio.sleep(0.05)
@@ -477,13 +526,15 @@ async def test_every_claim_counts_and_a_job_claimed_too_often_fails_at_the_claim
 ) -> None:
     await enqueue(store, job(1))
     for attempt in (1, 2):
-        (taken,) = await store.claim_jobs(f"crashed-{attempt}", 1, 0.2, max_attempts=2)
+        (taken,) = await store.claim_jobs(
+            f"crashed-{attempt}", 1, 0.2, max_attempts=2, gave_up="crashed 0a1b2c"
+        )
         assert (taken.attempts, taken.status) == (attempt, "running")
         await asyncio.sleep(0.25)  # its worker died: the lease runs out
-    (last,) = await store.claim_jobs("third", 1, 0.2, max_attempts=2)
+    (last,) = await store.claim_jobs("third", 1, 0.2, max_attempts=2, gave_up="crashed 0a1b2c")
     assert last.status == "failed"
-    assert "gave up" in (last.error or "")
-    assert await store.claim_jobs("fourth", 1, 0.2, max_attempts=2) == []
+    assert last.error == "crashed 0a1b2c"
+    assert await store.claim_jobs("fourth", 1, 0.2, max_attempts=2, gave_up="crashed 0a1b2c") == []
     stats = await store.stats()
     assert stats.by_status == {"failed": 1}
     assert stats.recent_failures[0][0] == last.id
@@ -492,9 +543,9 @@ async def test_every_claim_counts_and_a_job_claimed_too_often_fails_at_the_claim
 
 async def test_a_worker_whose_lease_was_taken_over_writes_nothing(store: Store) -> None:
     await enqueue(store, job(1))
-    (stale,) = await store.claim_jobs("frozen", 1, 0.2, max_attempts=5)
+    (stale,) = await store.claim_jobs("frozen", 1, 0.2, max_attempts=5, gave_up="crashed 0a1b2c")
     await asyncio.sleep(0.25)
-    (fresh,) = await store.claim_jobs("alive", 1, 0.2, max_attempts=5)
+    (fresh,) = await store.claim_jobs("alive", 1, 0.2, max_attempts=5, gave_up="crashed 0a1b2c")
     assert fresh.epoch > stale.epoch
     for write in (
         store.finish_job(stale, 30.0),
@@ -517,9 +568,9 @@ async def test_a_worker_reclaiming_the_job_it_still_runs_keeps_its_run(store: St
     # Its renewals failed for a while (the store was restarting): the lease ran out, and the
     # same worker took the job back. That is not a new attempt, and its claim stays valid.
     await enqueue(store, job(1))
-    (first,) = await store.claim_jobs("worker", 1, 0.2, max_attempts=1)
+    (first,) = await store.claim_jobs("worker", 1, 0.2, max_attempts=1, gave_up="crashed 0a1b2c")
     await asyncio.sleep(0.25)
-    (again,) = await store.claim_jobs("worker", 1, 0.2, max_attempts=1)
+    (again,) = await store.claim_jobs("worker", 1, 0.2, max_attempts=1, gave_up="crashed 0a1b2c")
     assert (again.status, again.attempts, again.epoch) == ("running", 1, first.epoch)
     await store.finish_job(first, 30.0)
     done = await store.get_job(first.id)

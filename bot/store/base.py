@@ -239,10 +239,11 @@ class JobStore(Protocol):
 
     async def get_job(self, job_id: int) -> Job | None: ...
     async def claim_jobs(
-        self, owner: str, limit: int, lease_seconds: float, max_attempts: int
+        self, owner: str, limit: int, lease_seconds: float, max_attempts: int, gave_up: str
     ) -> list[Job]:
         """Take jobs that are due (or whose lease ran out), each claim one more attempt. A job
-        past max_attempts is failed here and returned with status FAILED: tell, do not run."""
+        past max_attempts is failed here, with `gave_up` as its reason, and returned with
+        status FAILED: tell, do not run."""
 
     async def renew_leases(self, owner: str, job_ids: list[int], lease_seconds: float) -> None: ...
     async def set_placeholder(self, job: Job, message_id: int) -> None:

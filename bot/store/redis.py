@@ -346,7 +346,7 @@ class RedisStore:
 
     @_translated
     async def claim_jobs(
-        self, owner: str, limit: int, lease_seconds: float, max_attempts: int
+        self, owner: str, limit: int, lease_seconds: float, max_attempts: int, gave_up: str
     ) -> list[Job]:
         if limit <= 0:
             return []
@@ -369,7 +369,7 @@ class RedisStore:
                 max(1, round(lease_seconds * 1000)),
                 cursor,
                 max_attempts,
-                short_reason(f"gave up after {max_attempts} attempts that never finished"),
+                short_reason(gave_up),
                 _FAILURES_KEPT,
             ],
         )

@@ -152,12 +152,12 @@ class SqliteStore:
         return codec.from_columns(rows[0]) if rows else None
 
     async def claim_jobs(
-        self, owner: str, limit: int, lease_seconds: float, max_attempts: int
+        self, owner: str, limit: int, lease_seconds: float, max_attempts: int, gave_up: str
     ) -> list[Job]:
         if limit <= 0:
             return []
         return await self._db.write(
-            lambda db: claim(db, owner, limit, time.time(), lease_seconds, max_attempts)
+            lambda db: claim(db, owner, limit, time.time(), lease_seconds, max_attempts, gave_up)
         )
 
     async def renew_leases(self, owner: str, job_ids: list[int], lease_seconds: float) -> None:

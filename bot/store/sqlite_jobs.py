@@ -89,6 +89,7 @@ def claim(
     now: float,
     lease_seconds: float,
     max_attempts: int,
+    gave_up: str,
 ) -> list[Job]:
     """Due jobs (and those whose lease ran out), one more attempt each. A claim by the worker
     that still runs the job (its renewals failed for a while) is that same run: neither an
@@ -105,14 +106,14 @@ def claim(
     claimed = []
     for job in sorted(jobs, key=lambda j: j.id):
         if job.attempts > max_attempts:
-            job = _give_up(db, job, now)
+            job = _give_up(db, job, now, gave_up)
         claimed.append(job)
     return claimed
 
 
-def _give_up(db: sqlite3.Connection, job: Job, now: float) -> Job:
+def _give_up(db: sqlite3.Connection, job: Job, now: float, gave_up: str) -> Job:
     """Claimed once too often: each earlier run ended without an outcome (a crash, a kill)."""
-    reason = short_reason(f"gave up after {job.attempts - 1} attempts that never finished")
+    reason = short_reason(gave_up)
     db.execute(
         "UPDATE jobs SET status='failed', error=?, finished_at=?, lease_owner=NULL, "
         "lease_until=NULL WHERE id=?",
