@@ -349,7 +349,7 @@ class FakeTranscriptionAPI(FakeServer):
             self._check_key(request.headers.get("Authorization", ""))
         except OpenAIError as exc:
             return exc.response()
-        models = sorted(MODELS | set(self.chat_models))
+        models = sorted(set(self.dialects) | self.whisper_style_models | set(self.chat_models))
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "system"} for m in models]
         return web.json_response({"object": "list", "data": data})
 
