@@ -80,8 +80,7 @@ class Dispatcher:
         for task in self._background:
             task.cancel()
         for task in self._background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await _until_cancelled(task)
         self._background = []
         pending = list(self._running.values())
         if pending:
@@ -224,6 +223,18 @@ def _gave_up() -> str:
     """The reason a job claimed once too often fails with: every earlier run of it ended without
     an outcome (the process was killed, say); /stats shows it as a crash."""
     return failure("crashed", "gave up: claimed too often").stored
+
+
+async def _until_cancelled(task: asyncio.Task[None]) -> None:
+    """Cancel again until the task ends: a cancellation that lands as a timeout inside it
+    expires (redis-py's socket timeout, asyncio.timeout) comes out as TimeoutError, which the
+    loops take for a store outage and go on. Seen: shutdown waiting for ever on jobs:claim."""
+    while not task.done():
+        await asyncio.wait({task}, timeout=1.0)
+        if not task.done():
+            task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 class _Outage:
