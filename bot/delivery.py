@@ -183,6 +183,12 @@ class Replies:
             return None
         return await language.spoken_language(text, job.language, reader)
 
+    async def _still_ours(self, job: Job) -> None:
+        """Raise LeaseLost before a new message is posted by a worker whose job was taken over
+        (it stalled past its lease): an edit of a known message is harmless twice, a second
+        message is not. A fenced write of what is recorded already."""
+        await self._store.record_sent(job, job.sent_digest or "", job.sent_ids, job.file_sent)
+
     async def transcript(
         self, job: Job, placeholder: int | None, result: Transcribed
     ) -> tuple[int, ...]:
@@ -208,6 +214,8 @@ class Replies:
         # Messages to rewrite in place: an upgrade's, or an earlier attempt's (other text).
         earlier = list(job.replaces) or list(job.sent_ids) or _listed(placeholder)
         ids = list(job.sent_ids) if resumed else []
+        if len(htmls) > max(len(ids), len(earlier)):
+            await self._still_ours(job)
         for index in range(len(ids), len(htmls)):
             keyboard = markup if index == len(htmls) - 1 else None
             if index < len(earlier):

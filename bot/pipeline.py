@@ -125,22 +125,26 @@ class JobRunner:
             report.lap("reply")
             return "done", None
         except TranscribotError as exc:
+            # The placeholder first: one under way records itself, which a failed job refuses.
+            placeholder = await announcer.stop()
             failed = failure_of(exc)
             await self._store.fail_job(job, failed.stored)
-            await self._replies.tell(job, await announcer.stop(), texts.for_error(exc))
+            await self._replies.tell(job, placeholder, texts.for_error(exc))
             return "failed", failed.logged
         except Forbidden as exc:
             # The bot may not write to this chat (blocked, removed from the group).
             failed = failure_of(exc)
+            await announcer.stop()
             await self._store.fail_job(job, failed.stored)
             return "dropped", failed.logged
         except (RetryAfter, NetworkError) as exc:
             # Telegram itself is in trouble (BadRequest is a NetworkError subclass: handled below).
             failed = failure_of(exc)
             if isinstance(exc, BadRequest):
+                placeholder = await announcer.stop()
                 await self._store.fail_job(job, failed.stored)
                 # Else its placeholder would say "Transcribing…" for ever.
-                await self._replies.tell(job, await announcer.stop(), texts.unexpected())
+                await self._replies.tell(job, placeholder, texts.unexpected())
                 return "failed", f"Telegram refused a request: {failed.logged}"
             return await self._retry_or_fail(job, announcer, failed)
         except Exception as exc:

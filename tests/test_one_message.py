@@ -79,9 +79,9 @@ async def test_twelve_notes_in_one_group_fit_its_minute_without_a_429(
     bot: RunningBot, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
 ) -> None:
     tg.enforce_limits(Limits())
-    for _ in range(12):
+    for member in range(12):  # twelve people: one person's twelve would meet USER_JOBS_PER_MINUTE
         update = voice_message(
-            tg, voice_bytes, chat_id=GROUP, user_id=MEMBER, chat_type="supergroup"
+            tg, voice_bytes, chat_id=GROUP, user_id=MEMBER + member, chat_type="supergroup"
         )
         assert (await bot.deliver(update)).status_code == 200
     await tg.wait_calls("sendMessage", 12, timeout=15)
