@@ -9,6 +9,7 @@ into place only once it is whole and passes `PRAGMA integrity_check`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -45,8 +46,7 @@ def backup(database: Path, destination: Path) -> Summary:
         raise BackupError(f"{database} does not exist: check DATABASE_URL")
     if destination.resolve() == database.resolve():
         raise BackupError("the backup must go to another file than the database itself")
-    _copy(database, destination)
-    return summarize(destination)
+    return _copy(database, destination)
 
 
 def restore(source: Path, database: Path) -> Summary:
@@ -82,7 +82,7 @@ def summarize(path: Path) -> Summary:
     return Summary(path, path.stat().st_size, schema, int(waiting))
 
 
-def _copy(database: Path, destination: Path) -> None:
+def _copy(database: Path, destination: Path) -> Summary:
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
     try:
@@ -90,7 +90,7 @@ def _copy(database: Path, destination: Path) -> None:
             # pages=-1: one step, so the copy is one snapshot even while the bot writes.
             src.backup(dst, pages=-1)
             dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside
-        summarize(partial)
+        summary = summarize(partial)
         os.replace(partial, destination)
     except sqlite3.Error as exc:
         raise BackupError(f"cannot copy {database} to {destination}: {exc}") from None
@@ -99,6 +99,7 @@ def _copy(database: Path, destination: Path) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
+    return dataclasses.replace(summary, path=destination)
 
 
 @contextlib.contextmanager
