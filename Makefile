@@ -15,7 +15,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 SYNC := $(UV) sync --locked --inexact --python $(BIN)/python
 
-.PHONY: run test lint typecheck pytest bench chaos messages system-deps clean lock lock-upgrade lock-check check
+.PHONY: run test lint typecheck pytest bench chaos messages system-deps clean lock lock-upgrade lock-check check hooks
 
 $(UV): requirements-uv.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ lock-check: | $(UV)
 ## make run: install into .venv and start the bot with the settings from .env
 run: $(VENV)/.run-installed
 	$(BIN)/python -m bot
+
+## make hooks: run `make lint typecheck`'s checks before each commit (.pre-commit-config.yaml)
+hooks: $(VENV)/.dev-installed
+	$(BIN)/pre-commit install
 
 ## make check: the doctor: settings, Telegram, the API key, ffmpeg, the database (one line each)
 check: $(VENV)/.run-installed
