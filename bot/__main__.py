@@ -26,6 +26,10 @@ def _settings_or_exit() -> Settings:
 
 async def _serve(settings: Settings) -> None:
     from bot.app import BotService  # imported late: settings errors print without the weight
+    from bot.tracking import setup_tracking
+
+    # In the running loop: Sentry's asyncio integration hooks the loop's tasks.
+    setup_tracking(settings, secrets_of(settings))
 
     # A full garbage collection walks every tracked object, and the ~85,000 of the imported
     # libraries made each one a ~50 ms stop of the event loop (webhook answers waited): frozen,
@@ -50,6 +54,8 @@ def secrets_of(settings: Settings) -> list[str]:
         secrets.append(settings.webhook_secret.get_secret_value())
     if settings.metrics_token is not None:
         secrets.append(settings.metrics_token.get_secret_value())
+    if settings.sentry_dsn is not None:
+        secrets.append(settings.sentry_dsn.get_secret_value())
     database = database_location(settings.database_url)
     if isinstance(database, RedisLocation) and database.password:
         secrets += [database.password, quote(database.password, safe="")]

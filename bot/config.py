@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     link_allow_private_networks: bool = False
     link_allowed_networks: NetworkList = frozenset()  # private networks allowed one by one
 
+    # Errors to Sentry (bot/tracking.py), scrubbed like the logs; unset: nothing is sent.
+    sentry_dsn: SecretStr | None = None
+    sentry_environment: str = "production"
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     # Libraries' loggers that log at DEBUG (e.g. "telegram.ext,aiosqlite"); the others stay at
