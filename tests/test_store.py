@@ -434,7 +434,7 @@ async def test_redis_that_may_evict_keys_is_warned_about(
     admin = redis.Redis.from_url(redis_url)
     admin.config_set("maxmemory-policy", "allkeys-lru")
     try:
-        with caplog.at_level(logging.WARNING, logger="bot.store.redis"):
+        with caplog.at_level(logging.WARNING, logger="bot.store"):
             async with opened(redis_url):
                 pass
     finally:

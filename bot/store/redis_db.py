@@ -1,0 +1,213 @@
+"""The connection behind RedisStore: opening it, Redis's errors as StoreUnavailable, the Lua
+scripts, and the keys every part of the store shares."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import (
+    BusyLoadingError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from bot.config import RedisLocation
+from bot.store import redis_scripts as lua
+from bot.store.base import StoreUnavailable, not_open
+
+log = logging.getLogger(__name__)
+
+PREFIX = "transcribot:"
+GROUP = "workers"
+UPDATE_BITS = 0xFFFF  # 65,536 update ids per seen-bitmap key (8 KB)
+
+READY = PREFIX + "jobs:ready"
+DELAYED = PREFIX + "jobs:delayed"
+COUNTS = PREFIX + "jobs:count"
+FINISHED = PREFIX + "jobs:finished"
+FAILURES = PREFIX + "jobs:failures"
+
+
+# What Redis raises when it cannot serve now: the connection is lost or timed out, it is still
+# loading its AOF after a restart (BusyLoadingError), it is a replica a failover has not
+# promoted yet (ReadOnlyError), or it is full under noeviction (OutOfMemoryError).
+_UNAVAILABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    ReadOnlyError,
+    OutOfMemoryError,
+)
+_S = TypeVar("_S", bound="RedisConnection")
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def translated(
+    method: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _T]],
+) -> Callable[Concatenate[_S, _P], Coroutine[Any, Any, _T]]:
+    """Redis's own "cannot serve now" errors become StoreUnavailable (no password in it)."""
+
+    async def translating(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return await method(self, *args, **kwargs)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(
+                f"Redis at {self._location.redacted}: {self._redact(str(exc))}"
+            ) from exc
+
+    functools.update_wrapper(translating, method)
+    return translating
+
+
+class RedisConnection:
+    """One Redis database, its scripts, and this store's own state (claims, takeover cursor)."""
+
+    def __init__(self, location: RedisLocation, *, update_hold_seconds: float = 60.0) -> None:
+        self._location = location
+        self._update_hold = update_hold_seconds
+        self._token = uuid.uuid4().hex  # this store's claims on updates
+        self._redis: Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
+        self._next_takeover = 0.0
+        self._takeover_cursor = "0-0"  # where the look for expired leases goes on
+
+    @property
+    def redis(self) -> Redis:
+        if self._redis is None:
+            raise not_open()
+        return self._redis
+
+    async def open(self) -> None:
+        pool = BlockingConnectionPool.from_url(
+            self._location.url,
+            decode_responses=True,
+            max_connections=64,
+            timeout=10,  # waiting for a free connection
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            # One immediate retry on a dropped connection: after Redis restarts, each pooled
+            # connection fails once before it reconnects. A command whose answer was lost may
+            # so run twice: the job scripts tolerate that (uniqueness keys, status checks); a
+            # usage record could count twice. More retries would only delay the 503 that makes
+            # Telegram try again later.
+            retry=Retry(NoBackoff(), 1),
+        )
+        client = Redis(connection_pool=pool)
+        self._redis = client
+        self._scripts = {
+            name: client.register_script(getattr(lua, name))
+            for name in (
+                "CLAIM_UPDATE",
+                "CONFIRM_UPDATE",
+                "FORGET_UPDATE",
+                "ACCEPT",
+                "CLAIM",
+                "RENEW",
+                "FINISH",
+                "ADD_USAGE",
+                "RETRY",
+                "RELEASE",
+                "PRUNE",
+                "FORGET_CONSUMERS",
+                "FENCED_SET",
+            )
+        }
+        try:
+            await client.ping()
+            version = str((await client.info("server")).get("redis_version", "0"))
+            await self._ensure_group()
+        except RedisError as exc:
+            await self.close()
+            raise StoreUnavailable(
+                f"cannot reach Redis at {self._location.redacted}: {self._redact(str(exc))}"
+            ) from exc
+        if _version(version) < (6, 2):
+            await self.close()
+            raise StoreUnavailable(
+                f"Redis {version} at {self._location.redacted} is too old: the job queue "
+                "needs 6.2 or newer (XAUTOCLAIM)"
+            )
+        await self._warn_if_evicting()
+
+    async def _warn_if_evicting(self) -> None:
+        try:
+            found = await wait(self.redis.config_get("maxmemory-policy"))
+        except RedisError:
+            return  # CONFIG is often disabled on managed Redis: nothing to tell then
+        policy = str(found.get("maxmemory-policy", "noeviction"))
+        if policy != "noeviction":
+            log.warning(
+                "Redis evicts keys when full (maxmemory-policy %s): queued jobs and settings "
+                "could be lost; set maxmemory-policy noeviction",
+                policy,
+            )
+
+    async def _ensure_group(self) -> None:
+        # From id 0: entries already in the stream (a group lost with a Redis without
+        # persistence, say) are delivered too.
+        try:
+            await self.redis.xgroup_create(READY, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def _redact(self, text: str) -> str:
+        password = self._location.password
+        return text.replace(password, "***") if password else text
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    # Every write is applied (and in Redis's AOF) when its call returns. No WAIT for Redis
+    # replicas: the promise is "in Redis before the 200", as it is "in the SQLite file"; a
+    # replica's copy is for failover, with its own small window.
+
+    @translated
+    async def ping(self) -> None:
+        await wait(self.redis.ping())
+
+    async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await self._scripts[name](keys=keys, args=args)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # Redis lost its data (restarted without persistence): start the queue again.
+            log.warning("the job stream's consumer group was missing: created it again")
+            await self._ensure_group()
+            return await self._scripts[name](keys=keys, args=args)
+
+
+async def wait(result: Awaitable[Any] | Any) -> Any:
+    """redis-py types some commands as `Awaitable[T] | T` (shared with the sync client)."""
+    return await cast(Awaitable[Any], result)
+
+
+def update_keys(update_id: int) -> list[str]:
+    """The seen-bitmap holding this update's bit, and its pending key."""
+    return [f"{PREFIX}updates:{update_id >> 16}", f"{PREFIX}update:{update_id}"]
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """ "7.0.15" -> (7, 0, 15)."""
+    return tuple(int(part) for part in text.split(".") if part.isdigit())
+
+
+def day_name(at: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(at))
