@@ -20,7 +20,7 @@ from telegram.ext import (
     TypeHandler,
 )
 
-from bot import audio, i18n, registration, uploads
+from bot import audio, i18n, registration, workdirs
 from bot.acceptance import Acceptor
 from bot.capacity import default_jobs_in_flight
 from bot.config import RedisLocation, Settings, database_location
@@ -217,7 +217,7 @@ class BotService:
         except NetworkError as exc:
             raise StartupError(f"TELEGRAM_API_URL: cannot reach the Bot API: {exc}") from exc
         self._warn_about_the_setup()
-        uploads.remove_leftovers()  # of runs killed before they could
+        workdirs.remove_leftovers()  # of runs killed before they could
         await app.start()
         self.downloads = new_session(aiohttp.ClientTimeout(sock_connect=10.0, sock_read=60.0))
         runner = JobRunner(

@@ -1,8 +1,8 @@
 """From a Telegram file (or a link) to the uploads the API takes: download, probe, convert, split.
 
 Audio stays in memory only up to MEMORY_AUDIO_BYTES; larger downloads and everything ffmpeg
-makes live in a temporary directory that is removed when the caller is done with the uploads,
-also on errors and cancellation (ffmpeg is killed first: see bot.audio).
+makes live in a temporary directory (bot.workdirs) that is removed when the caller is done
+with the uploads, also on errors and cancellation (ffmpeg is killed first: see bot.audio).
 """
 
 from __future__ import annotations
@@ -11,10 +11,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
-import re
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +32,7 @@ from bot.errors import (
 )
 from bot.link_download import LinkDownloader
 from bot.store import Job
+from bot.workdirs import LazyDir
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +87,7 @@ class UploadMaker:
         """
         if job.duration is not None and job.duration > self._limit:
             raise AudioTooLong(job.duration, self._limit)  # refused before any download
-        with _LazyDir() as workdir:
+        with LazyDir() as workdir:
             source: Source
             if job.kind == links.KIND:
                 source = await self._fetch_link(job, workdir)
@@ -102,7 +99,7 @@ class UploadMaker:
                 raise ConversionTimeout("ffmpeg took too long on this file") from exc
             yield uploads
 
-    async def _fetch(self, job: Job, workdir: _LazyDir) -> Source:
+    async def _fetch(self, job: Job, workdir: LazyDir) -> Source:
         """A Telegram file: in memory or on disk, or in place on a local Bot API server's disk."""
         size_limit = LOCAL_DOWNLOAD_LIMIT if self._local else CLOUD_DOWNLOAD_LIMIT
         if job.file_size is not None and job.file_size > size_limit:
@@ -112,7 +109,7 @@ class UploadMaker:
             return Path(location)  # a local Bot API server's own disk: read in place
         return await self._download(location, workdir, job.file_size)
 
-    async def _fetch_link(self, job: Job, workdir: _LazyDir) -> Path:
+    async def _fetch_link(self, job: Job, workdir: LazyDir) -> Path:
         """A link's file on disk, checked with ffprobe before anything is paid for it."""
         path = workdir / "download"
         size = await self._links.download(job.file_id, path)
@@ -146,7 +143,7 @@ class UploadMaker:
             )
         return tg_file.file_path
 
-    async def _download(self, url: str, workdir: _LazyDir, size_hint: int | None) -> Source:
+    async def _download(self, url: str, workdir: LazyDir, size_hint: int | None) -> Source:
         """Into memory up to MEMORY_AUDIO_BYTES, else to a file: memory stays bounded."""
         chunks: list[bytes] = []
         held = 0
@@ -184,7 +181,7 @@ class UploadMaker:
         self,
         job: Job,
         source: Source,
-        workdir: _LazyDir,
+        workdir: LazyDir,
         preparing: Callable[[], Awaitable[None]],
     ) -> list[Upload]:
         """As it is when the bytes say it may go as it is; else probed, converted, split."""
@@ -241,87 +238,7 @@ def _fits(size: int, duration: float, limits: tuple[int, float]) -> bool:
     return size <= limits[0] and duration <= limits[1]
 
 
-def _spill(data: bytes, workdir: _LazyDir) -> Path:
+def _spill(data: bytes, workdir: LazyDir) -> Path:
     path = workdir / "download"
     path.write_bytes(data)
     return path
-
-
-_WORKDIR_PREFIX = "transcribot-"
-_WORKDIR_NAME = re.compile(r"transcribot-(\d+)\.(\d+)-")
-
-
-@functools.cache
-def _process_tag() -> str:
-    """pid.start-time: names this process's work directories, told apart from a dead one's
-    even when a new process gets the same pid (pid 1 in every container)."""
-    return f"{os.getpid()}.{_start_time(os.getpid())}"
-
-
-def _start_time(pid: int) -> int | None:
-    """When the process started (clock ticks since boot), None if there is no such process;
-    0 for a live one where there is no /proc to ask."""
-    if not Path("/proc/self/stat").exists():
-        return 0 if _alive(pid) else None
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
-
-
-def remove_leftovers() -> int:
-    """Remove the work directories of runs killed before they could (kill -9, OOM): at start.
-
-    Only those of processes that are gone: another replica on this machine keeps its own.
-    """
-    removed = 0
-    for path in Path(tempfile.gettempdir()).glob(_WORKDIR_PREFIX + "*"):
-        match = _WORKDIR_NAME.match(path.name)
-        if match is None or not path.is_dir():
-            continue
-        if _start_time(int(match[1])) == int(match[2]):
-            continue  # its process is running
-        shutil.rmtree(path, ignore_errors=True)
-        removed += 1
-    if removed:
-        log.info("removed %d temporary directories left by killed runs", removed)
-    return removed
-
-
-class _LazyDir:
-    """A temporary directory made only when something is written to it, removed on exit.
-
-    Most voice notes go from memory to the API untouched: they should not pay for a mkdir and an
-    rmtree each.
-    """
-
-    def __init__(self) -> None:
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-
-    @property
-    def path(self) -> Path:
-        if self._tmp is None:
-            prefix = f"{_WORKDIR_PREFIX}{_process_tag()}-"
-            self._tmp = tempfile.TemporaryDirectory(prefix=prefix)
-        return Path(self._tmp.name)
-
-    def __truediv__(self, name: str) -> Path:
-        return self.path / name
-
-    def __enter__(self) -> _LazyDir:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self._tmp is not None:
-            self._tmp.cleanup()

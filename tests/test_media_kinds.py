@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.uploads import _LazyDir
+from bot.workdirs import LazyDir
 from tests.conftest import API_KEY, BotFactory, RunningBot
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI, TranscriptionCall
 from tests.media_fixtures import (
@@ -463,7 +463,7 @@ async def test_work_directories_of_a_killed_run_are_removed_at_start(
     previous.kill()
     previous.wait()
     # And one of a process that still runs (this one: another replica on this machine).
-    running = _LazyDir()
+    running = LazyDir()
     (running / "download").write_bytes(b"still in use")
     assert left.parent == running.path.parent == temp
 
@@ -477,8 +477,8 @@ async def test_work_directories_of_a_killed_run_are_removed_at_start(
 
 _MID_DOWNLOAD = """
 import sys
-from bot.uploads import _LazyDir
-work = _LazyDir()
+from bot.workdirs import LazyDir
+work = LazyDir()
 (work / "download").write_bytes(b"half a recording")
 print(work.path, flush=True)
 sys.stdin.read()
