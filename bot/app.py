@@ -45,6 +45,7 @@ from bot.store import StoreUnavailable, open_store
 from bot.summarizer import Summarizer
 from bot.telegram_http import AiohttpRequest, new_session
 from bot.transcriber import Transcriber
+from bot.upstream_gate import build_gate
 from bot.web import WebServer
 
 log = logging.getLogger(__name__)
@@ -148,18 +149,22 @@ class BotService:
         self.metrics = Metrics(settings.models)
         self.application = build_application(settings, self.metrics)
         self.store = open_store(settings.database_url)
+        # One key, one gate: transcriptions, summaries and translations share its limits.
+        self.upstream_gate = build_gate(settings)
         self.transcriber = Transcriber(
             settings.openai_root,
             settings.openai_api_key,
             max_attempts=settings.upstream_max_attempts,
             retry_seconds=settings.upstream_retry_seconds,
             streaming=settings.streaming,
+            gate=self.upstream_gate,
         )
         self.summarizer = Summarizer(
             settings.openai_root,
             settings.openai_api_key,
             max_attempts=settings.upstream_max_attempts,
             retry_seconds=settings.upstream_retry_seconds,
+            gate=self.upstream_gate,
         )
         self.downloads: aiohttp.ClientSession | None = None  # made in the event loop, at start
         self.dispatcher = Dispatcher(
@@ -305,6 +310,7 @@ class BotService:
         await _step("stop the web server", self.web.stop())
         await _step("close the transcription client", self.transcriber.aclose())
         await _step("close the summary client", self.summarizer.aclose())
+        await _step("close the API key's gate", self.upstream_gate.close())
         if self.downloads is not None:
             await _step("close the download session", self.downloads.close())
         await _step("close the store", self.store.close())

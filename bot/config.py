@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     max_audio_seconds: int = Field(default=3 * 3600, ge=1)
     upstream_max_attempts: int = Field(default=5, ge=1)
     upstream_retry_seconds: float = Field(default=120.0, gt=0)
+    # The API key's own limits (its tier's), for every replica together; 0 = none.
+    upstream_requests_per_minute: int = Field(default=0, ge=0)
+    upstream_concurrent_requests: int = Field(default=0, ge=0)
     streaming: bool = True  # show the text as it arrives, with the models that stream
 
     # The chat model ({base}/chat/completions) for summaries and translations; "" turns both

@@ -10,6 +10,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from bot.errors import UpstreamRejected
 from bot.upstream import ApiClient, transport_errors
+from bot.upstream_gate import UpstreamGate
 
 SYSTEM_PROMPT = (
     "You summarize transcripts of voice messages. Reply with a short summary of the transcript "
@@ -62,6 +63,7 @@ class Summarizer:
         max_attempts: int = 5,
         retry_seconds: float = 120.0,
         client: httpx.AsyncClient | None = None,
+        gate: UpstreamGate | None = None,
     ) -> None:
         self._api = ApiClient(
             base_url,
@@ -70,6 +72,7 @@ class Summarizer:
             max_attempts=max_attempts,
             retry_seconds=retry_seconds,
             client=client,
+            gate=gate,
         )
         self._url = self._api.url("chat/completions")
 

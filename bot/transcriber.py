@@ -22,6 +22,7 @@ from bot.errors import UpstreamRejected
 from bot.models import ModelSpec
 from bot.segments import Segment, Transcribed
 from bot.upstream import ApiClient, Transient, error_message, transport_errors
+from bot.upstream_gate import UpstreamGate
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class Transcriber:
         max_attempts: int = 5,
         retry_seconds: float = 120.0,
         client: httpx.AsyncClient | None = None,
+        gate: UpstreamGate | None = None,
         streaming: bool = True,
     ) -> None:
         self._streaming = streaming
@@ -62,6 +64,7 @@ class Transcriber:
             max_attempts=max_attempts,
             retry_seconds=retry_seconds,
             client=client,
+            gate=gate,
         )
         self._url = self._api.url("audio/transcriptions")
         self._dialects = Dialects()

@@ -13,6 +13,7 @@ import stamina
 from pydantic import SecretStr
 
 from bot.errors import UpstreamAuthError, UpstreamRejected, UpstreamUnavailable
+from bot.upstream_gate import GateLimits, LocalGate, UpstreamGate
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ T = TypeVar("T")
 # Statuses worth another try: rate limits, overload and server faults.
 TRANSIENT = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524})
 _MAX_RETRY_AFTER = 60.0
+_PAUSE_WITHOUT_RETRY_AFTER = 1.0  # a 429 that does not say how long still holds everyone back
 
 
 class Transient(Exception):
@@ -51,8 +53,10 @@ class ApiClient:
         max_attempts: int = 5,
         retry_seconds: float = 120.0,
         client: httpx.AsyncClient | None = None,
+        gate: UpstreamGate | None = None,
     ) -> None:
         self.what = what  # "transcription", "summary": names the calls in logs
+        self._gate: UpstreamGate = gate or LocalGate(GateLimits())
         self._base = base_url.rstrip("/")
         self._api_key = api_key
         self._max_attempts = max_attempts
@@ -89,13 +93,27 @@ class ApiClient:
             ):
                 with retry:
                     attempts = retry.num
-                    result = await attempt()
+                    result = await self._gated(attempt)
         except Transient as exc:
             log.warning(
                 "%s failed after %d attempts: %s (status %s)", self.what, attempts, exc, exc.status
             )
             raise UpstreamUnavailable(str(exc), exc.status) from exc
         return result, attempts
+
+    async def _gated(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """One attempt within the key's limits; a 429 makes every job wait it out."""
+        async with self._gate.slot():
+            try:
+                return await attempt()
+            except Transient as exc:
+                if exc.status == 429:
+                    seconds = min(exc.retry_after or _PAUSE_WITHOUT_RETRY_AFTER, _MAX_RETRY_AFTER)
+                    log.warning(
+                        "%s API answered 429: every request waits %.1f s", self.what, seconds
+                    )
+                    await self._gate.pause(seconds)
+                raise
 
     def check(self, response: httpx.Response) -> None:
         """Raise for an answer that is not 200 (the body must have been read)."""

@@ -145,6 +145,7 @@ class FakeTranscriptionAPI(FakeServer):
         self.whisper_style_models = set(WHISPER_STYLE_MODELS)
         self.total_own_time = 0.0  # sum of handler_seconds, for benchmarks to subtract
         self.in_flight = 0  # requests being handled right now (e.g. waiting out `delay`)
+        self.most_in_flight = 0  # the most transcription requests handled at one moment
         self.started = 0  # transcription requests that reached the handler, finished or not
         self.model_list_calls = 0  # GET /models
         self._log: CallLog[TranscriptionCall] = CallLog(_describe)
@@ -250,6 +251,7 @@ class FakeTranscriptionAPI(FakeServer):
         )
         self.in_flight += 1
         self.started += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
             response = await self._transcribe(request, call)
         except OpenAIError as exc:
