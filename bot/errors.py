@@ -1,6 +1,9 @@
-"""Domain errors, each turned into one short message for the user in one place (bot.texts)."""
+"""Domain errors and refusals, carrying their data; each is turned into one short message for
+the user in one place (bot.texts.errors)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 
 class TranscribotError(Exception):
@@ -111,3 +114,26 @@ class LinkUnreachable(LinkError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+# --- refusals: work not taken on for the sender's own limits (bot.policy decides) ---
+# Values, not exceptions: a refusal is an expected answer, returned to the handler that replies.
+
+
+@dataclass(frozen=True)
+class OverRate:
+    """More jobs in the last minute than USER_JOBS_PER_MINUTE: one more fits in retry_in s."""
+
+    retry_in: int
+
+
+@dataclass(frozen=True)
+class OverQuota:
+    """Today's audio quota (`limit` seconds, USER_DAILY_AUDIO_SECONDS) is used: it resets at
+    00:00 UTC, in resets_in seconds."""
+
+    limit: int
+    resets_in: int
+
+
+Refusal = OverRate | OverQuota

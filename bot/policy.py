@@ -6,9 +6,8 @@ import math
 import time
 from dataclasses import dataclass
 
-from bot import texts
 from bot.config import Settings
-from bot.errors import QuotaExceeded
+from bot.errors import OverQuota, OverRate, QuotaExceeded, Refusal
 from bot.store import Acceptance, Job, Limits, Prefs, Store
 from bot.store.base import DAY
 
@@ -137,11 +136,6 @@ def limits_for(
     )
 
 
-@dataclass(frozen=True)
-class Refusal:
-    text: str
-
-
 async def check_limits(
     store: Store, settings: Settings, user_id: int, duration: float | None
 ) -> Refusal | None:
@@ -156,23 +150,23 @@ async def check_limits(
         recent = await store.recent_job_times(subject, now - 60)
         if len(recent) >= per_minute:
             frees_at = recent[len(recent) - per_minute] + 60
-            return Refusal(texts.rate_limited(math.ceil(frees_at - now)))
+            return OverRate(max(1, math.ceil(frees_at - now)))
     quota = settings.user_daily_audio_seconds
     if quota:
         day_start = now - now % DAY
         used = await store.quota_used(subject, day_start)
         if used >= quota or used + (duration or 0) > quota:
-            return Refusal(texts.quota_used(quota, int(day_start + DAY - now)))
+            return OverQuota(quota, int(day_start + DAY - now))
     return None
 
 
-def refusal(acceptance: Acceptance, settings: Settings) -> str | None:
-    """What to tell someone whose job was not accepted for their limits (None: accepted)."""
+def refusal(acceptance: Acceptance, settings: Settings) -> Refusal | None:
+    """Why a job was not accepted for its sender's limits (None: it was not refused)."""
     seconds = math.ceil(acceptance.retry_in)
     if acceptance.outcome == "over_rate":
-        return texts.rate_limited(max(1, seconds))
+        return OverRate(max(1, seconds))
     if acceptance.outcome == "over_quota":
-        return texts.quota_used(settings.user_daily_audio_seconds, max(0, seconds))
+        return OverQuota(settings.user_daily_audio_seconds, max(0, seconds))
     return None
 
 

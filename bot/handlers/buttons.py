@@ -130,7 +130,7 @@ async def upgrade(update: Update, context: Context) -> None:
     accepted = await svc.store.accept_job(update.update_id, NewJob(**values), limits)
     refusal = policy.refusal(accepted, svc.settings)
     if refusal is not None:
-        later(context, query.answer(refusal, show_alert=True))
+        later(context, query.answer(texts.refusal(refusal), show_alert=True))
         return
     if accepted.outcome != "queued":
         # Done with that model already, or under way: nothing to start.

@@ -22,7 +22,8 @@ from telegram import (
 )
 from telegram.ext import MessageHandler, filters
 
-from bot import policy, seconds
+from bot import policy, seconds, texts
+from bot.errors import Refusal
 from bot.handlers.common import in_group, sender_id, settings_here
 from bot.handlers.throttle import first_in_a_minute
 from bot.services import Context, Services, services_of
@@ -201,7 +202,7 @@ async def _refuse(
     svc: Services,
     context: Context,
     request: Message,
-    refusal: str,
+    refusal: Refusal,
     *,
     tell: bool,
 ) -> None:
@@ -216,7 +217,7 @@ async def _refuse(
         "told" if told else "not told",
     )
     if told:
-        reply_later(context, request, refusal)
+        reply_later(context, request, texts.refusal(refusal))
 
 
 def reply_later(context: Context, message: Message, text: str) -> None:

@@ -37,7 +37,7 @@ async def button(update: Update, context: Context) -> None:
     code = language.reader_language(query.from_user.language_code) or _FALLBACK_LANGUAGE
     refusal = await policy.check_limits(svc.store, svc.settings, user_id, None)
     if refusal is not None:
-        later(context, query.answer(refusal.text, show_alert=True))
+        later(context, query.answer(texts.refusal(refusal), show_alert=True))
         return
     text = await svc.summaries.whole_text(job, message.text)
     if text is None:
@@ -77,7 +77,7 @@ async def command(update: Update, context: Context) -> None:
     user_id = user_id_of(message) or 0
     refusal = await policy.check_limits(svc.store, svc.settings, user_id, None)
     if refusal is not None:
-        await message.reply_text(refusal.text)
+        await message.reply_text(texts.refusal(refusal))
         return
     await post(svc, target, text, code, user_id, message.chat.type)
 

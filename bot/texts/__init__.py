@@ -39,6 +39,7 @@ from bot.texts.errors import (
     link_not_allowed,
     quota_used,
     rate_limited,
+    refusal,
     summary_failed,
     translation_failed,
 )
@@ -129,6 +130,7 @@ __all__ = [
     "quiet_usage",
     "quota_used",
     "rate_limited",
+    "refusal",
     "setting_label",
     "settings_overview",
     "source_label",

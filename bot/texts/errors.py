@@ -15,7 +15,9 @@ from bot.errors import (
     LinkPrivate,
     LinkTooBig,
     LinkTooSlow,
+    OverRate,
     QuotaExceeded,
+    Refusal,
     TranscribotError,
     UnsupportedAudio,
     UpstreamAuthError,
@@ -24,6 +26,13 @@ from bot.errors import (
 )
 from bot.i18n import _, ngettext
 from bot.texts.common import span, unexpected
+
+
+def refusal(refusal: Refusal) -> str:
+    """Why a job was not taken on: the sender's own limits."""
+    if isinstance(refusal, OverRate):
+        return rate_limited(refusal.retry_in)
+    return quota_used(refusal.limit, refusal.resets_in)
 
 
 def rate_limited(seconds: int) -> str:
