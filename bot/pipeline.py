@@ -217,7 +217,8 @@ class JobRunner:
             if announcer.current is not None:
                 await self._replies.live(job, announcer.current, html)
 
-        live = LiveText(show, interval_for(job.chat_type), shown=False)
+        interval = interval_for(job.chat_type)
+        live = LiveText(show, interval, shown=False, seconds=uploads[0].duration)
         announcer.when_placed(live.begin)
         return live
 
