@@ -22,11 +22,13 @@ from telegram.ext import (
 
 from bot import audio, i18n, registration, workdirs
 from bot.acceptance import Acceptor
+from bot.alerts import AdminAlerts
 from bot.capacity import default_jobs_in_flight
 from bot.config import RedisLocation, Settings, database_location
 from bot.flood import build_limiter
 from bot.handlers import (
     access,
+    alerts,
     buttons,
     commands,
     links,
@@ -109,6 +111,7 @@ def _api_request(metrics: Metrics) -> AiohttpRequest:
 
 def _add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     # Before any feature: the sender's language, once per update, then who may use the bot.
+    application.add_handler(alerts.language_handler(), group=-4)
     application.add_handler(TypeHandler(Update, _use_senders_language), group=-3)
     application.add_handler(TypeHandler(Update, _drop_duplicates), group=-2)
     application.add_handler(access.handler(), group=-1)
@@ -119,6 +122,7 @@ def _add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> Non
         *preferences.handlers(),
         *usage.handlers(),
         *translate.handlers(),
+        *alerts.handlers(),
         *buttons.handlers(),  # last: it answers the buttons no other handler knows
     ]:
         application.add_handler(handler)
@@ -151,6 +155,8 @@ class BotService:
         self.store = open_store(settings.database_url)
         # One key, one gate: transcriptions, summaries and translations share its limits.
         self.upstream_gate = build_gate(settings)
+        self.alerts = AdminAlerts(settings, self.store)
+        self.metrics.on_telegram_error(self.alerts.telegram_error)
         self.transcriber = Transcriber(
             settings.openai_root,
             settings.openai_api_key,
@@ -176,7 +182,13 @@ class BotService:
         )
         self.metrics.watch_jobs(self.store, lambda: self.dispatcher.running)
         self.services = Services(
-            settings, self.store, self.transcriber, self.summarizer, self.dispatcher, self.metrics
+            settings,
+            self.store,
+            self.transcriber,
+            self.summarizer,
+            self.dispatcher,
+            self.metrics,
+            self.alerts,
         )
         attach(self.application.bot_data, self.services)
         self.acceptor = Acceptor(self.application, self.store)
@@ -224,6 +236,7 @@ class BotService:
         self._warn_about_the_setup()
         workdirs.remove_leftovers()  # of runs killed before they could
         await app.start()
+        self.alerts.start(app.bot)
         self.downloads = new_session(aiohttp.ClientTimeout(sock_connect=10.0, sock_read=60.0))
         runner = JobRunner(
             app.bot,
@@ -233,6 +246,7 @@ class BotService:
             self.downloads,
             self.metrics,
             self.links,
+            alerts=self.alerts,
         )
         await self.dispatcher.start(runner)
         await self.web.start()
@@ -304,6 +318,7 @@ class BotService:
             await asyncio.gather(self._polling, return_exceptions=True)
         grace = self.settings.shutdown_grace_seconds
         await _step("stop the job dispatcher", self.dispatcher.stop(grace))
+        await _step("send the last admin alerts", self.alerts.stop())
         if self.application.running:
             await _step("stop the Application", self.application.stop())
         await _step("shut the Application down", self.application.shutdown())

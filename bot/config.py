@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     link_allow_private_networks: bool = False
     link_allowed_networks: NetworkList = frozenset()  # private networks allowed one by one
 
+    # Admin alerts (bot/alerts.py): at most one message per interval; the API down this long.
+    admin_alert_interval_seconds: float = Field(default=300.0, ge=0)
+    admin_alert_api_down_seconds: float = Field(default=300.0, ge=0)
+
     # Errors to Sentry (bot/tracking.py), scrubbed like the logs; unset: nothing is sent.
     sentry_dsn: SecretStr | None = None
     sentry_environment: str = "production"

@@ -68,6 +68,12 @@ class UpstreamError(TranscribotError):
 class UpstreamUnavailable(UpstreamError):
     """Transient failure (429, 5xx, timeout, dropped connection) that outlasted the retries."""
 
+    def __init__(
+        self, message: str, status: int | None = None, *, failing_seconds: float = 0.0
+    ) -> None:
+        super().__init__(message, status)
+        self.failing_seconds = failing_seconds  # how long the retries kept failing
+
 
 class UpstreamRejected(UpstreamError):
     """The API refused the request (4xx): bad audio, too long, bad key, bad model."""

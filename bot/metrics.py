@@ -96,6 +96,7 @@ class Metrics:
         )
         self._store: Store | None = None
         self._queued_at = -_QUEUE_CACHE_SECONDS
+        self._error_listeners: list[Callable[[str, str, str], None]] = []
         for model in self._models.offered:  # every offered model shows, at 0 until used
             self._audio.labels(model)
             self._cost.labels(model)
@@ -127,8 +128,14 @@ class Metrics:
         """A job run ended having made `calls` Bot API calls (job_calls)."""
         self._calls_per_note.observe(calls)
 
-    def telegram_error(self, method: str, error: str) -> None:
+    def telegram_error(self, method: str, error: str, description: str = "") -> None:
         self._telegram_errors.labels(method, error).inc()
+        for listener in self._error_listeners:
+            listener(method, error, description)
+
+    def on_telegram_error(self, listener: Callable[[str, str, str], None]) -> None:
+        """Call `listener(method, error, description)` for each failed Bot API call."""
+        self._error_listeners.append(listener)
 
     async def render(self) -> bytes:
         """The text exposition of every metric (CONTENT_TYPE)."""

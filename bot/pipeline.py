@@ -15,6 +15,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import ExtBot
 
 from bot import i18n, policy, segments, texts
+from bot.alerts import AdminAlerts
 from bot.announce import Announcer
 from bot.config import Settings
 from bot.delivery import Replies, shows_progress
@@ -47,8 +48,11 @@ class JobRunner:
         http: aiohttp.ClientSession,
         metrics: Metrics,
         links: LinkDownloader | None = None,
+        *,
+        alerts: AdminAlerts,
     ) -> None:
         self._metrics = metrics
+        self._alerts = alerts
         self._bot = bot
         self._store = store
         self._transcriber = transcriber
@@ -115,6 +119,7 @@ class JobRunner:
                     await policy.check_measured_quota(self._store, self._settings, job, billed)
                     result = await self._transcribe(job, uploads, announcer, report)
                     report.lap("upstream")
+                    self._alerts.upstream_answered()
                 await self._remember(key, result, billed)
             report.audio_seconds, report.chars = billed, len(result.text)
             # The final text never waits behind an announcement: a placeholder under way is
@@ -129,6 +134,7 @@ class JobRunner:
             placeholder = await announcer.stop()
             failed = failure_of(exc)
             await self._store.fail_job(job, failed.stored)
+            self._alerts.job_error(job.id, exc, failed)
             await self._replies.tell(job, placeholder, texts.for_error(exc))
             return "failed", failed.logged
         except Forbidden as exc:
@@ -153,6 +159,7 @@ class JobRunner:
 
     async def _given_up(self, job: Job) -> tuple[Outcome, str]:
         """Every earlier run of it ended without an outcome (the process died, say)."""
+        self._alerts.job_given_up(job.id, job.attempts - 1)
         with contextlib.suppress(TelegramError):
             await self._replies.tell(job, job.placeholder_id, texts.unexpected())
         return (
@@ -202,6 +209,7 @@ class JobRunner:
             await self._store.retry_job(job, failed.stored, delay)
             return "retried", f"{failed.logged}; again in {delay:.0f}s"
         await self._store.fail_job(job, failed.stored)
+        self._alerts.job_failed(job.id, failed, job.attempts)
         with contextlib.suppress(TelegramError):
             await self._replies.tell(job, placeholder, texts.unexpected())
         return "failed", f"{failed.logged}; after {job.attempts} attempts"

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
+from bot.alerts import AdminAlerts
 from bot.callbacks import Callbacks
 from bot.config import Settings
 from bot.metrics import Metrics
@@ -29,6 +30,7 @@ class Services:
     summarizer: Summarizer
     dispatcher: Dispatcher
     metrics: Metrics
+    alerts: AdminAlerts
 
     @functools.cached_property
     def callbacks(self) -> Callbacks:

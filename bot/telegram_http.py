@@ -119,12 +119,12 @@ class AiohttpRequest(BaseRequest):
         if method == "POST" and not payload.lstrip().startswith(b"{"):
             code, payload = _not_the_bot_api(code, payload)
         if not 200 <= code <= 299:
-            self._count(api_method, str(code))
+            self._count(api_method, str(code), _description(payload))
         return code, payload
 
-    def _count(self, api_method: str, error: str) -> None:
+    def _count(self, api_method: str, error: str, description: str = "") -> None:
         if self._metrics is not None:
-            self._metrics.telegram_error(api_method, error)
+            self._metrics.telegram_error(api_method, error, description)
 
     async def _exchange(
         self,
@@ -219,3 +219,12 @@ def _body(
     if not parameters:
         return None, None, False
     return parameters.encode(), _FORM, False
+
+
+def _description(payload: bytes) -> str:
+    """Telegram's `description` of a failed call ("Bad Request: chat not found"), if any."""
+    try:
+        found = json.loads(payload).get("description")
+    except (ValueError, AttributeError):
+        return ""
+    return found if isinstance(found, str) else ""

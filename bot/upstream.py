@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
@@ -83,6 +84,7 @@ class ApiClient:
         UpstreamRejected (UpstreamAuthError for the key) at once.
         """
         attempts = 0
+        started = time.monotonic()
         try:
             async for retry in stamina.retry_context(
                 on=_backoff,
@@ -98,7 +100,8 @@ class ApiClient:
             log.warning(
                 "%s failed after %d attempts: %s (status %s)", self.what, attempts, exc, exc.status
             )
-            raise UpstreamUnavailable(str(exc), exc.status) from exc
+            failing = time.monotonic() - started
+            raise UpstreamUnavailable(str(exc), exc.status, failing_seconds=failing) from exc
         return result, attempts
 
     async def _gated(self, attempt: Callable[[], Awaitable[T]]) -> T:

@@ -169,6 +169,7 @@ async def summary(update: Update, context: Context) -> None:
         if isinstance(exc, TranscribotError):
             log.warning("job=%d: summary failed: %s: %s", job.id, type(exc).__name__, exc)
             told = texts.summary_failed(exc)
+            svc.alerts.chat_model_failed("summary", exc, job.id)
         else:
             log.exception("job=%d: summary failed unexpectedly", job.id)
             told = texts.unexpected()

@@ -106,6 +106,7 @@ async def post(
     except TranscribotError as exc:
         await live.finish()
         log.warning("translation into %s failed: %s: %s", code, type(exc).__name__, exc)
+        svc.alerts.chat_model_failed("translation", exc, None)
         await _edit(placeholder, texts.translation_failed(exc))
         return
     await live.finish()

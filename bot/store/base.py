@@ -58,6 +58,8 @@ class Prefs:
     quiet: bool | None = None
     auto_transcribe: bool | None = None  # chats only
     sender_names: bool | None = None  # chats only
+    alerts: bool | None = None  # admins only: False after /alerts off
+    ui_language: str | None = None  # admins only: their Telegram language, for alerts
 
 
 PREF_NAMES: frozenset[str] = frozenset(Prefs.__dataclass_fields__)

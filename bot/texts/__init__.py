@@ -1,8 +1,8 @@
 """What the bot says to people, in one place; HTML-safe (values are escaped by callers).
 
 One module for each concern: common (the conversation), errors (refusals and errors), settings,
-reports (/usage, /stats) and followups (what comes after a transcript); every text is reachable
-as `texts.<name>`.
+reports (/usage, /stats), followups (what comes after a transcript) and alerts (the admins'
+alerts); every text is reachable as `texts.<name>`.
 
 Every text is looked up in the current language (bot.i18n) when its function is called: write
 new ones as _("... {name} ...").format(name=value), counts with ngettext, and run `make messages`.
@@ -10,6 +10,21 @@ new ones as _("... {name} ...").format(name=value), counts with ngettext, and ru
 
 from __future__ import annotations
 
+from bot.texts.alerts import (
+    alert_api_back,
+    alert_api_down,
+    alert_count,
+    alert_digest_heading,
+    alert_footer,
+    alert_heading,
+    alert_job_failed,
+    alert_job_given_up,
+    alert_latest,
+    alert_request_failed,
+    alert_telegram_error,
+    alerts_now,
+    alerts_usage,
+)
 from bot.texts.common import (
     admins_only,
     auto_transcribe_state,
@@ -95,6 +110,19 @@ from bot.texts.settings import (
 
 __all__ = [
     "admins_only",
+    "alert_api_back",
+    "alert_api_down",
+    "alert_count",
+    "alert_digest_heading",
+    "alert_footer",
+    "alert_heading",
+    "alert_job_failed",
+    "alert_job_given_up",
+    "alert_latest",
+    "alert_request_failed",
+    "alert_telegram_error",
+    "alerts_now",
+    "alerts_usage",
     "audio_amount",
     "auto_detect",
     "auto_transcribe_state",
