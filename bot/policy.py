@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from bot.config import Settings
 from bot.errors import OverQuota, OverRate, QuotaExceeded, Refusal
 from bot.store import Acceptance, Job, Limits, Prefs, Store
-from bot.store.base import DAY
+from bot.store.base import quota_ceiling
 
 # The languages OpenAI's speech-to-text models accept as a `language` hint (ISO 639-1).
 LANGUAGE_HINTS = frozenset(
@@ -143,20 +143,22 @@ async def check_limits(
     them, so a read is enough. Jobs are checked and counted by `store.accept_job`."""
     if is_admin(settings, user_id):
         return None
-    subject = limit_subject(user_id, user_id)
-    now = time.time()
-    per_minute = settings.user_jobs_per_minute
-    if per_minute:
-        recent = await store.recent_job_times(subject, now - 60)
-        if len(recent) >= per_minute:
-            frees_at = recent[len(recent) - per_minute] + 60
-            return OverRate(max(1, math.ceil(frees_at - now)))
     quota = settings.user_daily_audio_seconds
-    if quota:
-        day_start = now - now % DAY
-        used = await store.quota_used(subject, day_start)
-        if used >= quota or used + (duration or 0) > quota:
-            return OverQuota(quota, int(day_start + DAY - now))
+    limits = Limits(
+        limit_subject(user_id, user_id),
+        time.time(),
+        jobs_per_minute=settings.user_jobs_per_minute,
+        daily_seconds=float(quota),
+        reserve_seconds=duration or 0.0,
+    )
+    if per_minute := limits.jobs_per_minute:
+        recent = await store.recent_job_times(limits.subject, limits.rate_since)
+        if len(recent) >= per_minute:
+            retry_in = limits.rate_retry_in(recent[len(recent) - per_minute])
+            return OverRate(max(1, math.ceil(retry_in)))
+    ceiling = limits.quota_ceiling
+    if ceiling is not None and await store.quota_used(limits.subject, limits.day_start) > ceiling:
+        return OverQuota(quota, int(limits.quota_retry_in))
     return None
 
 
@@ -184,12 +186,10 @@ async def check_measured_quota(store: Store, settings: Settings, job: Job, secon
     reserved = limits_for(settings, job.user_id, subject, job.duration, job.file_size)
     if seconds <= reserved.reserve_seconds:
         return  # what it reserved passed when it was accepted
-    now = time.time()
-    day_start = now - now % DAY
     # `used` holds this job's reservation already, until it is settled.
-    used = await store.quota_used(subject, day_start)
-    if used - reserved.reserve_seconds + seconds > quota:
-        raise QuotaExceeded(quota, int(day_start + DAY - now))
+    used = await store.quota_used(subject, reserved.day_start)
+    if used - reserved.reserve_seconds > quota_ceiling(quota, seconds):
+        raise QuotaExceeded(quota, int(reserved.quota_retry_in))
 
 
 @dataclass(frozen=True)

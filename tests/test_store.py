@@ -521,6 +521,35 @@ async def test_accepting_checks_the_limits_in_the_same_step(store: Store) -> Non
     assert (await store.accept_job(None, job(10, user_id=11), rate)).outcome == "exists"
 
 
+async def test_the_quota_takes_what_fits_exactly_then_nothing_more(store: Store) -> None:
+    now = time.time()
+    assert (
+        await store.accept_job(None, job(1), Limits(12, now, daily_seconds=60, reserve_seconds=60))
+    ).outcome == "queued"
+    # Used up: not even a recording that reserves nothing.
+    empty = Limits(12, now, daily_seconds=60, reserve_seconds=0)
+    assert (await store.accept_job(None, job(2), empty)).outcome == "over_quota"
+    half = Limits(13, now, daily_seconds=60, reserve_seconds=30)
+    assert (await store.accept_job(None, job(3), half)).outcome == "queued"
+    over = Limits(13, now, daily_seconds=60, reserve_seconds=30.5)
+    refused = await store.accept_job(None, job(4), over)
+    assert refused.outcome == "over_quota"
+    assert 0 < refused.retry_in <= 86400
+    assert (await store.accept_job(None, job(5), half)).outcome == "queued"  # 60 of 60
+
+
+async def test_only_a_failed_job_is_replaced_when_asked_for_again(store: Store) -> None:
+    assert await enqueue(store, job(1))
+    assert not await enqueue(store, job(1))  # queued
+    (taken,) = await store.claim_jobs("a", 1, 30, max_attempts=5, gave_up="crashed 0a1b2c")
+    assert not await enqueue(store, job(1))  # running
+    await store.fail_job(taken, "UpstreamUnavailable: down")
+    assert await enqueue(store, job(1))  # failed: queued afresh, under the same id
+    again = await store.get_job(taken.id)
+    assert again is not None
+    assert again.status == "queued"
+
+
 async def test_every_claim_counts_and_a_job_claimed_too_often_fails_at_the_claim(
     store: Store,
 ) -> None:

@@ -24,6 +24,7 @@ Guarantees (SQLite and Redis alike):
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -46,6 +47,26 @@ class JobStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+
+# The rules accept_job applies, written once: SQLite applies them in Python inside its
+# transaction, Redis's ACCEPT script is rendered from them or given their numbers (a rule that
+# needs the stored state is decided where that state is read atomically).
+
+# A job asked for again (same chat, message and model) is replaced when it is in one of these
+# states: asking again is how a person retries a failure. A queued, running or done job stays.
+REPLACEABLE_STATUSES = frozenset({JobStatus.FAILED})
+# The per-minute limit counts the jobs accepted in the last RATE_WINDOW_SECONDS.
+RATE_WINDOW_SECONDS = 60.0
+
+
+def quota_ceiling(daily_seconds: float, seconds: float) -> float:
+    """The daily quota: `seconds` more are accepted while the day's charges are at most this.
+
+    They must fit in what is left, and a quota used up takes nothing more, not even a
+    recording that reserves no time.
+    """
+    return min(daily_seconds - seconds, math.nextafter(daily_seconds, -math.inf))
 
 
 @dataclass(frozen=True)
@@ -142,6 +163,27 @@ class Limits:
     @property
     def day_start(self) -> float:
         return self.now - self.now % DAY
+
+    @property
+    def rate_since(self) -> float:
+        """Jobs accepted since then count against jobs_per_minute."""
+        return self.now - RATE_WINDOW_SECONDS
+
+    def rate_retry_in(self, counted_at: float) -> float:
+        """Seconds until the job accepted at `counted_at` stops counting (one more fits then)."""
+        return counted_at + RATE_WINDOW_SECONDS - self.now
+
+    @property
+    def quota_ceiling(self) -> float | None:
+        """The most the day's charges may be for this job to be accepted; None: no quota."""
+        if not self.daily_seconds:
+            return None
+        return quota_ceiling(self.daily_seconds, self.reserve_seconds)
+
+    @property
+    def quota_retry_in(self) -> float:
+        """Seconds until the quota's day ends (00:00 UTC)."""
+        return self.day_start + DAY - self.now
 
 
 AcceptOutcome = Literal["queued", "exists", "seen", "over_rate", "over_quota"]

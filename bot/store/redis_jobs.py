@@ -86,9 +86,9 @@ class RedisJobs(RedisConnection):
                 limits.subject,
                 repr(limits.now),
                 limits.jobs_per_minute,
-                repr(float(limits.daily_seconds)),
+                "" if (ceiling := limits.quota_ceiling) is None else repr(ceiling),
                 repr(float(limits.reserve_seconds)),
-                repr(limits.day_start),
+                repr(limits.rate_since),
                 day_name(limits.now),
                 "" if update_id is None else update_id & UPDATE_BITS,
                 self._token,
@@ -97,9 +97,11 @@ class RedisJobs(RedisConnection):
                 *codec.new_job_pairs(job),
             ],
         )
-        job_id = int(rest[0]) if rest and rest[0] else None
-        retry_in = float(rest[1]) if len(rest) > 1 else 0.0
-        return Acceptance(cast(AcceptOutcome, str(outcome)), job_id, retry_in)
+        if outcome == "over_rate":
+            return Acceptance("over_rate", retry_in=limits.rate_retry_in(float(rest[1])))
+        if outcome == "over_quota":
+            return Acceptance("over_quota", retry_in=limits.quota_retry_in)
+        return Acceptance(cast(AcceptOutcome, str(outcome)), int(rest[0]) if rest else None)
 
     @translated
     async def get_job(self, job_id: int) -> Job | None:

@@ -15,6 +15,15 @@ it counts against), charge_key and charged (its quota charge: the day's total, a
 
 from __future__ import annotations
 
+from bot.store.base import REPLACEABLE_STATUSES
+
+# The states in which a job asked for again is replaced (base.py's rule, as a Lua set).
+_REPLACEABLE = (
+    "local replaceable = {"
+    + ", ".join(f"['{status}'] = true" for status in sorted(REPLACEABLE_STATUSES))
+    + "}\n"
+)
+
 # Shared by finish and add_usage: the aggregates behind usage_since and stats.
 _RECORD_USAGE = """
 local function record_usage(p, user, chat, model, audio, tin, tout, day, keep, chats_cap)
@@ -73,11 +82,15 @@ return 0
 
 # Accepting an update: its seen mark, the limits, the job and its quota charge, in one step.
 # KEYS: ready stream, status counts, finished set, failures list, seen bitmap, pending key.
-# ARGV: prefix, uniqueness suffix, subject, now, jobs per minute, daily seconds, seconds to
-# reserve, start of the day, the day's name, bit in the bitmap ("" for no update), holder's
-# token, seconds the bitmap is kept, seconds charges are kept, then the job's field/value pairs.
-# Returns {outcome, job id, seconds until free}.
-ACCEPT = """
+# ARGV: prefix, uniqueness suffix, subject, now, jobs per minute, the quota's ceiling (the most
+# the day's charges may be: base.quota_ceiling; "" for no quota), seconds to reserve, since when
+# jobs count against the per-minute limit, the day's name, bit in the bitmap ("" for no update),
+# holder's token, seconds the bitmap is kept, seconds charges are kept, then the job's
+# field/value pairs. Returns {outcome, job id} or, for over_rate, {outcome, '', when the job
+# that holds the limit was accepted}.
+ACCEPT = (
+    _REPLACEABLE
+    + """
 local p, now = ARGV[1], tonumber(ARGV[4])
 local function mark_seen()
   if ARGV[10] == '' then return end
@@ -91,7 +104,7 @@ local id = redis.call('GET', uniq)
 local old
 if id then
   old = p .. 'job:' .. id
-  if redis.call('HGET', old, 'status') ~= 'failed' then
+  if not replaceable[redis.call('HGET', old, 'status')] then
     mark_seen()
     return {'exists', id}
   end
@@ -100,21 +113,20 @@ local subject = ARGV[3]
 local times = p .. 'limit:' .. subject .. ':jobs'
 local per_minute = tonumber(ARGV[5])
 if per_minute > 0 then
-  -- The per_minute-th newest job of the last minute: when it is a minute old, one frees.
-  local found = redis.call('ZREVRANGEBYSCORE', times, '+inf', '(' .. tostring(now - 60),
+  -- The per_minute-th newest job still counted: when it stops counting, one more fits.
+  local found = redis.call('ZREVRANGEBYSCORE', times, '+inf', '(' .. ARGV[8],
     'WITHSCORES', 'LIMIT', per_minute - 1, 1)
   if #found > 0 then
     mark_seen()
-    return {'over_rate', '', tostring(tonumber(found[2]) + 60 - now)}
+    return {'over_rate', '', found[2]}
   end
 end
 local quota = p .. 'quota:' .. subject .. ':' .. ARGV[9]
-local daily, reserve = tonumber(ARGV[6]), tonumber(ARGV[7])
-if daily > 0 then
-  local used = tonumber(redis.call('HGET', quota, 'total') or '0')
-  if used >= daily or used + reserve > daily then
+local ceiling = tonumber(ARGV[6])
+if ceiling then
+  if tonumber(redis.call('HGET', quota, 'total') or '0') > ceiling then
     mark_seen()
-    return {'over_quota', '', tostring(tonumber(ARGV[8]) + 86400 - now)}
+    return {'over_quota'}
   end
 end
 if old then
@@ -145,6 +157,7 @@ redis.call('EXPIRE', quota, keep)
 mark_seen()
 return {'queued', tostring(id)}
 """
+)
 
 # Settles or releases a job's quota charge: `seconds` is what it costs in the end.
 _SETTLE = """

@@ -8,10 +8,9 @@ from typing import Any
 
 from bot.store import codec
 from bot.store.base import (
-    DAY,
+    REPLACEABLE_STATUSES,
     Acceptance,
     Job,
-    JobStatus,
     LeaseLost,
     Limits,
     NewJob,
@@ -23,14 +22,14 @@ log = logging.getLogger(__name__)
 _NAMES = ", ".join(codec.NEW_JOB_FIELDS)
 _MARKS = ", ".join("?" for _ in codec.NEW_JOB_FIELDS)
 _FRESH = ", ".join(f"{name}=excluded.{name}" for name in codec.NEW_JOB_FIELDS)
-# A failed job asked for again starts afresh (same id); a queued, running or done one stays.
+# A job that accept() found replaceable (REPLACEABLE_STATUSES) starts afresh, under its id.
 _INSERT_JOB = (
     f"INSERT INTO jobs ({_NAMES}, created_at) VALUES ({_MARKS}, ?) "  # noqa: S608
     "ON CONFLICT (chat_id, message_id, model) DO UPDATE SET "
     f"{_FRESH}, created_at=excluded.created_at, status='queued', attempts=0, not_before=0, "
     "lease_owner=NULL, lease_until=NULL, placeholder_id=NULL, error=NULL, reply_ids='[]', "
     "audio_seconds=NULL, finished_at=NULL, sent_ids='[]', sent_digest=NULL, file_sent=0 "
-    "WHERE jobs.status='failed' RETURNING id"
+    "RETURNING id"
 )
 
 
@@ -48,7 +47,7 @@ def accept(
         "SELECT id, status FROM jobs WHERE chat_id=? AND message_id=? AND model=?",
         (job.chat_id, job.message_id, job.model),
     ).fetchone()
-    if found is not None and found["status"] != JobStatus.FAILED:
+    if found is not None and found["status"] not in REPLACEABLE_STATUSES:
         return Acceptance("exists", int(found["id"]))
     refused = _over_limits(db, limits)
     if refused is not None:
@@ -63,22 +62,23 @@ def accept(
 
 
 def _over_limits(db: sqlite3.Connection, limits: Limits) -> Acceptance | None:
-    now, subject = limits.now, limits.subject
+    subject = limits.subject
     if limits.jobs_per_minute:
-        # The per_minute-th newest job of the last minute: when it is a minute old, one frees.
+        # The per_minute-th newest job still counted: when it stops counting, one more fits.
         row = db.execute(
             "SELECT at FROM charges WHERE subject=? AND at>? ORDER BY at DESC LIMIT 1 OFFSET ?",
-            (subject, now - 60, limits.jobs_per_minute - 1),
+            (subject, limits.rate_since, limits.jobs_per_minute - 1),
         ).fetchone()
         if row is not None:
-            return Acceptance("over_rate", retry_in=float(row[0]) + 60 - now)
-    if limits.daily_seconds:
+            return Acceptance("over_rate", retry_in=limits.rate_retry_in(float(row[0])))
+    ceiling = limits.quota_ceiling
+    if ceiling is not None:
         (used,) = db.execute(
             "SELECT coalesce(sum(seconds), 0) FROM charges WHERE subject=? AND at>=?",
             (subject, limits.day_start),
         ).fetchone()
-        if used >= limits.daily_seconds or used + limits.reserve_seconds > limits.daily_seconds:
-            return Acceptance("over_quota", retry_in=limits.day_start + DAY - now)
+        if used > ceiling:
+            return Acceptance("over_quota", retry_in=limits.quota_retry_in)
     return None
 
 
