@@ -137,16 +137,34 @@ async def accept(
 
     `now`: the settings in effect for them, when the caller has read them already.
     """
-    user = request.from_user
-    user_id = sender_id(request)
-    chat_id = target.chat_id
     if now is None:
         now = await settings_here(svc, request)  # in the target's chat: /transcribe replies there
+    job = _new_job(target, request, media, now, explicit=explicit)
+    as_chat = request.sender_chat is not None
+    subject = policy.limit_subject(job.user_id, job.chat_id, as_chat=as_chat)
+    limits = policy.limits_for(svc.settings, job.user_id, subject, job.duration, job.file_size)
+    # One atomic step: the update's seen mark, the limits, the job and its quota reservation.
+    accepted = await svc.store.accept_job(update_id, job, limits)
+    refusal = policy.refusal(accepted, svc.settings)
+    if refusal is not None:
+        await _refuse(svc, context, request, refusal, tell=explicit or not now.quiet.value)
+    elif accepted.outcome == "queued":
+        svc.dispatcher.wake()
+    elif accepted.outcome == "exists":
+        log.info("chat=%s message=%s is queued already", job.chat_id, job.message_id)
+
+
+def _new_job(
+    target: Message, request: Message, media: Media, now: policy.Effective, *, explicit: bool
+) -> NewJob:
+    """The job for `target`'s media, asked for by the sender of `request`, with the settings
+    in effect for them."""
+    user = request.from_user
     group = in_group(target)
-    job = NewJob(
-        chat_id=chat_id,
+    return NewJob(
+        chat_id=target.chat_id,
         message_id=target.message_id,
-        user_id=user_id,
+        user_id=sender_id(request),
         chat_type=str(target.chat.type),
         kind=media.kind,
         file_id=media.file_id,
@@ -163,17 +181,6 @@ async def accept(
         quiet=bool(now.quiet.value),
         sender_name=sender_name(target) if group and now.sender_names.value else None,
     )
-    subject = policy.limit_subject(user_id, chat_id, as_chat=request.sender_chat is not None)
-    limits = policy.limits_for(svc.settings, user_id, subject, media.duration, media.file_size)
-    # One atomic step: the update's seen mark, the limits, the job and its quota reservation.
-    accepted = await svc.store.accept_job(update_id, job, limits)
-    refusal = policy.refusal(accepted, svc.settings)
-    if refusal is not None:
-        await _refuse(svc, context, request, refusal, tell=explicit or not now.quiet.value)
-    elif accepted.outcome == "queued":
-        svc.dispatcher.wake()
-    elif accepted.outcome == "exists":
-        log.info("chat=%s message=%s is queued already", chat_id, target.message_id)
 
 
 def sender_name(message: Message) -> str | None:
