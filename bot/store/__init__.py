@@ -16,12 +16,12 @@ from bot.store.base import (
     PrefValue,
     Scope,
     Stats,
-    Store,
     StoreUnavailable,
     UpdateBeingHandled,
     Usage,
     UsageTotal,
 )
+from bot.store.contract import Store
 from bot.store.redis import RedisStore
 from bot.store.sqlite import SqliteStore
 

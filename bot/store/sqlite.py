@@ -1,4 +1,4 @@
-"""The embedded default store: SQLite in WAL mode, one process (see base.py for the promises)."""
+"""The embedded default store: SQLite in WAL mode, one process (contract.py: the promises)."""
 
 from __future__ import annotations
 
