@@ -94,6 +94,12 @@ class Metrics:
         self._running = Gauge(
             "transcribot_jobs_running", "Jobs this process is running.", registry=self.registry
         )
+        # For dashboards and alerts (deploy/): whether the store answers.
+        self._store_up = Gauge(
+            "transcribot_store_up",
+            "1 when the store (SQLite or Redis) answered the last scrape's query, else 0.",
+            registry=self.registry,
+        )
         self._store: Store | None = None
         self._queued_at = -_QUEUE_CACHE_SECONDS
         self._error_listeners: list[Callable[[str, str, str], None]] = []
@@ -151,5 +157,7 @@ class Metrics:
             queued = await self._store.count_queued()  # a counter kept by the store: no scan
         except TRANSIENT_STORE_ERRORS as exc:
             log.warning("metrics: could not count queued jobs: %s", exc)
+            self._store_up.set(0)
             return
+        self._store_up.set(1)
         self._queued.set(queued)
