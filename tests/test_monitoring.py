@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.config import Settings
 from bot.metrics import Metrics
 from tests.conftest import RunningBot
 
@@ -113,3 +115,34 @@ async def test_the_store_and_the_cost_are_exported_for_the_dashboard(bot: Runnin
     assert samples[("transcribot_store_up", ())] == 1
     cost = "transcribot_audio_cost_dollars_total"
     assert samples[(cost, (("model", "gpt-4o-mini-transcribe"),))] == 0
+
+
+def test_the_monitoring_profile_mounts_files_that_exist() -> None:
+    root = DEPLOY.parent
+    compose = yaml.safe_load((root / "compose.yaml").read_text())
+    services = compose["services"]
+    for name in ("prometheus", "grafana"):
+        assert services[name]["profiles"] == ["monitoring"]
+        for volume in services[name]["volumes"]:
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (root / source).exists(), source
+    mounted = " ".join(services["prometheus"]["volumes"] + services["grafana"]["volumes"])
+    for needed in ("alerts.yml", "prometheus.yml", "transcribot.json", "provisioning"):
+        assert needed in mounted
+    datasource = yaml.safe_load(
+        (DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
+    uids = {d["uid"] for d in datasource["datasources"]}
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert {p["datasource"]["uid"] for p in dashboard["panels"]} <= uids
+
+
+def test_prometheus_reaches_every_bot_on_its_metrics_listener() -> None:
+    compose = yaml.safe_load((DEPLOY.parent / "compose.yaml").read_text())
+    config = yaml.safe_load((RULES.parent / "prometheus.yml").read_text())
+    [sd] = config["scrape_configs"][0]["dns_sd_configs"]
+    assert sd["port"] == Settings.model_fields["metrics_port"].default
+    for name in sd["names"]:
+        # Loopback (the default) would answer nothing outside the bot's own container.
+        assert compose["services"][name]["environment"]["METRICS_HOST"] == "0.0.0.0", name
