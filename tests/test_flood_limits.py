@@ -58,7 +58,9 @@ async def test_at_most_30_in_any_second_not_a_burst_on_top_of_a_rate(windows: Wi
 async def test_the_21st_message_in_a_group_waits_for_its_minute(windows: Windows) -> None:
     replicas = [windows(), windows()]
     for i in range(20):
-        assert (await replicas[i % 2].reserve(GROUP)).wait == 0
+        ticket = await replicas[i % 2].reserve(GROUP)
+        assert ticket.wait == 0
+        await replicas[i % 2].release(GROUP, ticket)  # answered at once
     refused = await replicas[0].reserve(GROUP)
     assert 58 < refused.wait <= 60
     assert (await replicas[1].reserve(GROUP - 1)).wait == 0  # another group: its own minute
@@ -95,6 +97,20 @@ async def test_a_message_counts_from_its_answer_not_its_request(windows: Windows
         await limits.release(3000 + i, ticket)  # their answers came only now
     await asyncio.sleep(0.6)  # 1.1 s after the requests, 0.6 s after the answers
     assert 0.2 < (await limits.reserve(4000)).wait <= 0.4 + 0.05
+
+
+async def test_a_message_still_unanswered_after_a_whole_window_still_counts(
+    windows: Windows,
+) -> None:
+    """Telegram counts it when it arrives, which may be any time until its answer: a slow
+    answer must not free its place (this let a 429 through under load)."""
+    limits = windows()
+    tickets = [await limits.reserve(3100 + i) for i in range(30)]
+    await asyncio.sleep(1.1)  # a whole window, and none of them answered yet
+    waiting = await limits.reserve(4100)
+    assert 0 < waiting.wait <= 0.1  # until an answer comes: asked again soon
+    await limits.release(3100, tickets[0])
+    assert 0.9 < (await limits.reserve(4100)).wait <= 1.0  # then a window after it
 
 
 async def test_the_bot_stays_under_the_fakes_overall_limit(

@@ -14,12 +14,13 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from bot.flood.windows import FloodLimits, Ticket
+from bot.flood.windows import ANSWER_POLL_SECONDS, IN_FLIGHT_SECONDS, FloodLimits, Ticket
 
 _PREFIX = "transcribot:flood:"
 
 # KEYS: overall, chat, pause:all, pause:chat, serial.
-# ARGV: overall count, ms; chat count, ms; group count, ms; has chat; is group; spare.
+# ARGV: overall count, ms; chat count, ms; group count, ms; has chat; is group; spare;
+# in-flight ms (a message not answered yet is scored this far ahead); answer poll ms.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -36,7 +37,9 @@ local function need(key, count, ms, horizon, spare)
   if inside < allowed then return 0 end
   local at = redis.call('ZREVRANGEBYSCORE', key, '+inf', '(' .. (now - ms), 'WITHSCORES',
                         'LIMIT', allowed - 1, 1)
-  return tonumber(at[2]) + ms - now
+  at = tonumber(at[2])
+  if at > now then return math.min(ms, tonumber(ARGV[11])) end
+  return at + ms - now
 end
 wait = math.max(wait, need(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[2]), 0))
 local horizon = math.max(tonumber(ARGV[4]), tonumber(ARGV[6]))
@@ -47,11 +50,12 @@ if ARGV[7] == '1' then
 end
 if wait > 0 then return {math.ceil(wait), ''} end
 local id = tostring(redis.call('INCR', KEYS[5]))
-redis.call('ZADD', KEYS[1], now, id)
-redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[2]), 1) + 1000)
+local flight = tonumber(ARGV[10])
+redis.call('ZADD', KEYS[1], now + flight, id)
+redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[2]), 1) + flight + 1000)
 if ARGV[7] == '1' then
-  redis.call('ZADD', KEYS[2], now, id)
-  redis.call('PEXPIRE', KEYS[2], horizon + 1000)
+  redis.call('ZADD', KEYS[2], now + flight, id)
+  redis.call('PEXPIRE', KEYS[2], horizon + flight + 1000)
 end
 return {0, id}
 """
@@ -110,6 +114,8 @@ class RedisWindows:
             "0" if chat is None else "1",
             "1" if chat is not None and chat < 0 else "0",
             spare,
+            _ms(IN_FLIGHT_SECONDS),
+            _ms(ANSWER_POLL_SECONDS),
         ]
         keys = [_key("all"), _chat_key(chat), _key("pause:all"), _pause_key(chat), _key("id")]
         wait_ms, ticket = await self._reserve(keys=keys, args=args)

@@ -7,7 +7,10 @@ a second sends 60 within one second.
 
 A message holds its place in the windows from the moment it is reserved until its answer
 came back (`release` moves its time there): Telegram counted it somewhere in between, so the
-next one waits a whole window after the latest moment Telegram can have seen it.
+next one waits a whole window after the latest moment Telegram can have seen it. Until then it
+is scored in the future (IN_FLIGHT_SECONDS ahead), so it counts in every window however slow
+the answer: scored at its request, a message unanswered after a whole window stopped counting
+while Telegram could still count it (one 429 under load came from that).
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ import math
 import time
 from dataclasses import dataclass
 from typing import Protocol
+
+# A message not answered yet is scored this far ahead: it counts until its answer comes (or,
+# if the replica that sent it died, this long). Longer than any Bot API call may take.
+IN_FLIGHT_SECONDS = 60.0
+# While the place a message waits for is held by one not answered yet: how soon to ask again.
+ANSWER_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -99,9 +108,9 @@ class LocalWindows:
             return Ticket(wait)
         self._serial += 1
         key = str(self._serial)
-        self._overall[key] = now
+        self._overall[key] = now + IN_FLIGHT_SECONDS
         if chat is not None:
-            self._chats[chat][key] = now
+            self._chats[chat][key] = now + IN_FLIGHT_SECONDS
         return Ticket(0.0, key)
 
     async def release(self, chat: int | None, ticket: Ticket) -> None:
@@ -139,4 +148,7 @@ def _wait(times: dict[str, float], window: Window, now: float, horizon: float, s
         return 0.0
     if allowed <= 0:
         return window.seconds
-    return inside[len(inside) - allowed] + window.seconds - now
+    blocking = inside[len(inside) - allowed]
+    if blocking > now:  # not answered yet: it counts until it is, then for a whole window
+        return min(window.seconds, ANSWER_POLL_SECONDS)
+    return blocking + window.seconds - now
