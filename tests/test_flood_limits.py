@@ -75,6 +75,20 @@ async def test_a_live_edit_keeps_the_last_place_for_the_final_text(windows: Wind
     assert (await limits.reserve(GROUP)).wait == 0
 
 
+async def test_a_courtesy_message_leaves_a_third_of_the_bots_second_to_final_texts(
+    windows: Windows,
+) -> None:
+    """Placeholders and live edits go only while the overall window has room to spare: under
+    load they would make a note cost two messages and delay another note's transcript."""
+    limits = windows()
+    for chat in range(5100, 5120):  # 20 of the 30 a second
+        ticket = await limits.reserve(chat)
+        await limits.release(chat, ticket)
+    assert (await limits.reserve(5200, spare=1)).wait > 0
+    assert (await limits.reserve(5200)).wait == 0
+    assert (await limits.reserve(5201)).wait == 0  # 22: the final texts have 8 more
+
+
 async def test_a_429_pauses_its_chat_for_every_replica(windows: Windows) -> None:
     first, second = windows(), windows()
     await first.pause(GROUP, 3)

@@ -48,8 +48,9 @@ _JITTER = 0.02  # replicas woken by the same window do not all ask again at once
 
 
 class Urgency(Enum):
-    """rate_limit_args of a call: WHEN_FREE is sent only if its chat has room to spare right
-    now (a live edit: never queued, never in the final text's way), else NoRoom is raised."""
+    """rate_limit_args of a call: WHEN_FREE is sent only if its chat, and the bot's overall
+    second, have room to spare right now (a placeholder, a live edit: never queued, never in a
+    final text's way), else NoRoom is raised."""
 
     WHEN_FREE = "when_free"
 

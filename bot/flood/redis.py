@@ -14,13 +14,20 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from bot.flood.windows import ANSWER_POLL_SECONDS, IN_FLIGHT_SECONDS, FloodLimits, Ticket
+from bot.flood.windows import (
+    ANSWER_POLL_SECONDS,
+    IN_FLIGHT_SECONDS,
+    FloodLimits,
+    Ticket,
+    overall_spare,
+)
 
 _PREFIX = "transcribot:flood:"
 
 # KEYS: overall, chat, pause:all, pause:chat, serial.
 # ARGV: overall count, ms; chat count, ms; group count, ms; has chat; is group; spare;
-# in-flight ms (a message not answered yet is scored this far ahead); answer poll ms.
+# in-flight ms (a message not answered yet is scored this far ahead); answer poll ms;
+# overall spare.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -41,7 +48,7 @@ local function need(key, count, ms, horizon, spare)
   if at > now then return math.min(ms, tonumber(ARGV[11])) end
   return at + ms - now
 end
-wait = math.max(wait, need(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[2]), 0))
+wait = math.max(wait, need(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[2]), tonumber(ARGV[12])))
 local horizon = math.max(tonumber(ARGV[4]), tonumber(ARGV[6]))
 if ARGV[7] == '1' then
   local spare = tonumber(ARGV[9])
@@ -116,6 +123,7 @@ class RedisWindows:
             spare,
             _ms(IN_FLIGHT_SECONDS),
             _ms(ANSWER_POLL_SECONDS),
+            overall_spare(limits.overall, spare),
         ]
         keys = [_key("all"), _chat_key(chat), _key("pause:all"), _pause_key(chat), _key("id")]
         wait_ms, ticket = await self._reserve(keys=keys, args=args)

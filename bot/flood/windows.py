@@ -72,7 +72,8 @@ class FloodWindows(Protocol):
 
     async def reserve(self, chat: int | None, spare: int = 0) -> Ticket:
         """A place for one message to `chat`, keeping `spare` places of its chat's windows
-        free (for a live edit that must not take the final text's place)."""
+        free (for a live edit that must not take the final text's place), and with `spare`,
+        a third of the overall window (see overall_spare)."""
 
     async def release(self, chat: int | None, ticket: Ticket) -> None:
         """The answer came back: the message counts from now."""
@@ -99,7 +100,9 @@ class LocalWindows:
         now = time.monotonic()
         wait = max(self._paused.get(None, 0.0), self._paused.get(chat, 0.0)) - now
         limits = self._limits
-        wait = max(wait, _wait(self._overall, limits.overall, now, limits.overall.seconds, 0))
+        overall = limits.overall
+        spared = overall_spare(overall, spare)
+        wait = max(wait, _wait(self._overall, overall, now, overall.seconds, spared))
         if chat is not None:
             times = self._chats.setdefault(chat, {})
             for window in limits.for_chat(chat):
@@ -133,6 +136,13 @@ class LocalWindows:
 
     async def close(self) -> None:
         return None
+
+
+def overall_spare(window: Window, spare: int) -> int:
+    """Places of the bot's overall window a courtesy message (placeholder, live edit) leaves
+    free: a third of it. Under load the overall window is what every chat's final text waits
+    for; a placeholder taken there makes its note cost two messages and another note wait."""
+    return max(spare, window.count // 3) if spare > 0 else 0
 
 
 def _wait(times: dict[str, float], window: Window, now: float, horizon: float, spare: int) -> float:
