@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
 import time
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 from bot.store import codec
 from bot.store.base import (
     CHARGE_MEMORY_SECONDS,
-    DAY,
     UPDATE_MEMORY_SECONDS,
     Acceptance,
     Job,
@@ -30,10 +28,9 @@ from bot.store.base import (
     short_reason,
 )
 from bot.store.sqlite_db import Database
-from bot.store.sqlite_jobs import accept, claim, fenced_update
-from bot.store.sqlite_schema import MIGRATIONS
-
-log = logging.getLogger(__name__)
+from bot.store.sqlite_jobs import accept, claim, fail, fenced_update, finish
+from bot.store.sqlite_schema import MIGRATIONS, migrate
+from bot.store.sqlite_usage import stats
 
 SCHEMA_VERSION = len(MIGRATIONS)  # what this code migrates a database to
 
@@ -48,7 +45,7 @@ class SqliteStore:
         self._holding: set[int] = set()
 
     async def open(self) -> None:
-        await self._db.open(_migrate)
+        await self._db.open(migrate)
 
     async def close(self) -> None:
         await self._db.close()
@@ -185,41 +182,10 @@ class SqliteStore:
     async def finish_job(
         self, job: Job, audio_seconds: float | None, reply_ids: tuple[int, ...] = ()
     ) -> None:
-        def finish(db: sqlite3.Connection) -> None:
-            now = time.time()
-            fenced_update(
-                db,
-                job,
-                "status='done', audio_seconds=?, reply_ids=?, finished_at=?, lease_owner=NULL, "
-                "lease_until=NULL, error=NULL",
-                audio_seconds,
-                json.dumps(list(reply_ids)),
-                now,
-            )
-            if audio_seconds is not None:  # else the reservation stands as the charge
-                db.execute("UPDATE charges SET seconds=? WHERE job_id=?", (audio_seconds, job.id))
-            db.execute("UPDATE charges SET open=0 WHERE job_id=?", (job.id,))
-            if audio_seconds:
-                db.execute(
-                    "INSERT INTO usage (user_id, chat_id, model, audio_seconds, at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (job.user_id, job.chat_id, job.model, audio_seconds, now),
-                )
-
-        await self._db.write(finish)
+        await self._db.write(lambda db: finish(db, job, audio_seconds, reply_ids, time.time()))
 
     async def fail_job(self, job: Job, reason: str) -> None:
-        def fail(db: sqlite3.Connection) -> None:
-            fenced_update(
-                db,
-                job,
-                "status='failed', error=?, finished_at=?, lease_owner=NULL, lease_until=NULL",
-                short_reason(reason),
-                time.time(),
-            )
-            db.execute("UPDATE charges SET seconds=0, open=0 WHERE job_id=?", (job.id,))
-
-        await self._db.write(fail)
+        await self._db.write(lambda db: fail(db, job, short_reason(reason), time.time()))
 
     async def retry_job(self, job: Job, reason: str, delay: float) -> None:
         await self._fenced(
@@ -325,41 +291,4 @@ class SqliteStore:
         return [float(row[0]) for row in rows]
 
     async def stats(self, days: int = 7) -> Stats:
-        return await self._db.read(lambda db: _stats(db, days))
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    version = int(db.execute("PRAGMA user_version").fetchone()[0])
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
-        log.info("database schema migrated to version %d", number)
-
-
-def _stats(db: sqlite3.Connection, days: int) -> Stats:
-    def rows(sql: str, *params: Any) -> list[sqlite3.Row]:
-        return db.execute(sql, params).fetchall()
-
-    now = time.time()
-    since = now - now % DAY - (days - 1) * DAY
-    by_day: dict[str, dict[str, float]] = {}
-    for day, model, seconds in rows(
-        "SELECT date(at, 'unixepoch'), model, sum(audio_seconds) FROM usage "
-        "WHERE at>=? AND audio_seconds>0 GROUP BY 1, 2 ORDER BY 1 DESC, 2",
-        since,
-    ):
-        by_day.setdefault(str(day), {})[str(model)] = float(seconds) / 60
-    models = rows("SELECT model, sum(audio_seconds) FROM usage WHERE audio_seconds>0 GROUP BY 1")
-    chats = rows(
-        "SELECT chat_id, count(*), sum(audio_seconds) FROM usage WHERE audio_seconds>0 "
-        "GROUP BY chat_id ORDER BY 3 DESC LIMIT 5"
-    )
-    failed = rows(
-        "SELECT id, error FROM jobs WHERE status='failed' ORDER BY finished_at DESC LIMIT 5"
-    )
-    return Stats(
-        by_status={str(r[0]): int(r[1]) for r in rows("SELECT status, n FROM job_counts") if r[1]},
-        minutes_by_model={str(r[0]): float(r[1] or 0) / 60 for r in models},
-        minutes_by_day=by_day,
-        top_chats=[(int(r[0]), int(r[1]), float(r[2]) / 60) for r in chats],
-        recent_failures=[(int(r[0]), str(r[1])) for r in failed],
-    )
+        return await self._db.read(lambda db: stats(db, days))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from typing import Any
@@ -133,3 +134,42 @@ def fenced_update(db: sqlite3.Connection, job: Job, assignments: str, *params: A
     ).rowcount
     if changed != 1:
         raise LeaseLost(f"job={job.id}: its claim by {job.lease_owner} (epoch {job.epoch}) is over")
+
+
+def finish(
+    db: sqlite3.Connection,
+    job: Job,
+    audio_seconds: float | None,
+    reply_ids: tuple[int, ...],
+    now: float,
+) -> None:
+    """Done (fenced): its charge settled with the measured seconds, its usage recorded."""
+    fenced_update(
+        db,
+        job,
+        "status='done', audio_seconds=?, reply_ids=?, finished_at=?, lease_owner=NULL, "
+        "lease_until=NULL, error=NULL",
+        audio_seconds,
+        json.dumps(list(reply_ids)),
+        now,
+    )
+    if audio_seconds is not None:  # else the reservation stands as the charge
+        db.execute("UPDATE charges SET seconds=? WHERE job_id=?", (audio_seconds, job.id))
+    db.execute("UPDATE charges SET open=0 WHERE job_id=?", (job.id,))
+    if audio_seconds:
+        db.execute(
+            "INSERT INTO usage (user_id, chat_id, model, audio_seconds, at) VALUES (?, ?, ?, ?, ?)",
+            (job.user_id, job.chat_id, job.model, audio_seconds, now),
+        )
+
+
+def fail(db: sqlite3.Connection, job: Job, reason: str, now: float) -> None:
+    """Failed (fenced): its charge released."""
+    fenced_update(
+        db,
+        job,
+        "status='failed', error=?, finished_at=?, lease_owner=NULL, lease_until=NULL",
+        reason,
+        now,
+    )
+    db.execute("UPDATE charges SET seconds=0, open=0 WHERE job_id=?", (job.id,))

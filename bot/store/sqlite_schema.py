@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+
+log = logging.getLogger(__name__)
+
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE users (
@@ -225,3 +230,11 @@ MIGRATIONS: tuple[str, ...] = (
     END;
     """,
 )
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Bring the database to the newest version, one migration (one transaction) at a time."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+        log.info("database schema migrated to version %d", number)
