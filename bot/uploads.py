@@ -199,16 +199,10 @@ class UploadMaker:
         try:
             info = await audio.probe(path)
         except FfmpegMissing:
-            # An mp3 needs no conversion, only ffprobe to tell its length: trust Telegram's.
-            # (A sniffed file with a known duration got here because it needs splitting.)
-            declared = job.duration
-            if sniffed is None or sniffed.duration is not None or declared is None:
+            as_declared = _as_declared(job, source, size, sniffed, limits)
+            if as_declared is None:
                 raise
-            if not _fits(size, declared, limits):
-                raise
-            # The one declared duration used: nothing here can measure without ffmpeg.
-            log.warning("job=%d: no ffprobe; sending the %s as it is", job.id, sniffed.extension)
-            return [Upload(source, f"audio.{sniffed.extension}", 0.0, declared)]
+            return as_declared
         audio.check_duration(info, self._limit)
         if info.duration is None or not _fits(info.size, info.duration, limits):
             await preparing()  # to be cut into parts: seconds, or a minute for hours of audio
@@ -221,6 +215,22 @@ class UploadMaker:
             max_total_seconds=self._limit,
         )
         return [Upload(p.path, p.filename, p.start, p.duration) for p in parts]
+
+
+def _as_declared(
+    job: Job, source: Source, size: int, sniffed: formats.Sniffed | None, limits: tuple[int, float]
+) -> list[Upload] | None:
+    """Without ffprobe: an mp3 needs no conversion, only ffprobe to tell its length, so
+    Telegram's is trusted; None when that will not do. (A sniffed file with a known duration
+    got here because it needs splitting.)"""
+    declared = job.duration
+    if sniffed is None or sniffed.duration is not None or declared is None:
+        return None
+    if not _fits(size, declared, limits):
+        return None
+    # The one declared duration used: nothing here can measure without ffmpeg.
+    log.warning("job=%d: no ffprobe; sending the %s as it is", job.id, sniffed.extension)
+    return [Upload(source, f"audio.{sniffed.extension}", 0.0, declared)]
 
 
 async def _sniff(source: Source, size: int) -> formats.Sniffed | None:

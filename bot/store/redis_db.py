@@ -73,6 +73,41 @@ def translated(
     return translating
 
 
+# The scripts of redis_scripts.py this store runs, registered (and cached by Redis) at open.
+_SCRIPTS = (
+    "CLAIM_UPDATE",
+    "CONFIRM_UPDATE",
+    "FORGET_UPDATE",
+    "ACCEPT",
+    "CLAIM",
+    "RENEW",
+    "FINISH",
+    "ADD_USAGE",
+    "RETRY",
+    "RELEASE",
+    "PRUNE",
+    "FORGET_CONSUMERS",
+    "FENCED_SET",
+)
+
+
+def _pool(location: RedisLocation) -> BlockingConnectionPool:
+    return BlockingConnectionPool.from_url(
+        location.url,
+        decode_responses=True,
+        max_connections=64,
+        timeout=10,  # waiting for a free connection
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        # One immediate retry on a dropped connection: after Redis restarts, each pooled
+        # connection fails once before it reconnects. A command whose answer was lost may
+        # so run twice: the job scripts tolerate that (uniqueness keys, status checks); a
+        # usage record could count twice. More retries would only delay the 503 that makes
+        # Telegram try again later.
+        retry=Retry(NoBackoff(), 1),
+    )
+
+
 class RedisConnection:
     """One Redis database, its scripts, and this store's own state (claims, takeover cursor)."""
 
@@ -92,40 +127,9 @@ class RedisConnection:
         return self._redis
 
     async def open(self) -> None:
-        pool = BlockingConnectionPool.from_url(
-            self._location.url,
-            decode_responses=True,
-            max_connections=64,
-            timeout=10,  # waiting for a free connection
-            socket_connect_timeout=2,
-            socket_timeout=5,
-            # One immediate retry on a dropped connection: after Redis restarts, each pooled
-            # connection fails once before it reconnects. A command whose answer was lost may
-            # so run twice: the job scripts tolerate that (uniqueness keys, status checks); a
-            # usage record could count twice. More retries would only delay the 503 that makes
-            # Telegram try again later.
-            retry=Retry(NoBackoff(), 1),
-        )
-        client = Redis(connection_pool=pool)
+        client = Redis(connection_pool=_pool(self._location))
         self._redis = client
-        self._scripts = {
-            name: client.register_script(getattr(lua, name))
-            for name in (
-                "CLAIM_UPDATE",
-                "CONFIRM_UPDATE",
-                "FORGET_UPDATE",
-                "ACCEPT",
-                "CLAIM",
-                "RENEW",
-                "FINISH",
-                "ADD_USAGE",
-                "RETRY",
-                "RELEASE",
-                "PRUNE",
-                "FORGET_CONSUMERS",
-                "FENCED_SET",
-            )
-        }
+        self._scripts = {name: client.register_script(getattr(lua, name)) for name in _SCRIPTS}
         try:
             await client.ping()
             version = str((await client.info("server")).get("redis_version", "0"))
