@@ -4,7 +4,9 @@ A short note is answered with one message, the transcript: a placeholder and its
 two against Telegram's limits (30 a second per bot, 20 a minute per group). The placeholder
 goes out when the transcript is not there within `placeholder_after` seconds (private chats),
 or at once for a long recording (private chats and groups); in groups a short note never gets
-one. Meanwhile "typing" shows that the bot is at work.
+one. Meanwhile "typing" shows that the bot is at work. A busy bot (more notes at work than its
+second of messages holds) sends none for short waits: their transcripts will fill that second,
+and a placeholder would make its note cost two messages and push another's transcript back.
 """
 
 from __future__ import annotations
@@ -28,12 +30,33 @@ _ACTION_AFTER = 1.0  # a transcript ready sooner needs no sign of work (and cost
 _ACTION_LASTS = 4.5  # Telegram shows a chat action for about 5 s
 
 
+class Workload:
+    """How many jobs are at work in this process; busy from `busy_from` of them (0: never)."""
+
+    def __init__(self, busy_from: int) -> None:
+        self._busy_from = busy_from
+        self.jobs = 0
+
+    @property
+    def busy(self) -> bool:
+        return 0 < self._busy_from <= self.jobs
+
+
 class Announcer:
     """Shows that `job` is at work, with as few messages as it can; `current` is the message
     progress and live text go in (None while there is none)."""
 
-    def __init__(self, bot: Bot, replies: Replies, job: Job, placeholder_after: float) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        replies: Replies,
+        job: Job,
+        placeholder_after: float,
+        workload: Workload | None = None,
+    ) -> None:
         self._bot = bot
+        self._workload = workload or Workload(0)
+        self._counted = False
         self._replies = replies
         self._job = job
         self._after = placeholder_after
@@ -51,6 +74,9 @@ class Announcer:
         return placeholder and self._job.placeholder_id is None and shows_progress(self._job)
 
     def start(self) -> None:
+        if not self._counted:
+            self._counted = True
+            self._workload.jobs += 1
         if self.current is not None or not shows_progress(self._job):
             return  # a retry reuses its message; quiet jobs and upgrades show nothing
         long = (self._job.duration or 0) >= LONG_RECORDING_SECONDS
@@ -73,6 +99,9 @@ class Announcer:
 
     async def stop(self) -> int | None:
         """No more announcing; the placeholder (sent, or under way: waited for), if any."""
+        if self._counted:
+            self._counted = False
+            self._workload.jobs -= 1
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -97,7 +126,7 @@ class Announcer:
         while True:
             await self._chat_action()
             pause = _ACTION_LASTS
-            if private and self._sending is None:
+            if private and self._sending is None and waited < self._after:
                 pause = min(pause, self._after - waited)
             await asyncio.sleep(pause)
             waited += pause
@@ -107,6 +136,8 @@ class Announcer:
 
     async def _placed(self) -> bool:
         """Send the placeholder now; whether it went (no room for it: it did not)."""
+        if self._workload.busy and self._sending is None:
+            return False  # typing goes on meanwhile; asked again when the next one is due
         self.long_recording()
         if self._sending is not None:
             with contextlib.suppress(TelegramError):

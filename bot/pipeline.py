@@ -7,6 +7,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from telegram.ext import ExtBot
 
 from bot import i18n, policy, segments, texts
 from bot.alerts import AdminAlerts
-from bot.announce import Announcer
+from bot.announce import Announcer, Workload
 from bot.config import Settings
 from bot.delivery import Replies, shows_progress
 from bot.errors import TranscribotError
@@ -59,6 +60,8 @@ class JobRunner:
         self._settings = settings
         self._uploads = UploadMaker(bot, http, settings, links)
         self._replies = Replies(bot, store, settings)
+        # Busy from as many jobs at work as the bot's second of messages holds (bot/announce.py).
+        self._workload = Workload(math.floor(settings.telegram_rate_per_second))
 
     async def __call__(self, job: Job) -> None:
         # Everything this job says is in the language of whoever asked for it.
@@ -90,7 +93,11 @@ class JobRunner:
     async def _run(self, job: Job, report: JobReport) -> tuple[Outcome, str | None]:
         """The job's outcome, and why when it is not done; the store records it too."""
         announcer = Announcer(
-            self._bot, self._replies, job, self._settings.placeholder_after_seconds
+            self._bot,
+            self._replies,
+            job,
+            self._settings.placeholder_after_seconds,
+            self._workload,
         )
         announcer.start()
         try:
