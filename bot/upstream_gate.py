@@ -27,18 +27,15 @@ from typing import Protocol
 from pydantic import SecretStr
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from bot.config import RedisLocation, Settings, database_location
+from bot.redis_outage import UNREACHABLE, RedisOutage
 
 log = logging.getLogger(__name__)
 
 _JITTER = 0.05  # seconds added at random to a wait, so waiters do not all ask at once
 _POLL_SECONDS = 0.05  # how often a request waiting for a place at once asks Redis again
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
-_RETRY_SHARED_AFTER_SECONDS = 1.0  # while Redis is down, it is asked again at most this often
 
 
 @dataclass(frozen=True)
@@ -173,8 +170,7 @@ class RedisGate:
         self._pause = self._redis.register_script(_PAUSE)
         prefix = f"transcribot:upstream:{key_id}:"
         self._keys = [prefix + "starts", prefix + "holders", prefix + "pause"]
-        self._down_since: float | None = None
-        self._next_try = 0.0
+        self._outage = RedisOutage(log, "the API key's limits", "this replica keeps to them alone")
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -198,13 +194,13 @@ class RedisGate:
         limits = self._limits
         args: list[int | str] = [limits.per_minute, round(limits.window * 1000)]
         args += [limits.at_once, holder, self._hold_ms, round(_POLL_SECONDS * 1000)]
-        while self._use_shared():
+        while self._outage.use_shared():
             try:
                 wait = int(await self._take(keys=self._keys, args=args))
-            except _UNREACHABLE as exc:
-                self._failed(exc)
+            except UNREACHABLE as exc:
+                self._outage.failed(exc)
                 return None
-            self._back()
+            self._outage.back()
             if wait <= 0:
                 return holder
             await asyncio.sleep(wait / 1000 + random.uniform(0, _JITTER))
@@ -215,48 +211,26 @@ class RedisGate:
             await asyncio.sleep(self._hold_ms / 3000)
             try:
                 await self._renew(keys=[self._keys[1]], args=[holder, self._hold_ms])
-            except _UNREACHABLE as exc:
-                self._failed(exc)
+            except UNREACHABLE as exc:
+                self._outage.failed(exc)
 
     async def _give_back(self, holder: str) -> None:
         if self._limits.at_once:
             try:
                 await self._redis.zrem(self._keys[1], holder)
-            except _UNREACHABLE as exc:
-                self._failed(exc)  # the place is free again when its hold runs out
+            except UNREACHABLE as exc:
+                self._outage.failed(exc)  # the place is free again when its hold runs out
 
     async def pause(self, seconds: float) -> None:
         await self._local.pause(seconds)
-        if self._use_shared():
+        if self._outage.use_shared():
             try:
                 await self._pause(keys=[self._keys[2]], args=[max(1, round(seconds * 1000))])
-            except _UNREACHABLE as exc:
-                self._failed(exc)
+            except UNREACHABLE as exc:
+                self._outage.failed(exc)
 
     async def close(self) -> None:
         await self._redis.aclose()
-
-    def _use_shared(self) -> bool:
-        return self._down_since is None or time.monotonic() >= self._next_try
-
-    def _failed(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        if self._down_since is None:
-            self._down_since = now
-            log.error(
-                "the API key's limits in Redis are unreachable (%s): this replica keeps to them "
-                "alone until Redis is back",
-                type(exc).__name__,
-            )
-        self._next_try = now + _RETRY_SHARED_AFTER_SECONDS
-
-    def _back(self) -> None:
-        if self._down_since is not None:
-            log.info(
-                "the API key's limits in Redis are back after %.0f s",
-                time.monotonic() - self._down_since,
-            )
-            self._down_since = None
 
 
 def key_id(base_url: str, api_key: SecretStr) -> str:

@@ -9,17 +9,11 @@ waited out like any other.
 from __future__ import annotations
 
 import logging
-import time
-
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.flood.windows import FloodWindows, LocalWindows, Ticket
+from bot.redis_outage import UNREACHABLE, RedisOutage
 
 log = logging.getLogger(__name__)
-
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
-_RETRY_SHARED_AFTER_SECONDS = 1.0  # while down, Redis is asked again at most this often
 
 
 class FallbackWindows:
@@ -28,18 +22,19 @@ class FallbackWindows:
     def __init__(self, shared: FloodWindows, local: LocalWindows) -> None:
         self._shared = shared
         self._local = local
-        self._down_since: float | None = None
-        self._next_try = 0.0
+        self._outage = RedisOutage(
+            log, "Telegram's flood windows", "this replica limits itself alone"
+        )
         self._local_keys: set[str] = set()
 
     async def reserve(self, chat: int | None, spare: int = 0) -> Ticket:
-        if self._use_shared():
+        if self._outage.use_shared():
             try:
                 ticket = await self._shared.reserve(chat, spare)
-            except _UNREACHABLE as exc:
-                self._failed(exc)
+            except UNREACHABLE as exc:
+                self._outage.failed(exc)
             else:
-                self._back()
+                self._outage.back()
                 return ticket
         ticket = await self._local.reserve(chat, spare)
         if ticket.key:
@@ -53,39 +48,17 @@ class FallbackWindows:
             return
         try:
             await self._shared.release(chat, ticket)
-        except _UNREACHABLE as exc:
-            self._failed(exc)  # the place expires in Redis on its own
+        except UNREACHABLE as exc:
+            self._outage.failed(exc)  # the place expires in Redis on its own
 
     async def pause(self, chat: int | None, seconds: float) -> None:
         await self._local.pause(chat, seconds)
-        if self._use_shared():
+        if self._outage.use_shared():
             try:
                 await self._shared.pause(chat, seconds)
-            except _UNREACHABLE as exc:
-                self._failed(exc)
+            except UNREACHABLE as exc:
+                self._outage.failed(exc)
 
     async def close(self) -> None:
         await self._shared.close()
         await self._local.close()
-
-    def _use_shared(self) -> bool:
-        return self._down_since is None or time.monotonic() >= self._next_try
-
-    def _failed(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        if self._down_since is None:
-            self._down_since = now
-            log.error(
-                "Telegram's flood windows in Redis are unreachable (%s): this replica limits "
-                "itself alone until Redis is back",
-                type(exc).__name__,
-            )
-        self._next_try = now + _RETRY_SHARED_AFTER_SECONDS
-
-    def _back(self) -> None:
-        if self._down_since is not None:
-            log.info(
-                "Telegram's flood windows in Redis are back after %.0f s",
-                time.monotonic() - self._down_since,
-            )
-            self._down_since = None
