@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -13,7 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from bot.failures import failure
 from bot.flood import long_wait_hook
-from bot.store import TRANSIENT_STORE_ERRORS, Job, Store
+from bot.leases import still_ours
+from bot.store import TRANSIENT_STORE_ERRORS, Job, LeaseLost, Store
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,9 @@ _PRUNE_EVERY_SECONDS = 3600.0
 # Jobs claimed at most, waiting ones included, per job slot: a waiting job holds a lease and a
 # little memory (its text), not a slot.
 _CLAIMED_PER_SLOT = 4
+# A lease renewed (or claimed) less than this share of a lease ago is surely still held: no
+# need to ask the store before paying the API. Renewals come every third of a lease.
+_SURELY_HELD = 0.5
 
 
 class Dispatcher:
@@ -45,6 +50,9 @@ class Dispatcher:
         self._max_attempts = max_attempts
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
+        # Per running job: until when (monotonic) its lease is surely held, from the last
+        # claim or renewal that the store confirmed.
+        self._held_until: dict[int, float] = {}
         self._background: list[asyncio.Task[None]] = []
         self._run: Callable[[Job], Awaitable[None]] | None = None
         self._outage = _Outage()
@@ -103,6 +111,7 @@ class Dispatcher:
             claimed: list[Job] = []
             wait = _IDLE_POLL_SECONDS
             if free > 0:
+                sent = time.monotonic()
                 try:
                     claimed = await self._store.claim_jobs(
                         self.owner, free, self._lease, self._max_attempts, _gave_up()
@@ -118,6 +127,7 @@ class Dispatcher:
                     # renewed it; one run is enough.
                     if job.id not in self._running:
                         self._spawn(job)
+                    self._held(job.id, sent)
             if free > 0 and len(claimed) == free:
                 continue  # there may be more waiting
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
@@ -132,6 +142,7 @@ class Dispatcher:
 
         def done(_: asyncio.Task[None]) -> None:
             self._running.pop(job.id, None)
+            self._held_until.pop(job.id, None)
             self._wake.set()  # a slot is free
 
         task.add_done_callback(done)
@@ -178,6 +189,7 @@ class Dispatcher:
     async def _guarded(self, job: Job) -> None:
         assert self._run is not None
         long_wait_hook.set(self._waiting_elsewhere)  # this task's own context
+        still_ours.set(functools.partial(self._still_ours, job.id))
         try:
             async with self._chat_turn(job.chat_id):
                 await self._run(job)
@@ -190,15 +202,38 @@ class Dispatcher:
             with contextlib.suppress(Exception):
                 await self._store.retry_job(job, crashed.stored, delay=5.0)
 
+    def _held(self, job_id: int, sent: float) -> None:
+        """The store confirmed, in a call sent at `sent`, that this worker holds the job."""
+        if job_id in self._running:
+            self._held_until[job_id] = sent + self._lease * _SURELY_HELD
+
+    async def _still_ours(self, job_id: int) -> None:
+        """Raise LeaseLost when the job was taken over (this worker stalled past its lease);
+        asks the store only when no renewal confirmed it lately."""
+        if time.monotonic() < self._held_until.get(job_id, 0.0):
+            return
+        sent = time.monotonic()
+        if job_id not in await self._store.renew_leases(self.owner, [job_id], self._lease):
+            raise LeaseLost(f"job={job_id}: taken over while this worker stalled")
+        self._held(job_id, sent)
+
     async def _lease_loop(self) -> None:
         while True:
             await asyncio.sleep(self._lease / 3)
+            sent = time.monotonic()
+            running = list(self._running)
             try:
-                await self._store.renew_leases(self.owner, list(self._running), self._lease)
+                held = await self._store.renew_leases(self.owner, running, self._lease)
             except TRANSIENT_STORE_ERRORS as exc:
                 self._outage.failed(exc)
             except Exception:
                 log.exception("could not renew job leases")
+            else:
+                for job_id in running:
+                    if job_id in held:
+                        self._held(job_id, sent)
+                    else:  # taken over: the job's next paid step asks, and stops
+                        self._held_until.pop(job_id, None)
 
     async def _prune_loop(self) -> None:
         while True:

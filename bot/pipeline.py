@@ -160,6 +160,8 @@ class JobRunner:
                 await self._replies.tell(job, placeholder, texts.unexpected())
                 return "failed", f"Telegram refused a request: {failed.logged}"
             return await self._retry_or_fail(job, announcer, failed)
+        except LeaseLost:
+            raise  # the job is another worker's now: nothing more from here
         except Exception as exc:
             log.exception("job=%d: unexpected error", job.id)
             return await self._retry_or_fail(job, announcer, failure_of(exc))

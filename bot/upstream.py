@@ -14,6 +14,7 @@ import stamina
 from pydantic import SecretStr
 
 from bot.errors import UpstreamAuthError, UpstreamRejected, UpstreamUnavailable
+from bot.leases import ensure_still_ours
 from bot.upstream_gate import GateLimits, LocalGate, UpstreamGate
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class ApiClient:
     async def _gated(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """One attempt within the key's limits; a 429 makes every job wait it out."""
         async with self._gate.slot():
+            await ensure_still_ours()  # a worker that stalled past its lease pays nothing more
             try:
                 return await attempt()
             except Transient as exc:

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from tests.conftest import ProcessFactory, eventually, voice_message
+from tests.conftest import BotProcess, ProcessFactory, eventually, voice_message
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
 from tests.test_replicas import FAST
 
@@ -44,3 +44,37 @@ async def test_a_replica_frozen_past_its_lease_finishes_nothing_when_it_wakes(
     for replica in (frozen, other):
         replica.signal(signal.SIGTERM)
         assert await replica.wait() == 0
+
+
+async def frozen_between_two_api_attempts(
+    bot_process: ProcessFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> BotProcess:
+    """A replica frozen past its lease while it waits to try the API again (its first attempt
+    got a 503 with Retry-After); another replica takes the job over and answers it; then the
+    frozen one wakes. Returns it, stopped after it had time to do what it would still do."""
+    api.set_transcript(voice_bytes, "answered once")
+    api.fail_next(503, retry_after=5)
+    frozen = bot_process(**FAST, JOB_LEASE_SECONDS="1")
+    await frozen.start()
+    assert await frozen.deliver(voice_message(tg, voice_bytes, chat_id=CHAT)) == 200
+    await eventually(lambda: len(api.requests) == 1, timeout=15, what="the first attempt failed")
+    frozen.signal(signal.SIGSTOP)  # before its placeholder is due (PLACEHOLDER_AFTER_SECONDS)
+    try:
+        other = bot_process(**FAST, JOB_LEASE_SECONDS="1")
+        await other.start()
+        await eventually(lambda: re.search(r"job=\d+ done ", other.log()) is not None, 20)
+    finally:
+        frozen.signal(signal.SIGCONT)
+    await eventually(lambda: "lease lost" in frozen.log(), timeout=15, what="the loser says so")
+    await asyncio.sleep(1.0)  # time for anything it would still send or pay for
+    for replica in (frozen, other):
+        replica.signal(signal.SIGTERM)
+        assert await replica.wait() == 0
+    return frozen
+
+
+async def test_a_replica_frozen_past_its_lease_pays_the_api_no_more_when_it_wakes(
+    bot_process: ProcessFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    await frozen_between_two_api_attempts(bot_process, tg, api, voice_bytes)
+    assert [call.ok for call in api.requests] == [False, True]  # the 503, then the other's

@@ -168,6 +168,21 @@ async def test_a_lease_keeps_others_off_until_it_expires(store: Store) -> None:
     assert again.attempts == 2
 
 
+async def test_renewing_says_which_leases_are_still_held(store: Store) -> None:
+    """A worker that stalled past its lease learns from its renewal that the job is gone."""
+    await enqueue(store, job(1))
+    await enqueue(store, job(2))
+    taken = await store.claim_jobs("worker-a", 2, 0.3, max_attempts=5, gave_up="crashed 0a1b2c")
+    assert len(taken) == 2
+    await asyncio.sleep(0.35)
+    [lost] = await store.claim_jobs("worker-b", 1, 0.3, max_attempts=5, gave_up="crashed 0a1b2c")
+    kept = next(j.id for j in taken if j.id != lost.id)
+    assert await store.renew_leases("worker-a", [j.id for j in taken], 0.3) == {kept}
+    assert await store.renew_leases("worker-b", [lost.id], 0.3) == {lost.id}
+    await store.finish_job(lost, 30.0)
+    assert await store.renew_leases("worker-b", [lost.id], 0.3) == set()
+
+
 async def test_placeholder_is_remembered_for_a_retry(store: Store) -> None:
     await enqueue(store, job(1))
     [taken] = await store.claim_jobs("a", 1, 30, max_attempts=5, gave_up="crashed 0a1b2c")

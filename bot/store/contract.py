@@ -84,7 +84,10 @@ class JobStore(Protocol):
         past max_attempts is failed here, with `gave_up` as its reason, and returned with
         status FAILED: tell, do not run."""
 
-    async def renew_leases(self, owner: str, job_ids: list[int], lease_seconds: float) -> None: ...
+    async def renew_leases(self, owner: str, job_ids: list[int], lease_seconds: float) -> set[int]:
+        """Extend this owner's leases; the ids it still holds (the others were taken over,
+        or are over)."""
+
     async def set_placeholder(self, job: Job, message_id: int) -> None:
         """Fenced (LeaseLost)."""
 

@@ -150,9 +150,11 @@ class RedisJobs(RedisConnection):
         return sorted(jobs, key=lambda job: job.id)
 
     @translated
-    async def renew_leases(self, owner: str, job_ids: list[int], lease_seconds: float) -> None:
-        if job_ids:
-            await self._run("RENEW", [READY], [PREFIX, GROUP, owner, *job_ids])
+    async def renew_leases(self, owner: str, job_ids: list[int], lease_seconds: float) -> set[int]:
+        if not job_ids:
+            return set()
+        held = await self._run("RENEW", [READY], [PREFIX, GROUP, owner, *job_ids])
+        return {int(job_id) for job_id in held}
 
     @translated
     async def set_placeholder(self, job: Job, message_id: int) -> None:

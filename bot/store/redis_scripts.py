@@ -269,15 +269,18 @@ return jobs
 
 # KEYS: ready stream. ARGV: prefix, group, owner, job ids... Resets the idle time of the
 # owner's entries (the lease) without counting a delivery; never takes another's job.
+# Returns the ids renewed: the others are no longer this owner's.
 RENEW = """
 local p, group, owner = ARGV[1], ARGV[2], ARGV[3]
+local held = {}
 for i = 4, #ARGV do
   local v = redis.call('HMGET', p .. 'job:' .. ARGV[i], 'status', 'lease_owner', 'entry')
   if v[1] == 'running' and v[2] == owner and v[3] then
     redis.call('XCLAIM', KEYS[1], group, owner, 0, v[3], 'JUSTID')
+    table.insert(held, ARGV[i])
   end
 end
-return 0
+return held
 """
 
 # KEYS: ready stream, delayed set, status counts, finished set, failures list.

@@ -157,17 +157,17 @@ class SqliteStore:
             lambda db: claim(db, owner, limit, time.time(), lease_seconds, max_attempts, gave_up)
         )
 
-    async def renew_leases(self, owner: str, job_ids: list[int], lease_seconds: float) -> None:
+    async def renew_leases(self, owner: str, job_ids: list[int], lease_seconds: float) -> set[int]:
         if not job_ids:
-            return
+            return set()
         marks = ", ".join("?" for _ in job_ids)
-        await self._write(
+        sql = (
             f"UPDATE jobs SET lease_until=? WHERE lease_owner=? AND status='running' "  # noqa: S608
-            f"AND id IN ({marks})",
-            time.time() + lease_seconds,
-            owner,
-            *job_ids,
+            f"AND id IN ({marks}) RETURNING id"
         )
+        params = (time.time() + lease_seconds, owner, *job_ids)
+        rows = await self._db.write(lambda db: db.execute(sql, params).fetchall())
+        return {int(row[0]) for row in rows}
 
     async def set_placeholder(self, job: Job, message_id: int) -> None:
         await self._fenced(job, "placeholder_id=?", message_id)
