@@ -15,6 +15,7 @@ from bot import language, segments, texts
 from bot.callbacks import Callbacks, Subtitles, Summary, Translate, Upgrade
 from bot.config import Settings
 from bot.flood import Urgency
+from bot.leases import ensure_still_ours
 from bot.replies import ATTACH_AFTER_MESSAGES, MESSAGE_LIMIT, escape, split_for_telegram, utf16_len
 from bot.segments import Transcribed
 from bot.store import Job, Store
@@ -106,6 +107,7 @@ class Replies:
             return job.replaces[0]
         if job.quiet:
             return None
+        await ensure_still_ours()  # a worker that stalled past its lease posts nothing
         # WHEN_FREE: a placeholder is a courtesy; when Telegram's windows have no room to spare
         # it is not sent (NoRoom) and the transcript comes as the one message, later.
         message = await self._bot.send_message(
@@ -114,7 +116,14 @@ class Replies:
             reply_parameters=self._reply_to(job),
             rate_limit_args=Urgency.WHEN_FREE,
         )
-        await self._store.set_placeholder(job, message.message_id)
+        try:
+            await self._store.set_placeholder(job, message.message_id)
+        except Exception:
+            # Not recorded (the job was taken over meanwhile, or the store is down): no one
+            # could find this message again, and it would say "Transcribing…" for ever.
+            with contextlib.suppress(TelegramError):
+                await self._bot.delete_message(job.chat_id, message.message_id)
+            raise
         return message.message_id
 
     async def progress(self, job: Job, placeholder: int | None, html: str) -> None:

@@ -78,3 +78,12 @@ async def test_a_replica_frozen_past_its_lease_pays_the_api_no_more_when_it_wake
 ) -> None:
     await frozen_between_two_api_attempts(bot_process, tg, api, voice_bytes)
     assert [call.ok for call in api.requests] == [False, True]  # the 503, then the other's
+
+
+async def test_a_replica_frozen_past_its_lease_leaves_no_placeholder_when_it_wakes(
+    bot_process: ProcessFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    # Its placeholder fell due while it was frozen: posting it now would leave a "Transcribing…"
+    # nobody edits (the job is answered, and its store refuses the loser's writes).
+    await frozen_between_two_api_attempts(bot_process, tg, api, voice_bytes)
+    assert [m.text for m in tg.bot_messages(CHAT)] == ["answered once"]
