@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import sys
@@ -52,12 +53,19 @@ TARGETS = (
 )
 
 
-async def soak(store: str, notes: int, kills: int, seed: int) -> dict[str, Any]:
-    """One run: notes under faults; returns its figures."""
+async def soak(
+    store: str, notes: int, kills: int, seed: int, keep: Path | None = None
+) -> dict[str, Any]:
+    """One run: notes under faults; returns its figures. With `keep`, the run's directory
+    (the bots' logs, Redis's) is made there and left for reading."""
     rng = random.Random(seed)
     media = ensure_media()
-    with tempfile.TemporaryDirectory(prefix="transcribot-chaos-") as tmp:
-        workdir = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        if keep is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="chaos-")))
+        else:
+            workdir = keep / store
+            workdir.mkdir(parents=True)
         async with running_fakes(None, measure=True) as fakes:
             await fakes.set_delay(api=0.3)
             await fakes.set_faults(api_error_rate=API_ERROR_RATE)
@@ -246,12 +254,13 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=4)
     parser.add_argument("--seed", type=int, default=int(time.time()) % 1000)
     parser.add_argument("--store", choices=("sqlite", "redis", "both"), default="both")
+    parser.add_argument("--keep", type=Path, help="leave each run's logs in this new directory")
     args = parser.parse_args()
     print(f"chaos soak, seed {args.seed}, API failing {API_ERROR_RATE:.0%} of requests")
     stores = ("sqlite", "redis") if args.store == "both" else (args.store,)
     ok = True
     for store in stores:
-        figures = asyncio.run(soak(store, args.notes, args.kills, args.seed))
+        figures = asyncio.run(soak(store, args.notes, args.kills, args.seed, args.keep))
         ok &= _print(figures)
     sys.exit(0 if ok else 1)
 
