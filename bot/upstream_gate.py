@@ -25,11 +25,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pydantic import SecretStr
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from bot.config import RedisLocation, Settings, database_location
+from bot.redis_client import connect
 from bot.redis_outage import UNREACHABLE, RedisOutage
 
 log = logging.getLogger(__name__)
@@ -155,16 +153,7 @@ class RedisGate:
         self._local = LocalGate(limits)
         # This replica never holds more than `at_once`: more waiters queue here, not in Redis.
         self._turns = asyncio.Semaphore(limits.at_once) if limits.at_once else None
-        pool = BlockingConnectionPool.from_url(
-            url,
-            decode_responses=True,
-            max_connections=16,
-            timeout=10,
-            socket_connect_timeout=2,
-            socket_timeout=5,
-            retry=Retry(NoBackoff(), 1),  # a take run twice only wastes a place
-        )
-        self._redis = Redis(connection_pool=pool)
+        self._redis = connect(url, max_connections=16)  # a take run twice only wastes a place
         self._take = self._redis.register_script(_TAKE)
         self._renew = self._redis.register_script(_RENEW)
         self._pause = self._redis.register_script(_PAUSE)

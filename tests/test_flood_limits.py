@@ -177,3 +177,21 @@ async def test_windows_whose_redis_is_gone_limit_this_replica_alone_until_it_is_
         assert "flood windows in Redis are back" in caplog.text
     finally:
         await windows.close()
+
+
+async def test_windows_reconnect_at_once_after_a_redis_restart(
+    restartable_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pooled connection fails once after Redis restarts: it is retried on a new one at once,
+    not taken for Redis being gone (no fallback, no error line)."""
+    windows = FallbackWindows(
+        RedisWindows(restartable_redis.url(), TELEGRAM), LocalWindows(TELEGRAM)
+    )
+    try:
+        assert (await windows.reserve(1)).wait == 0  # a connection in the pool now
+        restartable_redis.kill()
+        restartable_redis.start()
+        assert (await windows.reserve(2)).wait == 0
+        assert "unreachable" not in caplog.text
+    finally:
+        await windows.close()

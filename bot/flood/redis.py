@@ -10,10 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
 from bot.flood.windows import (
     ANSWER_POLL_SECONDS,
     IN_FLIGHT_SECONDS,
@@ -21,6 +17,7 @@ from bot.flood.windows import (
     Ticket,
     overall_spare,
 )
+from bot.redis_client import connect
 
 _PREFIX = "transcribot:flood:"
 
@@ -95,16 +92,7 @@ class RedisWindows:
 
     def __init__(self, url: str, limits: FloodLimits) -> None:
         self._limits = limits
-        pool = BlockingConnectionPool.from_url(
-            url,
-            decode_responses=True,
-            max_connections=32,
-            timeout=10,
-            socket_connect_timeout=2,
-            socket_timeout=5,
-            retry=Retry(NoBackoff(), 1),  # a reserve run twice only wastes a place
-        )
-        self._redis = Redis(connection_pool=pool)
+        self._redis = connect(url, max_connections=32)  # a reserve run twice only wastes a place
         self._reserve = self._redis.register_script(_RESERVE)
         self._release = self._redis.register_script(_RELEASE)
         self._pause = self._redis.register_script(_PAUSE)

@@ -10,9 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import (
     BusyLoadingError,
@@ -25,6 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.config import RedisLocation
+from bot.redis_client import connect
 from bot.store import redis_scripts as lua
 from bot.store.base import StoreUnavailable, not_open
 
@@ -91,23 +90,6 @@ _SCRIPTS = (
 )
 
 
-def _pool(location: RedisLocation) -> BlockingConnectionPool:
-    return BlockingConnectionPool.from_url(
-        location.url,
-        decode_responses=True,
-        max_connections=64,
-        timeout=10,  # waiting for a free connection
-        socket_connect_timeout=2,
-        socket_timeout=5,
-        # One immediate retry on a dropped connection: after Redis restarts, each pooled
-        # connection fails once before it reconnects. A command whose answer was lost may
-        # so run twice: the job scripts tolerate that (uniqueness keys, status checks); a
-        # usage record could count twice. More retries would only delay the 503 that makes
-        # Telegram try again later.
-        retry=Retry(NoBackoff(), 1),
-    )
-
-
 class RedisConnection:
     """One Redis database, its scripts, and this store's own state (claims, takeover cursor)."""
 
@@ -127,7 +109,9 @@ class RedisConnection:
         return self._redis
 
     async def open(self) -> None:
-        client = Redis(connection_pool=_pool(self._location))
+        # The job scripts tolerate running twice (uniqueness keys, status checks); a usage
+        # record could count twice.
+        client = connect(self._location.url, max_connections=64)
         self._redis = client
         self._scripts = {name: client.register_script(getattr(lua, name)) for name in _SCRIPTS}
         try:
