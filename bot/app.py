@@ -10,49 +10,28 @@ from typing import Any
 import aiohttp
 from aiohttp.abc import AbstractResolver
 from pydantic import SecretStr
-from telegram import LinkPreviewOptions, Update
-from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError
-from telegram.ext import (
-    Application,
-    ApplicationHandlerStop,
-    Defaults,
-    TypeHandler,
-)
 
-from bot import audio, i18n, registration, workdirs
+from bot import audio, registration, workdirs
 from bot.acceptance import Acceptor
 from bot.alerts import AdminAlerts
+from bot.application import ALLOWED_UPDATES, build_application
 from bot.capacity import default_jobs_in_flight
 from bot.config import RedisLocation, Settings, database_location
-from bot.flood import build_limiter
-from bot.handlers import (
-    access,
-    alerts,
-    buttons,
-    commands,
-    links,
-    media,
-    preferences,
-    translate,
-    usage,
-)
 from bot.jobs import Dispatcher
 from bot.link_download import LinkDownloader
 from bot.metrics import Metrics
 from bot.pipeline import JobRunner
 from bot.polling import Poller, PollingStopped
-from bot.services import CONTEXT_TYPES, Context, Services, attach, services_of
-from bot.store import StoreUnavailable, open_store
+from bot.services import Services, attach
+from bot.store import Store, StoreUnavailable, open_store
 from bot.summarizer import Summarizer
-from bot.telegram_http import AiohttpRequest, new_session
+from bot.telegram_http import new_session
 from bot.transcriber import Transcriber
-from bot.upstream_gate import build_gate
+from bot.upstream_gate import UpstreamGate, build_gate
 from bot.web import WebServer
 
 log = logging.getLogger(__name__)
-
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 
 class Fatal(Exception):
@@ -61,84 +40,6 @@ class Fatal(Exception):
 
 class StartupError(Fatal):
     """The bot cannot start; the message says why, for one line on stderr."""
-
-
-def build_application(
-    settings: Settings, metrics: Metrics
-) -> Application[Any, Any, Any, Any, Any, Any]:
-    """PTB's Application with our HTTP client, rate limits and handlers; nothing started.
-
-    Updates never pass through PTB's update queue (the web route and the poller hand each to
-    Acceptor), so PTB's concurrent_updates setting would change nothing here: blocking
-    handlers run while the delivery waits, the others (block=False) as tasks beside it.
-    """
-    root = settings.api_root
-    builder = (
-        Application.builder()
-        .context_types(CONTEXT_TYPES)
-        .token(settings.telegram_bot_token.get_secret_value())
-        .base_url(f"{root}/bot")
-        .base_file_url(f"{root}/file/bot")
-        .local_mode(settings.telegram_local_mode)
-        .updater(None)
-        .request(_api_request(metrics))
-        .get_updates_request(AiohttpRequest(metrics, connection_pool_size=2, read_timeout=10.0))
-        .defaults(
-            Defaults(
-                parse_mode=ParseMode.HTML,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-            )
-        )
-    )
-    builder = builder.rate_limiter(build_limiter(settings))  # type: ignore[arg-type]
-    application = builder.build()
-    _add_handlers(application)
-    return application
-
-
-def _api_request(metrics: Metrics) -> AiohttpRequest:
-    """Every Bot API call but getUpdates: many at once, uploads given two minutes."""
-    return AiohttpRequest(
-        metrics,
-        connection_pool_size=256,
-        pool_timeout=30.0,
-        connect_timeout=10.0,
-        read_timeout=30.0,
-        write_timeout=30.0,
-        media_write_timeout=120.0,
-    )
-
-
-def _add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    # Before any feature: the sender's language, once per update, then who may use the bot.
-    application.add_handler(alerts.language_handler(), group=-4)
-    application.add_handler(TypeHandler(Update, _use_senders_language), group=-3)
-    application.add_handler(TypeHandler(Update, _drop_duplicates), group=-2)
-    application.add_handler(access.handler(), group=-1)
-    application.add_handler(media.handler())
-    application.add_handler(links.handler())
-    for handler in [
-        *commands.handlers(),
-        *preferences.handlers(),
-        *usage.handlers(),
-        *translate.handlers(),
-        *alerts.handlers(),
-        *buttons.handlers(),  # last: it answers the buttons no other handler knows
-    ]:
-        application.add_handler(handler)
-
-
-async def _use_senders_language(update: Update, context: Context) -> None:
-    """Answer in the sender's language: later handlers, and tasks they start, copy this context."""
-    user = update.effective_user
-    i18n.set_language(user.language_code if user else None)
-
-
-async def _drop_duplicates(update: Update, context: Context) -> None:
-    """Telegram redelivers an update after a slow or failed answer: do it once."""
-    if not await services_of(context).store.claim_update(update.update_id):
-        log.info("update %d seen before: ignored", update.update_id)
-        raise ApplicationHandlerStop
 
 
 class BotService:
@@ -157,29 +58,9 @@ class BotService:
         self.upstream_gate = build_gate(settings)
         self.alerts = AdminAlerts(settings, self.store)
         self.metrics.on_telegram_error(self.alerts.telegram_error)
-        self.transcriber = Transcriber(
-            settings.openai_root,
-            settings.openai_api_key,
-            max_attempts=settings.upstream_max_attempts,
-            retry_seconds=settings.upstream_retry_seconds,
-            streaming=settings.streaming,
-            gate=self.upstream_gate,
-        )
-        self.summarizer = Summarizer(
-            settings.openai_root,
-            settings.openai_api_key,
-            max_attempts=settings.upstream_max_attempts,
-            retry_seconds=settings.upstream_retry_seconds,
-            gate=self.upstream_gate,
-        )
+        self.transcriber, self.summarizer = _api_clients(settings, self.upstream_gate)
         self.downloads: aiohttp.ClientSession | None = None  # made in the event loop, at start
-        self.dispatcher = Dispatcher(
-            self.store,
-            max_concurrent=settings.max_concurrent_jobs or default_jobs_in_flight(),
-            lease_seconds=settings.job_lease_seconds,
-            retention_seconds=settings.job_retention_days * 86400,
-            max_attempts=settings.job_max_attempts,
-        )
+        self.dispatcher = _dispatcher(settings, self.store)
         self.metrics.watch_jobs(self.store, lambda: self.dispatcher.running)
         self.services = Services(
             settings,
@@ -341,3 +222,33 @@ async def _step(what: str, action: Awaitable[object]) -> None:
 
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
+
+
+def _api_clients(settings: Settings, gate: UpstreamGate) -> tuple[Transcriber, Summarizer]:
+    """The transcription and chat clients: one key, its retry policy and its gate."""
+    transcriber = Transcriber(
+        settings.openai_root,
+        settings.openai_api_key,
+        max_attempts=settings.upstream_max_attempts,
+        retry_seconds=settings.upstream_retry_seconds,
+        streaming=settings.streaming,
+        gate=gate,
+    )
+    summarizer = Summarizer(
+        settings.openai_root,
+        settings.openai_api_key,
+        max_attempts=settings.upstream_max_attempts,
+        retry_seconds=settings.upstream_retry_seconds,
+        gate=gate,
+    )
+    return transcriber, summarizer
+
+
+def _dispatcher(settings: Settings, store: Store) -> Dispatcher:
+    return Dispatcher(
+        store,
+        max_concurrent=settings.max_concurrent_jobs or default_jobs_in_flight(),
+        lease_seconds=settings.job_lease_seconds,
+        retention_seconds=settings.job_retention_days * 86400,
+        max_attempts=settings.job_max_attempts,
+    )
