@@ -2,7 +2,7 @@
 
 RedisStore is made of its parts: the connection (redis_db.py), the jobs (redis_jobs.py), usage
 and statistics (redis_usage.py), and here preferences, updates, one-off claims and the
-transcript cache. The Lua scripts are in redis_scripts.py.
+transcript cache. The Lua scripts are in redis_scripts.py (and redis_scripts_claimed.py).
 """
 
 from __future__ import annotations

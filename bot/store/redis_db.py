@@ -25,6 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from bot.config import RedisLocation
 from bot.redis_client import connect
 from bot.store import redis_scripts as lua
+from bot.store import redis_scripts_claimed as claimed
 from bot.store.base import StoreUnavailable, not_open
 
 log = logging.getLogger(__name__)
@@ -72,22 +73,22 @@ def translated(
     return translating
 
 
-# The scripts of redis_scripts.py this store runs, registered (and cached by Redis) at open.
-_SCRIPTS = (
-    "CLAIM_UPDATE",
-    "CONFIRM_UPDATE",
-    "FORGET_UPDATE",
-    "ACCEPT",
-    "CLAIM",
-    "RENEW",
-    "FINISH",
-    "ADD_USAGE",
-    "RETRY",
-    "RELEASE",
-    "PRUNE",
-    "FORGET_CONSUMERS",
-    "FENCED_SET",
-)
+# The Lua scripts this store runs, by name, registered (and cached by Redis) at open.
+_SCRIPTS = {
+    "CLAIM_UPDATE": lua.CLAIM_UPDATE,
+    "CONFIRM_UPDATE": lua.CONFIRM_UPDATE,
+    "FORGET_UPDATE": lua.FORGET_UPDATE,
+    "ACCEPT": lua.ACCEPT,
+    "CLAIM": lua.CLAIM,
+    "RENEW": lua.RENEW,
+    "ADD_USAGE": lua.ADD_USAGE,
+    "FINISH": claimed.FINISH,
+    "RETRY": claimed.RETRY,
+    "RELEASE": claimed.RELEASE,
+    "PRUNE": claimed.PRUNE,
+    "FORGET_CONSUMERS": claimed.FORGET_CONSUMERS,
+    "FENCED_SET": claimed.FENCED_SET,
+}
 
 
 class RedisConnection:
@@ -113,7 +114,7 @@ class RedisConnection:
         # record could count twice.
         client = connect(self._location.url, max_connections=64)
         self._redis = client
-        self._scripts = {name: client.register_script(getattr(lua, name)) for name in _SCRIPTS}
+        self._scripts = {name: client.register_script(src) for name, src in _SCRIPTS.items()}
         try:
             await client.ping()
             version = str((await client.info("server")).get("redis_version", "0"))

@@ -21,7 +21,7 @@ leave the job table here anyway. A consumer group gives exactly the part we need
   script; shutdown: the consumer's pending entries go back to the stream, then the consumer
   is deleted from the group.
 
-Every change of more than one key is one Lua script (bot/store/redis_scripts.py): a replica
+Every change of more than one key is one Lua script (redis_scripts*.py): a replica
 that dies between two steps cannot lose a job or queue it twice. Each call is applied when it
 returns. Durability is Redis's own: with `appendonly yes` (see
 compose.yaml) an acknowledged write survives the Redis process being killed, like SQLite's
