@@ -22,9 +22,14 @@ log = logging.getLogger(__name__)
 _IDLE_POLL_SECONDS = 1.0  # also how soon a retry's not_before or an expired lease is noticed
 _OUTAGE_MAX_WAIT_SECONDS = 5.0  # while the store is down: how long between tries, at most
 _PRUNE_EVERY_SECONDS = 3600.0
-# Jobs claimed at most, waiting ones included, per job slot: a waiting job holds a lease and a
-# little memory (its text), not a slot.
+# Jobs claimed at most per job slot, those waiting for Telegram included: such a job holds a
+# lease and a little memory (its text), not a slot.
 _CLAIMED_PER_SLOT = 4
+# Jobs waiting for their chat's turn have not started: they hold only a lease, and do not count
+# above. Counting them let one busy group's backlog fill this replica's claims, and another
+# chat's note stayed in the queue behind it. This only bounds how much of a backlog one replica
+# takes (others take the rest).
+_TAKEN_PER_SLOT = 64
 # A lease renewed (or claimed) less than this share of a lease ago is surely still held: no
 # need to ask the store before paying the API. Renewals come every third of a lease.
 _SURELY_HELD = 0.5
@@ -57,6 +62,7 @@ class Dispatcher:
         self._run: Callable[[Job], Awaitable[None]] | None = None
         self._outage = _Outage()
         self._waiting = 0  # running jobs that wait (their chat's turn, Telegram's limits)
+        self._turn_waiting = 0  # of them, those waiting for their chat's turn
         self._chats: dict[int, _ChatTurns] = {}
 
     @property
@@ -148,10 +154,15 @@ class Dispatcher:
         task.add_done_callback(done)
 
     def _free_slots(self) -> int:
-        """Slots for more jobs: those not held by running jobs that wait, within the cap on
+        """Slots for more jobs: those not held by running jobs that wait, within the caps on
         jobs claimed at once."""
         working = len(self._running) - self._waiting
-        return min(self._max - working, self._max * _CLAIMED_PER_SLOT - len(self._running))
+        started = len(self._running) - self._turn_waiting
+        return min(
+            self._max - working,
+            self._max * _CLAIMED_PER_SLOT - started,
+            self._max * _TAKEN_PER_SLOT - len(self._running),
+        )
 
     @contextlib.asynccontextmanager
     async def _waiting_elsewhere(self) -> AsyncIterator[None]:
@@ -173,8 +184,12 @@ class Dispatcher:
         turns.users += 1
         try:
             if turns.gate.locked():
-                async with self._waiting_elsewhere():
-                    await turns.gate.acquire()
+                self._turn_waiting += 1
+                try:
+                    async with self._waiting_elsewhere():
+                        await turns.gate.acquire()
+                finally:
+                    self._turn_waiting -= 1
             else:
                 await turns.gate.acquire()
             try:

@@ -35,6 +35,29 @@ async def test_a_private_note_is_not_kept_waiting_by_a_groups_backlog(
     assert len([c for c in tg.calls("sendMessage") if c.params["chat_id"] == GROUP]) == 2
 
 
+async def test_a_private_note_is_taken_while_a_groups_jobs_wait_for_their_turn(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    """Jobs waiting for their chat's turn hold nothing: they must not use up what one
+    replica may take from the queue, or a note of another chat stays in it behind them."""
+    tg.enforce_limits(Limits(group=Window(2, 60.0)))
+    async with bot_factory(max_concurrent_jobs=2, telegram_group_rate_per_minute=2) as bot:
+        for member in range(10):  # 8 are as many as two slots took before, 4 a slot
+            update = voice_message(
+                tg, voice_bytes, chat_id=GROUP, user_id=MEMBER + member, chat_type="supergroup"
+            )
+            assert (await bot.deliver(update)).status_code == 200
+        await tg.wait_for(lambda: len(tg.calls("sendMessage")) == 2)
+        await api.wait_calls(4)  # two more transcribed, waiting for the group's next minute
+        api.delay = 0.5
+        start = time.monotonic()
+        await send_voice(bot, tg, voice_bytes, chat_id=PRIVATE)
+        await tg.wait_for(lambda: bool(tg.bot_messages(PRIVATE)), timeout=10)
+        answered = time.monotonic() - start
+    assert answered < 0.5 + 1.5  # not the group's next minute
+    assert tg.too_many_requests == 0
+
+
 async def test_one_users_many_notes_do_not_delay_another_users_note(
     bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
 ) -> None:
