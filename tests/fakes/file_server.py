@@ -24,6 +24,8 @@ class FakeFileServer(FakeServer):
     - redirect(path, location, status=302): a redirect.
     - stall(path, first=b"", seconds=...): headers and `first`, then nothing for that long.
     - trickle(path, chunk, every, times): a chunk every `every` seconds.
+    - slow(path, data, pieces, every): a file with its Content-Length, in `pieces` pieces,
+      one every `every` seconds.
     """
 
     def __init__(self) -> None:
@@ -33,6 +35,7 @@ class FakeFileServer(FakeServer):
         self._redirects: dict[str, tuple[str, int]] = {}
         self._stalls: dict[str, tuple[bytes, float]] = {}
         self._trickles: dict[str, tuple[bytes, float, int]] = {}
+        self._slow: dict[str, tuple[bytes, int, float]] = {}
         self._release = asyncio.Event()
 
     @property
@@ -64,9 +67,14 @@ class FakeFileServer(FakeServer):
         self._trickles[path] = (chunk, every, times)
         return self.url(path)
 
+    def slow(self, path: str, data: bytes, pieces: int, every: float) -> str:
+        self._forget(path)
+        self._slow[path] = (data, pieces, every)
+        return self.url(path)
+
     def _forget(self, path: str) -> None:
         """A path serves one thing at a time: the last one put there."""
-        for table in (self._files, self._redirects, self._stalls, self._trickles):
+        for table in (self._files, self._redirects, self._stalls, self._trickles, self._slow):
             table.pop(path, None)
 
     def _make_app(self) -> web.Application:
@@ -89,6 +97,11 @@ class FakeFileServer(FakeServer):
         if path in self._trickles:
             chunk, every, times = self._trickles[path]
             return await self._stream(request, [chunk] * times, every)
+        if path in self._slow:
+            data, pieces, every = self._slow[path]
+            size = -(-len(data) // pieces)
+            chunks = [data[i : i + size] for i in range(0, len(data), size)]
+            return await self._stream(request, chunks, every, length=len(data))
         if path not in self._files:
             return web.Response(status=404, text="not found")
         data, content_type, length = self._files[path]
@@ -103,10 +116,13 @@ class FakeFileServer(FakeServer):
         return response
 
     async def _stream(
-        self, request: web.Request, chunks: list[bytes], pause: float
+        self, request: web.Request, chunks: list[bytes], pause: float, length: int | None = None
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "audio/mpeg"})
-        response.enable_chunked_encoding()
+        if length is None:
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = length
         await response.prepare(request)
         for chunk in chunks:
             if chunk:
