@@ -27,7 +27,7 @@ from tests.fakes.transcription import TranscriptionCall
 
 # The bot's "working" placeholder and its per-part progress both start so; any other text it
 # sends to a chat is the outcome of that chat's note (the transcript, or an error).
-_WORKING_PREFIX = "🎙 Transcribing"
+_WORKING_PREFIX = "🎙"
 
 
 class Outcomes:

@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     # A private chat's note not transcribed within this many seconds gets a "Transcribing…"
     # placeholder (then live text); sooner, the transcript is the one message. 0 = at once.
     placeholder_after_seconds: float = Field(default=1.5, ge=0)
+    # Progress in the placeholder ("Downloading 38 %", "Transcribing part 3 of 8, about 2 min
+    # left"): edited at most once in this many seconds in private chats, and in groups.
+    progress_edit_seconds: float = Field(default=5.0, gt=0)
+    progress_group_edit_seconds: float = Field(default=15.0, gt=0)
 
     # Recordings from links (bot.links); LINK_MAX_MB=0 turns links off.
     link_max_mb: int = Field(default=500, ge=0)

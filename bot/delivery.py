@@ -126,15 +126,9 @@ class Replies:
             raise
         return message.message_id
 
-    async def progress(self, job: Job, placeholder: int | None, html: str) -> None:
-        """A progress note in the placeholder; not worth failing the job for."""
-        if placeholder is None or not shows_progress(job):
-            return
-        with contextlib.suppress(TelegramError):
-            await self.edit(job, placeholder, html)
-
     async def live(self, job: Job, placeholder: int, html: str) -> None:
-        """The text so far in the placeholder; an edit Telegram refuses is skipped."""
+        """The text so far, or a progress note, in the placeholder; an edit Telegram refuses
+        is skipped."""
         # Unlike edit(), never a new message: a deleted placeholder would get one per edit.
         # WHEN_FREE: sent only when the chat's windows have room to spare for the final text,
         # never queued (NoRoom, a TelegramError, skips it).

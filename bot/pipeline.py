@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import logging
 import math
@@ -26,6 +25,7 @@ from bot.link_download import LinkDownloader
 from bot.live import LiveText, interval_for
 from bot.logs import request_context
 from bot.metrics import Metrics, job_calls
+from bot.progress import EngineSpeeds, JobProgress
 from bot.report import JobReport, Outcome
 from bot.segments import Transcribed
 from bot.store import Job, JobStatus, LeaseLost, Store
@@ -62,6 +62,7 @@ class JobRunner:
         self._replies = Replies(bot, store, settings)
         # Busy from as many jobs at work as the bot's second of messages holds (bot/announce.py).
         self._workload = Workload(math.floor(settings.telegram_rate_per_second))
+        self._speeds = EngineSpeeds()  # for the time left shown (bot.progress)
 
     async def __call__(self, job: Job) -> None:
         # Everything this job says is in the language of whoever asked for it.
@@ -118,16 +119,7 @@ class JobRunner:
                 billed = await self._cached_seconds(key, job) if job.attempts > 1 else 0.0
                 report.cached = True
             else:
-                preparing = functools.partial(self._preparing, job, announcer)
-                async with self._uploads.uploads(job, preparing) as uploads:
-                    report.lap("download")
-                    report.prepared(uploads)
-                    billed = measured_seconds(uploads)
-                    await policy.check_measured_quota(self._store, self._settings, job, billed)
-                    result = await self._transcribe(job, uploads, announcer, report)
-                    report.lap("upstream")
-                    self._alerts.upstream_answered()
-                await self._remember(key, result, billed)
+                result, billed = await self._transcribed(job, key, announcer, report)
             report.audio_seconds, report.chars = billed, len(result.text)
             # The final text never waits behind an announcement: a placeholder under way is
             # edited, else the transcript is the one message.
@@ -176,14 +168,46 @@ class JobRunner:
             f"{job.error}: gave up after {job.attempts - 1} attempts that never finished",
         )
 
-    async def _preparing(self, job: Job, announcer: Announcer) -> None:
-        """A long recording is being cut into parts: a long wait, worth a placeholder."""
-        announcer.long_recording()
-        await self._progress(job, announcer, texts.preparing())
+    async def _transcribed(
+        self, job: Job, key: str, announcer: Announcer, report: JobReport
+    ) -> tuple[Transcribed, float]:
+        """Downloaded, prepared and transcribed, its progress shown meanwhile: the transcript
+        and the seconds it is billed."""
+        progress = self._job_progress(job, announcer)
+        try:
+            async with self._uploads.uploads(job, progress) as uploads:
+                report.lap("download")
+                report.prepared(uploads)
+                billed = measured_seconds(uploads)
+                await policy.check_measured_quota(self._store, self._settings, job, billed)
+                result = await self._transcribe(job, uploads, announcer, report, progress)
+                report.lap("upstream")
+                self._alerts.upstream_answered()
+        finally:
+            await progress.finish()  # before any final text or error goes in the placeholder
+        await self._remember(key, result, billed)
+        return result, billed
 
-    async def _progress(self, job: Job, announcer: Announcer, html: str) -> None:
-        if announcer.live:
-            await self._replies.progress(job, await announcer.placeholder(), html)
+    def _job_progress(self, job: Job, announcer: Announcer) -> JobProgress:
+        """Downloading, converting, transcribing: in the placeholder once there is one."""
+
+        async def show(html: str) -> None:
+            if announcer.live and announcer.current is not None:
+                await self._replies.live(job, announcer.current, html)
+
+        settings = self._settings
+        private = job.chat_type == "private"
+        progress = JobProgress(
+            show,
+            settings.progress_edit_seconds if private else settings.progress_group_edit_seconds,
+            speeds=self._speeds,
+            model=job.model,
+            slots=PARTS_AT_ONCE,
+            long_wait=announcer.long_recording,
+        )
+        if shows_progress(job) and job.placeholder_id is None:
+            announcer.when_placed(progress.begin)
+        return progress
 
     async def _cached(self, key: str) -> Transcribed | None:
         return await cached_transcript(self._store, self._settings, key)
@@ -240,19 +264,24 @@ class JobRunner:
         return live
 
     async def _transcribe(
-        self, job: Job, uploads: list[Upload], announcer: Announcer, report: JobReport
+        self,
+        job: Job,
+        uploads: list[Upload],
+        announcer: Announcer,
+        report: JobReport,
+        progress: JobProgress,
     ) -> Transcribed:
         """Each upload's text, joined in order; the parts of a long one go concurrently."""
-        if len(uploads) > 1:
-            announcer.long_recording()
-        progress = _Progress(len(uploads), functools.partial(self._progress, job, announcer))
+        progress.transcribing([upload.duration for upload in uploads])
         live = self._live_text(job, uploads, announcer)
+        on_text = None if live is None else _text_replaces_progress(progress, live)
         gate = asyncio.Semaphore(PARTS_AT_ONCE)
 
         spec = self._settings.models.get(job.model)
 
-        async def one(upload: Upload) -> Transcribed:
+        async def one(index: int, upload: Upload) -> Transcribed:
             async with gate:
+                progress.part_started(index)
                 result = await self._transcriber.transcribe(
                     upload.data,
                     upload.filename,
@@ -260,14 +289,13 @@ class JobRunner:
                     duration=upload.duration,
                     language=job.language,
                     prompt=job.prompt,
-                    on_text=live.update if live is not None else None,
+                    on_text=on_text,
                 )
             report.transcripts.append(result)
-            progress.part_done()
+            progress.part_done(index)
             return Transcribed(result.text, segments.shifted(result.segments, upload.start))
 
-        progress.start()
-        tasks = [asyncio.create_task(one(u)) for u in uploads]
+        tasks = [asyncio.create_task(one(i, u)) for i, u in enumerate(uploads)]
         try:
             parts = await asyncio.gather(*tasks)
         except BaseException:
@@ -278,7 +306,6 @@ class JobRunner:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         finally:
-            await progress.finish()
             if live is not None:
                 await live.finish()  # before _deliver's final edit
         return join_parts(uploads, parts)
@@ -323,40 +350,13 @@ def join_parts(uploads: list[Upload], parts: list[Transcribed]) -> Transcribed:
     return Transcribed(text, timed)
 
 
-class _Progress:
-    """ "3 of 8 parts done" in a long job's placeholder, edited beside the work, not in its way.
+def _text_replaces_progress(
+    progress: JobProgress, live: LiveText
+) -> Callable[[str], Awaitable[None]]:
+    """The transcript streamed in takes the placeholder over from the progress notes."""
 
-    One edit at a time, always the latest count: when Telegram is slow (a group allows 20
-    messages a minute) counts are skipped rather than queued, and transcription never waits.
-    """
+    async def on_text(text: str) -> None:
+        await progress.finish()  # once: after that it returns at once
+        await live.update(text)
 
-    def __init__(self, total: int, show: Callable[[str], Awaitable[None]]) -> None:
-        self._total = total
-        self._show = show
-        self._done = 0
-        self._changed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._total > 1:
-            self._changed.set()  # "0 of 8": tells how long the wait is
-            self._task = asyncio.create_task(self._run(), name="progress")
-
-    def part_done(self) -> None:
-        self._done += 1
-        self._changed.set()
-
-    async def finish(self) -> None:
-        """Wait for an edit under way, so that none can land after the transcript."""
-        if self._task is not None:
-            self._done = self._total
-            self._changed.set()
-            await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await self._changed.wait()
-            self._changed.clear()
-            if self._done >= self._total:
-                return  # the transcript replaces the placeholder now
-            await self._show(texts.part_progress(self._done, self._total))
+    return on_text

@@ -11,10 +11,10 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import aiohttp
 from telegram import Bot
@@ -55,6 +55,15 @@ class Upload:
     duration: float  # measured (from the bytes), never what Telegram or a tag declared
 
 
+class Stages(Protocol):
+    """Told what is happening, for the progress shown (bot.progress); must not block."""
+
+    def downloading(self, received: int, total: int | None) -> None: ...
+
+    def converting(self, long: bool) -> None:
+        """Converting or cutting; `long`: into parts (a long wait is certain)."""
+
+
 def measured_seconds(uploads: list[Upload]) -> float:
     """How long the recording is, as read from the files sent: what the API is paid for."""
     return sum(upload.duration for upload in uploads)
@@ -78,28 +87,26 @@ class UploadMaker:
         self._links = links or LinkDownloader(settings)
 
     @contextlib.asynccontextmanager
-    async def uploads(
-        self, job: Job, preparing: Callable[[], Awaitable[None]]
-    ) -> AsyncIterator[list[Upload]]:
+    async def uploads(self, job: Job, stages: Stages) -> AsyncIterator[list[Upload]]:
         """The job's uploads, in order; their temporary files go when this exits.
 
-        `preparing` is awaited before long work (converting or splitting a long recording).
+        `stages` hears of the download's bytes and of long work (converting or splitting).
         """
         if job.duration is not None and job.duration > self._limit:
             raise AudioTooLong(job.duration, self._limit)  # refused before any download
         with LazyDir() as workdir:
             source: Source
             if job.kind == links.KIND:
-                source = await self._fetch_link(job, workdir)
+                source = await self._fetch_link(job, workdir, stages)
             else:
-                source = await self._fetch(job, workdir)
+                source = await self._fetch(job, workdir, stages)
             try:
-                uploads = await self._prepare(job, source, workdir, preparing)
+                uploads = await self._prepare(job, source, workdir, stages)
             except TimeoutError as exc:  # probe's or prepare_parts' own bound: ffmpeg is killed
                 raise ConversionTimeout("ffmpeg took too long on this file") from exc
             yield uploads
 
-    async def _fetch(self, job: Job, workdir: LazyDir) -> Source:
+    async def _fetch(self, job: Job, workdir: LazyDir, stages: Stages) -> Source:
         """A Telegram file: in memory or on disk, or in place on a local Bot API server's disk."""
         size_limit = LOCAL_DOWNLOAD_LIMIT if self._local else CLOUD_DOWNLOAD_LIMIT
         if job.file_size is not None and job.file_size > size_limit:
@@ -107,12 +114,12 @@ class UploadMaker:
         location = await self._locate(job, size_limit)
         if self._local and Path(location).is_absolute():
             return Path(location)  # a local Bot API server's own disk: read in place
-        return await self._download(location, workdir, job.file_size)
+        return await self._download(location, workdir, job.file_size, stages)
 
-    async def _fetch_link(self, job: Job, workdir: LazyDir) -> Path:
+    async def _fetch_link(self, job: Job, workdir: LazyDir, stages: Stages) -> Path:
         """A link's file on disk, checked with ffprobe before anything is paid for it."""
         path = workdir / "download"
-        size = await self._links.download(job.file_id, path)
+        size = await self._links.download(job.file_id, path, stages.downloading)
         log.info("job=%d: link downloaded, %d bytes", job.id, size)
         try:
             info = await audio.probe(path)
@@ -143,7 +150,9 @@ class UploadMaker:
             )
         return tg_file.file_path
 
-    async def _download(self, url: str, workdir: LazyDir, size_hint: int | None) -> Source:
+    async def _download(
+        self, url: str, workdir: LazyDir, size_hint: int | None, stages: Stages
+    ) -> Source:
         """Into memory up to MEMORY_AUDIO_BYTES, else to a file: memory stays bounded."""
         chunks: list[bytes] = []
         held = 0
@@ -153,12 +162,15 @@ class UploadMaker:
                 if response.status != 200:
                     raise NetworkError(f"file download answered HTTP {response.status}")
                 announced = response.content_length or size_hint or 0
+                received = 0
                 with contextlib.ExitStack() as stack:
                     out: BinaryIO | None = None
                     if announced > MEMORY_AUDIO_BYTES:
                         spilled = workdir / "download"
                         out = stack.enter_context(spilled.open("wb"))
                     async for chunk in response.content.iter_chunked(_CHUNK):
+                        received += len(chunk)
+                        stages.downloading(received, announced or None)
                         if out is not None:
                             out.write(chunk)
                             continue
@@ -182,7 +194,7 @@ class UploadMaker:
         job: Job,
         source: Source,
         workdir: LazyDir,
-        preparing: Callable[[], Awaitable[None]],
+        stages: Stages,
     ) -> list[Upload]:
         """As it is when the bytes say it may go as it is; else probed, converted, split."""
         size = len(source) if isinstance(source, bytes) else source.stat().st_size
@@ -204,8 +216,10 @@ class UploadMaker:
                 raise
             return as_declared
         audio.check_duration(info, self._limit)
-        if info.duration is None or not _fits(info.size, info.duration, limits):
-            await preparing()  # to be cut into parts: seconds, or a minute for hours of audio
+        long = info.duration is None or not _fits(info.size, info.duration, limits)
+        if long or audio.api_upload_name(info) is None:
+            # Converted, or cut into parts: seconds, or a minute for hours of audio.
+            stages.converting(long)
         parts = await audio.prepare_parts(
             path,
             info,

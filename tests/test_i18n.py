@@ -185,8 +185,6 @@ def test_durations_in_russian_take_the_right_plural(seconds: int, said: str) -> 
 
 def test_counts_in_russian_take_the_right_plural() -> None:
     with i18n.use_language("ru"):
-        assert texts.part_progress(1, 21).endswith("готово 1 из 21 части")
-        assert texts.part_progress(2, 3).endswith("готово 2 из 3 частей")
         assert "1 минута аудио" in texts.quota_used(60, 3600)
         assert "(осталось: 1 час)" in texts.quota_used(60, 3600)
 

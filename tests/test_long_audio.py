@@ -11,6 +11,7 @@ that position, whatever order they reached the API in.
 
 from __future__ import annotations
 
+import itertools
 import re
 import tempfile
 from collections.abc import AsyncIterator
@@ -40,7 +41,8 @@ HOURS_2 = len(PITCHES) * SECTION_SECONDS
 API_MAX_BYTES = 25 * 1024 * 1024
 API_MAX_SECONDS = 1500
 QUIET = 300  # peak sample (of 32767) in a silence after lossy coding; the tones reach ~4000
-_PROGRESS = re.compile(r"(\d+) of (\d+) parts done")
+_PROGRESS = re.compile(r"Transcribing part (\d+) of (\d+)")
+_STAGES = ["Downloading", "Converting…", "Transcribing"]
 
 
 @pytest.fixture(scope="session")
@@ -131,16 +133,18 @@ async def test_placeholder_shows_progress_on_long_work(
     assert placeholder is not None
     shown = placeholder.history
     assert shown[0] == "🎙 Transcribing…"
-    assert "long recording" in (shown[1] or "")
-    counts = [tuple(map(int, m.groups())) for t in shown[2:] if (m := _PROGRESS.search(t or ""))]
-    assert len(counts) == len(shown) - 2, shown
-    total = len(api.requests)
-    assert counts[0] == (0, total)
-    assert len(counts) >= 2
-    assert all(n == total for _, n in counts)
-    done = [d for d, _ in counts]
-    assert done == sorted(set(done))
-    assert done[-1] < total
+    notes = [text or "" for text in shown[1:]]
+    assert notes, "cutting two hours takes seconds: at least that is shown"
+    # Downloading, converting, transcribing: in that order, each part counted out of all.
+    stages = [_STAGES.index(text.split()[1]) for text in notes]
+    assert stages == sorted(stages), notes
+    parts = [tuple(map(int, m.groups())) for t in notes if (m := _PROGRESS.search(t))]
+    assert all(total == len(api.requests) for _, total in parts), notes
+    assert [part for part, _ in parts] == sorted(part for part, _ in parts)
+    # At most one edit every PROGRESS_EDIT_SECONDS (5 s), counted from the placeholder.
+    times = [c.at for c in tg.calls("sendMessage") + tg.calls("editMessageText") if c.ok]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(sorted(times)[:-1])]
+    assert all(gap >= 5 - 0.05 for gap in gaps), gaps
     assert final.startswith("[00:00]\ntranscript ")
 
 
@@ -159,7 +163,7 @@ async def test_cancelled_long_job_leaves_no_ffmpeg_and_no_files(
 
         def cutting() -> bool:
             message = reply_to(tg, message_id)
-            return message is not None and "long recording" in (message.text or "")
+            return message is not None and "Converting" in (message.text or "")
 
         await tg.wait_for(cutting, timeout=15)
         await eventually(lambda: bool(child_processes()), timeout=15)  # ffmpeg at work on it

@@ -1,5 +1,5 @@
-"""The conversation: the command menu, /start and /help, the model, a job's progress and pieces
-of a transcript; `span` words a duration for every room."""
+"""The conversation: the command menu, /start and /help, the model, the placeholder and pieces
+of a transcript (a long job's progress: texts.progress); `span` words a duration for every room."""
 
 from __future__ import annotations
 
@@ -34,10 +34,6 @@ def model_label(spec: ModelSpec) -> str:
 
 def working() -> str:
     return _("🎙 Transcribing…")
-
-
-def preparing() -> str:
-    return _("🎙 A long recording: cutting it into parts…")
 
 
 def no_speech() -> str:
@@ -129,14 +125,6 @@ def auto_transcribe_state(enabled: bool) -> str:
     if enabled:
         return _("✅ I'll transcribe voice notes in this group automatically.")
     return _("⏸ Automatic transcription is off here. Reply /transcribe to a voice note to ask.")
-
-
-def part_progress(done: int, total: int) -> str:
-    return ngettext(
-        "🎙 Transcribing a long recording… {done} of {total} part done",
-        "🎙 Transcribing a long recording… {done} of {total} parts done",
-        total,
-    ).format(done=done, total=total)
 
 
 def speaker(label: str) -> str:

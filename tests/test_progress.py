@@ -1,0 +1,291 @@
+"""Progress with the time left, in a long job's placeholder: "Downloading 38 %", "Converting…",
+"Transcribing part 3 of 8, about 2 min left", edited at most once per interval.
+
+A Whisper-style model with a 70 s request limit (MODELS_FILE) cuts a recording into parts of
+about 65 s: a tone WAV (slow enough to convert to be seen converting), or 280 s of ogg/opus
+(cut without re-encoding, quickly) into five. The fake API takes a set time per part (its
+`delay`): the engine's speed the bot measures.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import i18n, texts
+from bot.config import Settings
+from bot.progress import EngineSpeeds, time_left
+from tests.conftest import BotFactory, RunningBot, next_message_id, next_update_id
+from tests.fakes import FakeTelegram, FakeTranscriptionAPI, media_update, text_update
+from tests.fakes.file_server import FakeFileServer
+from tests.fakes.telegram_models import Call
+from tests.media_fixtures import USER, MediaLibrary, needs_media_tools, reply_to, send
+
+MODEL = "whisper-large-v3-turbo"
+SHORT_PARTS = f"[models.{MODEL}]\nmax_audio_seconds = 70\n"  # parts of at most ~65 s
+PART_SECONDS = 2.0  # the fake engine's time for one part
+GROUP = -100424242
+_PART = re.compile(r"^🎙 Transcribing part (\d) of (\d)(…|, about (\d+) (s|min) left)$")
+_PERCENT = re.compile(r"^🎙 Downloading (\d+) %$")
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> MediaLibrary:
+    return MediaLibrary(tmp_path_factory.mktemp("media"))
+
+
+@pytest.fixture
+async def files() -> AsyncIterator[FakeFileServer]:
+    async with FakeFileServer() as server:
+        yield server
+
+
+def short_parts(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    """Settings: the model with short parts, every transcript fresh (no cache)."""
+    models = tmp_path / "models.toml"
+    models.write_text(SHORT_PARTS)
+    return {
+        "transcription_models": MODEL,
+        "models_file": str(models),
+        "cache_transcripts_hours": 0,
+        **overrides,
+    }
+
+
+async def send_audio(
+    bot: RunningBot, tg: FakeTelegram, data: bytes, seconds: int, suffix: str = ".ogg"
+) -> int:
+    return await send(bot, tg, data, "audio", suffix=suffix, duration=seconds)
+
+
+def edits_of(tg: FakeTelegram, chat_id: int, message_id: int) -> list[Call]:
+    return [
+        call
+        for call in tg.calls("editMessageText")
+        if call.ok
+        and call.params.get("chat_id") == chat_id
+        and call.params.get("message_id") == message_id
+    ]
+
+
+async def finished(tg: FakeTelegram, chat_id: int, message_id: int) -> list[Call]:
+    """The placeholder's edits, once the last of them is not a progress note."""
+
+    def done() -> bool:
+        placeholder = reply_to_in(tg, chat_id, message_id)
+        return placeholder is not None and not (placeholder.text or "🎙").startswith("🎙")
+
+    await tg.wait_for(done, timeout=60)
+    placeholder = reply_to_in(tg, chat_id, message_id)
+    assert placeholder is not None
+    return edits_of(tg, chat_id, placeholder.message_id)
+
+
+def reply_to_in(tg: FakeTelegram, chat_id: int, message_id: int) -> Any:
+    return next((m for m in tg.bot_messages(chat_id) if m.reply_to == message_id), None)
+
+
+def notes(edits: list[Call]) -> list[str]:
+    """The progress notes shown, in order (the last edit is the transcript)."""
+    return [str(call.params["text"]) for call in edits[:-1]]
+
+
+def parts_shown(shown: list[str]) -> list[tuple[int, int, str | None]]:
+    found = [_PART.match(text) for text in shown]
+    return [(int(m[1]), int(m[2]), m[4] and f"{m[4]} {m[5]}") for m in found if m]
+
+
+# --- over HTTP -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sectioned(media: MediaLibrary) -> bytes:
+    """280 s of ogg/opus with a silence every 20 s: cut into five parts, without re-encoding."""
+    return media.sectioned([300, 450], 140).read_bytes()
+
+
+@needs_media_tools
+async def test_a_recording_to_convert_shows_converting_then_its_parts_then_the_transcript(
+    bot_factory: BotFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    media: MediaLibrary,
+    tmp_path: Path,
+) -> None:
+    api.delay = 1.0
+    data = media.tone_wav(200).read_bytes()
+    async with bot_factory(**short_parts(tmp_path, progress_edit_seconds=0.05)) as bot:
+        message_id = await send_audio(bot, tg, data, 200, ".wav")
+        edits = await finished(tg, USER, message_id)
+
+    placeholder = reply_to(tg, message_id)
+    assert placeholder is not None
+    assert placeholder.history[0] == "🎙 Transcribing…"
+    shown = [text for text in notes(edits) if not _PERCENT.match(text)]  # a download may show
+    # ffmpeg takes a while over 200 s of WAV; then four parts, all at once.
+    assert shown == ["🎙 Converting…", "🎙 Transcribing part 1 of 4…"]
+    assert len(api.requests) == 4
+    assert edits[-1].params["text"].startswith("[00:00]\ntranscript ")
+
+
+@needs_media_tools
+async def test_the_time_left_is_measured_then_shown_and_comes_true(
+    bot_factory: BotFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    sectioned: bytes,
+    tmp_path: Path,
+) -> None:
+    api.delay = PART_SECONDS
+    async with bot_factory(**short_parts(tmp_path, progress_edit_seconds=0.2)) as bot:
+        first = await finished(tg, USER, await send_audio(bot, tg, sectioned, 280))
+        second = await finished(tg, USER, await send_audio(bot, tg, sectioned, 280))
+
+    # The bot's first long job: no time before four of its parts are done, then the fifth's.
+    parts = parts_shown(notes(first))
+    assert parts[0] == (1, 5, None)
+    assert parts[-1] == (5, 5, "10 s"), notes(first)
+    assert len(api.requests) == 10
+    # Measured on the first job's parts, the second's time is shown from its first note.
+    timed = [call for call in second[:-1] if parts_shown([str(call.params["text"])])]
+    assert parts_shown(notes(second))[0] == (1, 5, "10 s"), notes(second)
+    # Five parts, four at a time: two rounds of PART_SECONDS, each note under "about 10 s".
+    assert {left for _, _, left in parts_shown(notes(second))} == {"10 s"}
+    for call in timed:
+        assert second[-1].at - call.at <= 10 + 1  # it came true (a little slack for the bot)
+
+
+@needs_media_tools
+async def test_progress_is_edited_at_most_once_per_interval_in_groups(
+    bot_factory: BotFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    sectioned: bytes,
+    tmp_path: Path,
+) -> None:
+    api.delay = PART_SECONDS
+    settings = short_parts(tmp_path, progress_edit_seconds=0.05, progress_group_edit_seconds=1.5)
+    async with bot_factory(**settings) as bot:
+        message_id = next_message_id()
+        file = tg.add_file(sectioned, file_path=f"music/file_{message_id}.ogg")
+        tg.add_message(GROUP, message_id)
+        update = media_update(
+            next_update_id(),
+            "audio",
+            chat_id=GROUP,
+            user_id=7,
+            message_id=message_id,
+            file=file,
+            duration=280,
+            chat_type="group",
+            mime_type="audio/ogg",
+        )
+        assert (await bot.deliver(update)).status_code == 200
+        edits = await finished(tg, GROUP, message_id)
+
+    placeholder = reply_to_in(tg, GROUP, message_id)
+    shown = notes(edits)
+    assert len(shown) >= 2, shown  # parts, then the time left, over about 4 s
+    sent = [placeholder_sent_at(tg, GROUP, placeholder.message_id)] + [c.at for c in edits[:-1]]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(sent)]
+    assert min(gaps) >= 1.5 - 0.05, gaps
+
+
+@needs_media_tools
+async def test_a_slow_link_shows_how_much_is_downloaded(
+    bot_factory: BotFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    files: FakeFileServer,
+    media: MediaLibrary,
+) -> None:
+    data = media.audio("mp3").read_bytes()
+    api.set_transcript(data, "the words behind the link")
+    url = files.slow("/talks/slow.mp3", data, pieces=6, every=0.4)
+    async with bot_factory(link_allow_private_networks=True, progress_edit_seconds=0.3) as bot:
+        message_id = next_message_id()
+        tg.add_message(USER, message_id, text=url)
+        update = text_update(
+            next_update_id(),
+            chat_id=USER,
+            user_id=USER,
+            message_id=message_id,
+            text=url,
+        )
+        assert (await bot.deliver(update)).status_code == 200
+        edits = await finished(tg, USER, message_id)
+
+    percents = [int(m[1]) for text in notes(edits) if (m := _PERCENT.match(text))]
+    assert len(percents) >= 2, notes(edits)
+    assert percents == sorted(set(percents))
+    assert percents[0] > 0
+    assert percents[-1] <= 100
+    assert edits[-1].params["text"] == "the words behind the link"
+
+
+def placeholder_sent_at(tg: FakeTelegram, chat_id: int, message_id: int) -> float:
+    return next(
+        call.at
+        for call in tg.calls("sendMessage")
+        if call.ok
+        and call.params.get("chat_id") == chat_id
+        and call.result["message_id"] == message_id
+    )
+
+
+# --- the rules, as plain functions -----------------------------------------------------------
+
+
+def test_time_left_counts_the_parts_running_and_those_waiting_for_a_slot() -> None:
+    # Two slots, 0.1 s per second of audio: parts of 100 s take 10 s each.
+    assert time_left(0.0, [], [100, 100, 100], rate=0.1, slots=2) == pytest.approx(20)
+    # One running since 4 s ago (6 s to go), one waiting: it starts in the free slot now.
+    assert time_left(4.0, [(0.0, 100)], [100], rate=0.1, slots=2) == pytest.approx(10)
+    # Both slots busy: the waiting part starts when the first ends.
+    left = time_left(4.0, [(0.0, 100), (2.0, 100)], [100], rate=0.1, slots=2)
+    assert left == pytest.approx(16)
+    # A part taking longer than measured is not "done in the past".
+    assert time_left(50.0, [(0.0, 100)], [], rate=0.1, slots=4) == 0
+
+
+def test_engine_speed_is_measured_on_long_parts_only() -> None:
+    speeds = EngineSpeeds()
+    speeds.measured("m", audio_seconds=5, wall_seconds=2)  # overhead, not speed
+    assert speeds.rate("m") is None
+    speeds.measured("m", audio_seconds=100, wall_seconds=10)
+    speeds.measured("m", audio_seconds=100, wall_seconds=20)
+    assert speeds.rate("m") == pytest.approx(0.15)
+    assert speeds.rate("other") is None
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [
+        (3, "about 10 s left"),
+        (31, "about 40 s left"),
+        (55, "about 1 min left"),
+        (130, "about 2 min left"),
+        (600, "about 10 min left"),
+    ],
+)
+def test_time_left_reads_in_tens_of_seconds_then_minutes(seconds: float, said: str) -> None:
+    assert texts.time_left(seconds) == said
+
+
+def test_progress_notes_are_translated() -> None:
+    with i18n.use_language("ru"):
+        assert texts.transcribing(3, 8, 120) == "🎙 Расшифровываю часть 3 из 8, осталось около 2 мин"
+        assert texts.downloading(38, 100) == "🎙 Скачиваю: 38 %"
+    with i18n.use_language("vi"):
+        assert texts.transcribing(3, 8, None) == "🎙 Đang chuyển phần 3/8 thành văn bản…"
+        assert texts.converting() == "🎙 Đang chuyển đổi định dạng…"
+
+
+def test_progress_intervals_default_to_5_s_and_15_s_in_groups() -> None:
+    settings = Settings(_env_file=None, telegram_bot_token="1:abcdef", openai_api_key="sk-key")
+    assert (settings.progress_edit_seconds, settings.progress_group_edit_seconds) == (5, 15)
