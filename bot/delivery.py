@@ -202,21 +202,48 @@ class Replies:
         .txt) goes on where this one stopped instead of sending the earlier parts again.
         """
         text = segments.layout(result, texts.speaker)
-        head = heading(job)
-        room = MESSAGE_LIMIT - (utf16_len(job.sender_name or "") + 4 if head else 0)
-        pieces = split_for_telegram(text, room)
-        if pieces:
-            htmls = [head + escape(pieces[0]), *(escape(p) for p in pieces[1:])]
-            spoken = await self._spoken(job, text)
-            markup = transcript_keyboard(job, result, self._settings, len(pieces), spoken)
-        else:
-            htmls, markup = [head + texts.no_speech()], None
-        attach = len(pieces) > ATTACH_AFTER_MESSAGES
+        htmls, markup, attach = await self._messages(job, result, text)
         digest = _digest(htmls, attach)
         resumed = job.sent_digest == digest
         # Messages to rewrite in place: an upgrade's, or an earlier attempt's (other text).
         earlier = list(job.replaces) or list(job.sent_ids) or _listed(placeholder)
-        ids = list(job.sent_ids) if resumed else []
+        sent = list(job.sent_ids) if resumed else []
+        ids = await self._send_all(job, htmls, markup, earlier, digest, sent)
+        if attach and not (resumed and job.file_sent):
+            await self._bot.send_document(
+                job.chat_id,
+                InputFile(text.encode("utf-8"), filename="transcript.txt"),
+                caption=texts.full_transcript_caption(),
+                reply_parameters=self._reply_to(job),
+            )
+            await self._store.record_sent(job, digest, ids, True)
+        return ids
+
+    async def _messages(
+        self, job: Job, result: Transcribed, text: str
+    ) -> tuple[list[str], InlineKeyboardMarkup | None, bool]:
+        """Each message's HTML, the buttons under the last, and whether a .txt goes too."""
+        head = heading(job)
+        room = MESSAGE_LIMIT - (utf16_len(job.sender_name or "") + 4 if head else 0)
+        pieces = split_for_telegram(text, room)
+        if not pieces:
+            return [head + texts.no_speech()], None, False
+        htmls = [head + escape(pieces[0]), *(escape(p) for p in pieces[1:])]
+        spoken = await self._spoken(job, text)
+        markup = transcript_keyboard(job, result, self._settings, len(pieces), spoken)
+        return htmls, markup, len(pieces) > ATTACH_AFTER_MESSAGES
+
+    async def _send_all(
+        self,
+        job: Job,
+        htmls: list[str],
+        markup: InlineKeyboardMarkup | None,
+        earlier: list[int],
+        digest: str,
+        ids: list[int],
+    ) -> tuple[int, ...]:
+        """The messages from where `ids` (already sent) stops: edited over `earlier` ones while
+        there are some, then sent (each recorded); earlier ones left over are deleted."""
         if len(htmls) > max(len(ids), len(earlier)):
             await self._still_ours(job)
         for index in range(len(ids), len(htmls)):
@@ -232,14 +259,6 @@ class Replies:
         for surplus in earlier[len(htmls) :]:  # an upgrade (or a retry) that came out shorter
             with contextlib.suppress(TelegramError):
                 await self._bot.delete_message(job.chat_id, surplus)
-        if attach and not (resumed and job.file_sent):
-            await self._bot.send_document(
-                job.chat_id,
-                InputFile(text.encode("utf-8"), filename="transcript.txt"),
-                caption=texts.full_transcript_caption(),
-                reply_parameters=self._reply_to(job),
-            )
-            await self._store.record_sent(job, digest, tuple(ids), True)
         return tuple(ids)
 
 
