@@ -21,6 +21,9 @@ from tests.conftest import (
     send_voice,
 )
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
+from tests.test_private_chat import USER
+from tests.test_summary_button import long_transcript, summary_data
+from tests.test_upgrade_button import press
 
 FIRST = 7300  # private chats FIRST, FIRST + 1, ...
 
@@ -100,6 +103,21 @@ async def test_a_429_from_the_api_is_waited_out_by_every_job(
     assert all(c.ok for c in later)
     pause = retry_after or 1.0
     assert min(c.at for c in later) - refused.at >= pause - 0.1  # no one asked before it ended
+
+
+async def test_a_429_to_a_summary_holds_back_transcriptions_with_the_same_key(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    async with bot_factory(summary_min_words=30, streaming=False) as bot:
+        transcript_id = await long_transcript(bot, tg, api, voice_bytes)
+        api.fail_next(429, retry_after=2, route="chat")
+        await press(bot, tg, USER, transcript_id, summary_data(tg, transcript_id), USER)
+        refused = (await api.wait_chat_calls(1))[0]
+        await send_voice(bot, tg, voice_bytes, chat_id=FIRST)
+        asked = (await api.wait_calls(2))[1]
+        await api.wait_chat_calls(2)  # the summary, asked again after the pause
+    assert refused.status == 429
+    assert asked.at - refused.at >= 2 - 0.1
 
 
 async def test_a_429_seen_by_one_replica_holds_back_the_others(
