@@ -57,8 +57,9 @@ def secrets_of(settings: Settings) -> list[str]:
     if settings.sentry_dsn is not None:
         secrets.append(settings.sentry_dsn.get_secret_value())
     database = database_location(settings.database_url)
-    if isinstance(database, RedisLocation) and database.password:
-        secrets += [database.password, quote(database.password, safe="")]
+    if isinstance(database, RedisLocation):
+        for password in database.passwords:
+            secrets += [password, quote(password, safe="")]
     return secrets
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -22,6 +21,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# Re-exported: the settings' database locations live in bot.locations.
+from bot.locations import RedisLocation as RedisLocation
+from bot.locations import SentinelAddress as SentinelAddress
+from bot.locations import SqliteLocation as SqliteLocation
+from bot.locations import database_location as database_location
+from bot.locations import redact_url as redact_url
 from bot.models import MAX_NAME_BYTES, ModelsFileError, Registry, build_registry
 
 # Telegram: "1-256 characters. Only characters A-Z, a-z, 0-9, _ and - are allowed."
@@ -220,7 +225,13 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
-        database_location(value)
+        location = database_location(value)
+        passwords = location.passwords if isinstance(location, RedisLocation) else []
+        if any(len(password) < MIN_SECRET_LENGTH for password in passwords):
+            raise ValueError(
+                f"a Redis password of at least {MIN_SECRET_LENGTH} characters (a shorter one "
+                "cannot be kept out of the logs)"
+            )
         return value
 
     @field_validator("webhook_secret")
@@ -296,79 +307,6 @@ def _check_length(value: SecretStr | None) -> None:
         raise ValueError(
             f"at least {MIN_SECRET_LENGTH} characters (a shorter one cannot be kept out of logs)"
         )
-
-
-@dataclass(frozen=True)
-class SqliteLocation:
-    path: Path
-
-
-@dataclass(frozen=True)
-class RedisLocation:
-    url: str  # as given: redis:// or rediss://, maybe with a password
-
-    @property
-    def redacted(self) -> str:
-        """The URL with its password replaced by ***, for logs and errors."""
-        return redact_url(self.url)
-
-    @property
-    def password(self) -> str | None:
-        """The password as Redis gets it (percent-decoded), to keep it out of the logs: from
-        `redis://user:password@host` or, as redis-py also reads it, `?password=`."""
-        parts = urlsplit(self.url)
-        if parts.password is not None:
-            return unquote(parts.password)
-        given = parse_qs(parts.query).get("password")
-        return given[0] if given else None
-
-
-def database_location(url: str) -> SqliteLocation | RedisLocation:
-    """`sqlite:///relative/path`, `sqlite:////absolute/path` (SQLAlchemy's convention), or
-    `redis://[:password@]host[:port][/db]` (`rediss://` for TLS)."""
-    scheme = url.partition("://")[0].lower()
-    if scheme in ("redis", "rediss"):
-        return _redis_location(url)
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or len(url) == len(prefix):
-        raise ValueError(
-            "sqlite:///relative/path, sqlite:////absolute/path or redis://host:port/db"
-        )
-    return SqliteLocation(Path(url[len(prefix) :]))
-
-
-def _redis_location(url: str) -> RedisLocation:
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    if not parts.hostname or port == -1:
-        raise ValueError("redis://[:password@]host[:port][/db] with a host and a numeric port")
-    database = parts.path.strip("/")
-    if database and not database.isdigit():
-        raise ValueError("redis://host:port/db where db is a number (0 by default)")
-    location = RedisLocation(url)
-    if location.password is not None and len(location.password) < MIN_SECRET_LENGTH:
-        raise ValueError(
-            f"a Redis password of at least {MIN_SECRET_LENGTH} characters (a shorter one "
-            "cannot be kept out of the logs)"
-        )
-    return location
-
-
-def redact_url(url: str) -> str:
-    """A URL without its password, in userinfo or `?password=` (user names stay: not secret)."""
-    parts = urlsplit(url)
-    if parts.password is not None:
-        user = parts.username or ""
-        host = parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{user}:***@{host}")
-    query = _PASSWORD_PARAM.sub(r"\1***", parts.query)
-    return parts._replace(query=query).geturl()
-
-
-_PASSWORD_PARAM = re.compile(r"(?i)((?:^|&)password=)[^&]*")
 
 
 def describe_errors(error: ValidationError) -> list[str]:

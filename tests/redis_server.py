@@ -33,6 +33,7 @@ class RedisServer:
     databases: int = 1024
     port: int = field(default_factory=_free_port)
     pid: int | None = None
+    extra_args: tuple[str, ...] = ()  # e.g. ("--replicaof", "127.0.0.1", "6379")
 
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
@@ -61,6 +62,7 @@ class RedisServer:
                 *("--daemonize", "yes", "--pidfile", str(self._pidfile)),
                 *("--logfile", str(self.directory / "redis.log")),
                 *persistence,
+                *self.extra_args,
             ],
             check=True,
             stdin=subprocess.DEVNULL,

@@ -8,11 +8,11 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.config import RedisLocation, SqliteLocation, database_location
 from bot.doctor.result import Result, failed, passed
+from bot.redis_client import connect
 from bot.store.sqlite import SCHEMA_VERSION
 
 
@@ -110,7 +110,7 @@ def _check_new_sqlite(path: Path) -> Result:
 
 async def _check_redis(location: RedisLocation) -> Result:
     name = "redis"
-    client = Redis.from_url(location.url, socket_connect_timeout=3, socket_timeout=5)
+    client = connect(location.url, max_connections=2)
     try:
         server = await client.info("server")
         memory = await client.info("memory")

@@ -65,10 +65,28 @@ class RedisStore(RedisJobs, RedisUsage):
 
     @translated
     async def confirm_update(self, update_id: int) -> None:
-        await self._scripts["CONFIRM_UPDATE"](
-            keys=update_keys(update_id),
-            args=[update_id & UPDATE_BITS, self._token, UPDATE_MEMORY_SECONDS],
-        )
+        """The update is seen; with replicas to wait for (`wait_replicas`), once they have it.
+
+        The last write of an accepted update, just before Telegram gets its 200: a failover
+        that lost its job would lose the note for good, as Telegram does not send it again.
+        WAIT counts the writes of its own connection, so it goes in one pipeline with this one:
+        replication is one ordered stream, and the job written before it is covered too."""
+        keys = update_keys(update_id)
+        args: list[int | float | str] = [
+            update_id & UPDATE_BITS,
+            self._token,
+            UPDATE_MEMORY_SECONDS,
+        ]
+        replicas, timeout_ms = self._location.wait
+        if replicas <= 0:
+            await self._scripts["CONFIRM_UPDATE"](keys=keys, args=args)
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await self._scripts["CONFIRM_UPDATE"](keys=keys, args=args, client=pipe)
+            pipe.wait(replicas, timeout_ms)
+            _, acknowledged = await pipe.execute()
+        if int(acknowledged) < replicas:
+            self._too_few_replicas(int(acknowledged), replicas, timeout_ms)
 
     @translated
     async def forget_update(self, update_id: int) -> None:

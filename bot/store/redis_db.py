@@ -23,6 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.config import RedisLocation
+from bot.logs import Throttle
 from bot.redis_client import connect
 from bot.store import redis_scripts as lua
 from bot.store import redis_scripts_claimed as claimed
@@ -102,6 +103,7 @@ class RedisConnection:
         self._scripts: dict[str, AsyncScript] = {}
         self._next_takeover = 0.0
         self._takeover_cursor = "0-0"  # where the look for expired leases goes on
+        self._replica_lag = Throttle(60.0)  # updates a replica did not confirm in time
 
     @property
     def redis(self) -> Redis:
@@ -112,7 +114,7 @@ class RedisConnection:
     async def open(self) -> None:
         # The job scripts tolerate running twice (uniqueness keys, status checks); a usage
         # record could count twice.
-        client = connect(self._location.url, max_connections=64)
+        client = connect(self._location.url, max_connections=64)  # or the master Sentinel names
         self._redis = client
         self._scripts = {name: client.register_script(src) for name, src in _SCRIPTS.items()}
         try:
@@ -163,9 +165,23 @@ class RedisConnection:
             await self._redis.aclose()
             self._redis = None
 
-    # Every write is applied (and in Redis's AOF) when its call returns. No WAIT for Redis
-    # replicas: the promise is "in Redis before the 200", as it is "in the SQLite file"; a
-    # replica's copy is for failover, with its own small window.
+    # Every write is applied (and in Redis's AOF) when its call returns. With replicas to wait
+    # for (DATABASE_URL's wait_replicas: 1 with Sentinel), an accepted update's last write also
+    # waits until they have it (confirm_update): a failover cannot then lose an accepted note.
+
+    def _too_few_replicas(self, acknowledged: int, replicas: int, timeout_ms: int) -> None:
+        # Accepted anyway: refusing every update while a replica is away would stop the bot;
+        # the note is lost only if the master also dies before the replica catches up.
+        count = self._replica_lag.hit()
+        if count is not None:
+            log.warning(
+                "only %d of %d Redis replicas confirmed an accepted update within %d ms "
+                "(%d such update(s) in the last minute)",
+                acknowledged,
+                replicas,
+                timeout_ms,
+                count,
+            )
 
     @translated
     async def ping(self) -> None:
