@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from bot.config import RedisLocation, SentinelAddress, database_location
-from tests.conftest import BotFactory, RunningBot, free_port, voice_message
+from tests.conftest import BotFactory, RunningBot, free_port, process_env, voice_message
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
 from tests.redis_server import RedisServer
 
@@ -219,3 +219,15 @@ def test_wait_settings_come_from_the_query_and_redis_py_never_sees_them() -> Non
 def test_a_bad_sentinel_url_is_refused_at_start(url: str) -> None:
     with pytest.raises(ValueError, match=r"sentinel|whole number"):
         database_location(url)
+
+
+async def test_the_doctor_reaches_redis_through_sentinel(
+    tg: FakeTelegram, api: FakeTranscriptionAPI, trio: Trio, tmp_path: Path
+) -> None:
+    from tests.test_doctor import doctor, line
+
+    env = process_env(tg, api, tmp_path, 8080, DATABASE_URL=trio.url)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    _, lines = await doctor(env, tmp_path)
+    assert line(lines, "redis").startswith("✓ redis: Redis ")
+    assert "maxmemory-policy noeviction" in line(lines, "redis")
