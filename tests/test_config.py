@@ -152,6 +152,8 @@ def test_unreachable_redis_stops_the_bot_naming_database_url_without_the_passwor
         ("webhook_secret", "abc"),
         ("database_url", "redis://:pw@localhost:6379/0"),
         ("database_url", "redis://localhost:6379/0?password=pw"),
+        ("database_url", "redis+sentinel://:pw@s1:26379/master"),
+        ("database_url", "redis+sentinel://s1:26379/master?sentinel_password=pw"),
     ],
 )
 def test_secrets_too_short_to_keep_out_of_the_logs_are_refused(setting: str, value: str) -> None:
@@ -174,3 +176,13 @@ def test_a_redis_password_in_the_query_is_known_and_redacted() -> None:
     assert location.password == "s3cret-pass"
     assert redact_url(url) == "redis://redis.internal:6379/0?password=***&socket_timeout=5"
     assert redact_url("redis://user:s3cret-pass@h:1/0") == "redis://user:***@h:1/0"
+
+
+def test_the_sentinels_own_password_is_known_and_redacted() -> None:
+    url = "redis+sentinel://:master-pass@s1:26379,s2:26379/mymaster/0?sentinel_password=sent-pass"
+    location = database_location(url)
+    assert isinstance(location, RedisLocation)
+    assert location.passwords == ["master-pass", "sent-pass"]
+    assert redact_url(url) == (
+        "redis+sentinel://:***@s1:26379,s2:26379/mymaster/0?sentinel_password=***"
+    )
