@@ -8,7 +8,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -33,6 +33,8 @@ from bot.transcriber import Transcriber
 from bot.uploads import Upload, UploadMaker, measured_seconds
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 PARTS_AT_ONCE = 4  # parts of one long recording sent to the API concurrently
 
@@ -109,33 +111,11 @@ class JobRunner:
     async def _attempt(
         self, job: Job, report: JobReport, announcer: Announcer
     ) -> tuple[Outcome, str | None]:
+        """Every expected outcome decided here: done, failed (and told), dropped, retried."""
         try:
-            key = cache_key(job)
-            cached = await self._cached(key)
-            if cached is not None:
-                # The same file was transcribed already: free, unless it was this job's own
-                # earlier attempt (delivery failed after the API was paid), which is billed.
-                result = cached
-                billed = await self._cached_seconds(key, job) if job.attempts > 1 else 0.0
-                report.cached = True
-            else:
-                result, billed = await self._transcribed(job, key, announcer, report)
-            report.audio_seconds, report.chars = billed, len(result.text)
-            # The final text never waits behind an announcement: a placeholder under way is
-            # edited, else the transcript is the one message.
-            placeholder = await announcer.stop()
-            reply_ids = await self._replies.transcript(job, placeholder, result)
-            await self._store.finish_job(job, billed, reply_ids)
-            report.lap("reply")
-            return "done", None
+            return await self._complete(job, report, announcer)
         except TranscribotError as exc:
-            # The placeholder first: one under way records itself, which a failed job refuses.
-            placeholder = await announcer.stop()
-            failed = failure_of(exc)
-            await self._store.fail_job(job, failed.stored)
-            self._alerts.job_error(job.id, exc, failed)
-            await self._replies.tell(job, placeholder, texts.for_error(exc))
-            return "failed", failed.logged
+            return await self._failed(job, announcer, exc)
         except Forbidden as exc:
             # The bot may not write to this chat (blocked, removed from the group).
             failed = failure_of(exc)
@@ -143,20 +123,61 @@ class JobRunner:
             await self._store.fail_job(job, failed.stored)
             return "dropped", failed.logged
         except (RetryAfter, NetworkError) as exc:
-            # Telegram itself is in trouble (BadRequest is a NetworkError subclass: handled below).
-            failed = failure_of(exc)
-            if isinstance(exc, BadRequest):
-                placeholder = await announcer.stop()
-                await self._store.fail_job(job, failed.stored)
-                # Else its placeholder would say "Transcribing…" for ever.
-                await self._replies.tell(job, placeholder, texts.unexpected())
-                return "failed", f"Telegram refused a request: {failed.logged}"
-            return await self._retry_or_fail(job, announcer, failed)
+            return await self._telegram_failed(job, announcer, exc)
         except LeaseLost:
             raise  # the job is another worker's now: nothing more from here
         except Exception as exc:
             log.exception("job=%d: unexpected error", job.id)
             return await self._retry_or_fail(job, announcer, failure_of(exc))
+
+    async def _complete(
+        self, job: Job, report: JobReport, announcer: Announcer
+    ) -> tuple[Outcome, None]:
+        """Transcribed (or found in the cache), delivered, and recorded done."""
+        key = cache_key(job)
+        cached = await self._cached(key)
+        if cached is not None:
+            # The same file was transcribed already: free, unless it was this job's own
+            # earlier attempt (delivery failed after the API was paid), which is billed.
+            result = cached
+            billed = await self._cached_seconds(key, job) if job.attempts > 1 else 0.0
+            report.cached = True
+        else:
+            result, billed = await self._transcribed(job, key, announcer, report)
+        report.audio_seconds, report.chars = billed, len(result.text)
+        # The final text never waits behind an announcement: a placeholder under way is
+        # edited, else the transcript is the one message.
+        placeholder = await announcer.stop()
+        reply_ids = await self._replies.transcript(job, placeholder, result)
+        await self._store.finish_job(job, billed, reply_ids)
+        report.lap("reply")
+        return "done", None
+
+    async def _failed(
+        self, job: Job, announcer: Announcer, exc: TranscribotError
+    ) -> tuple[Outcome, str]:
+        """An error we expected: the job fails, and the user is told why."""
+        # The placeholder first: one under way records itself, which a failed job refuses.
+        placeholder = await announcer.stop()
+        failed = failure_of(exc)
+        await self._store.fail_job(job, failed.stored)
+        self._alerts.job_error(job.id, exc, failed)
+        await self._replies.tell(job, placeholder, texts.for_error(exc))
+        return "failed", failed.logged
+
+    async def _telegram_failed(
+        self, job: Job, announcer: Announcer, exc: RetryAfter | NetworkError
+    ) -> tuple[Outcome, str]:
+        """Telegram itself is in trouble: the job is retried. A request it refused (BadRequest,
+        a NetworkError too) would be refused again: the job fails."""
+        failed = failure_of(exc)
+        if isinstance(exc, BadRequest):
+            placeholder = await announcer.stop()
+            await self._store.fail_job(job, failed.stored)
+            # Else its placeholder would say "Transcribing…" for ever.
+            await self._replies.tell(job, placeholder, texts.unexpected())
+            return "failed", f"Telegram refused a request: {failed.logged}"
+        return await self._retry_or_fail(job, announcer, failed)
 
     async def _given_up(self, job: Job) -> tuple[Outcome, str]:
         """Every earlier run of it ended without an outcome (the process died, say)."""
@@ -297,18 +318,23 @@ class JobRunner:
 
         tasks = [asyncio.create_task(one(i, u)) for i, u in enumerate(uploads)]
         try:
-            parts = await asyncio.gather(*tasks)
-        except BaseException:
-            # One part failed (or the job was cancelled): the others are of no use any more,
-            # and their files are about to be removed.
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+            parts = await _all_or_none(tasks)
         finally:
             if live is not None:
                 await live.finish()  # before _deliver's final edit
         return join_parts(uploads, parts)
+
+
+async def _all_or_none(tasks: list[asyncio.Task[_T]]) -> list[_T]:
+    """Every task's result, in order. When one fails (or this is cancelled) the others are of no
+    use any more (and their files are about to be removed): cancelled, and awaited."""
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _seconds_key(key: str) -> str:
