@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -30,6 +29,7 @@ from bot.report import JobReport, Outcome
 from bot.segments import Transcribed
 from bot.store import Job, JobStatus, LeaseLost, Store
 from bot.transcriber import Transcriber
+from bot.transcript_cache import billed_seconds, cache_key, cached_transcript, remember
 from bot.uploads import Upload, UploadMaker, measured_seconds
 
 log = logging.getLogger(__name__)
@@ -135,12 +135,12 @@ class JobRunner:
     ) -> tuple[Outcome, None]:
         """Transcribed (or found in the cache), delivered, and recorded done."""
         key = cache_key(job)
-        cached = await self._cached(key)
+        cached = await cached_transcript(self._store, self._settings, key)
         if cached is not None:
             # The same file was transcribed already: free, unless it was this job's own
             # earlier attempt (delivery failed after the API was paid), which is billed.
             result = cached
-            billed = await self._cached_seconds(key, job) if job.attempts > 1 else 0.0
+            billed = await billed_seconds(self._store, key, job) if job.attempts > 1 else 0.0
             report.cached = True
         else:
             result, billed = await self._transcribed(job, key, announcer, report)
@@ -206,7 +206,7 @@ class JobRunner:
                 self._alerts.upstream_answered()
         finally:
             await progress.finish()  # before any final text or error goes in the placeholder
-        await self._remember(key, result, billed)
+        await remember(self._store, self._settings, key, result, billed)
         return result, billed
 
     def _job_progress(self, job: Job, announcer: Announcer) -> JobProgress:
@@ -229,30 +229,6 @@ class JobRunner:
         if shows_progress(job) and job.placeholder_id is None:
             announcer.when_placed(progress.begin)
         return progress
-
-    async def _cached(self, key: str) -> Transcribed | None:
-        return await cached_transcript(self._store, self._settings, key)
-
-    async def _remember(self, key: str, result: Transcribed, billed: float) -> None:
-        """The text, and beside it its segments (subtitles and timestamps need them later)
-        and the seconds measured (a retry answered from here is billed them)."""
-        seconds = self._settings.cache_transcripts_hours * 3600
-        if seconds <= 0:
-            return
-        await self._store.put_transcript(key, result.text, seconds)
-        await self._store.put_transcript(_seconds_key(key), repr(billed), seconds)
-        if result.segments:
-            await self._store.put_transcript(
-                key + SEGMENTS_SUFFIX, segments.encode(result.segments), seconds
-            )
-
-    async def _cached_seconds(self, key: str, job: Job) -> float:
-        """What an earlier attempt of this job measured (and paid the API for)."""
-        kept = await self._store.get_transcript(_seconds_key(key))
-        if kept is not None:
-            with contextlib.suppress(ValueError):
-                return float(kept)
-        return job.duration or 0.0  # cached before measured seconds were kept with the text
 
     async def _retry_or_fail(
         self, job: Job, announcer: Announcer, failed: Failure
@@ -335,31 +311,6 @@ async def _all_or_none(tasks: list[asyncio.Task[_T]]) -> list[_T]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
-
-
-def _seconds_key(key: str) -> str:
-    return f"{key}:seconds"
-
-
-def cache_key(job: Job) -> str:
-    """The same file (forwarded anywhere) asked for with the same model and hints."""
-    parts = (job.file_unique_id, job.model, job.language or "", job.prompt or "")
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-# The cache key of a transcript's segments, beside its text's.
-SEGMENTS_SUFFIX = ":segments"
-
-
-async def cached_transcript(store: Store, settings: Settings, key: str) -> Transcribed | None:
-    """A transcript kept from before (CACHE_TRANSCRIPTS_HOURS), with its segments if it had any."""
-    if settings.cache_transcripts_hours <= 0:
-        return None
-    text = await store.get_transcript(key)
-    if text is None:
-        return None
-    stored = await store.get_transcript(key + SEGMENTS_SUFFIX)
-    return Transcribed(text, segments.decode(stored) if stored else ())
 
 
 def join_parts(uploads: list[Upload], parts: list[Transcribed]) -> Transcribed:

@@ -7,10 +7,10 @@ import logging
 from bot import segments, texts
 from bot.config import Settings
 from bot.delivery import without_heading
-from bot.pipeline import cache_key, cached_transcript
 from bot.replies import MESSAGE_LIMIT, escape, split_for_telegram
 from bot.store import Job, Store, Usage
 from bot.summarizer import Summarizer
+from bot.transcript_cache import cache_key, cached_transcript
 
 log = logging.getLogger(__name__)
 

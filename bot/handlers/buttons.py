@@ -29,10 +29,10 @@ from bot.callbacks import (
 )
 from bot.errors import TranscribotError
 from bot.handlers.common import is_chat_admin
-from bot.pipeline import cache_key, cached_transcript
 from bot.services import Context, Services, services_of
 from bot.store import Job, JobStatus, NewJob
 from bot.store.codec import NEW_JOB_FIELDS
+from bot.transcript_cache import cache_key, cached_transcript
 
 log = logging.getLogger(__name__)
 

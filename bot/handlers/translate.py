@@ -17,9 +17,9 @@ from bot.handlers.buttons import later, pressed, quietly, under, without_button
 from bot.handlers.common import settings_here, user_id_of
 from bot.handlers.media import media_of
 from bot.live import LiveText, interval_for
-from bot.pipeline import cache_key
 from bot.services import Context, Services, services_of
 from bot.store import Job
+from bot.transcript_cache import cache_key
 from bot.translations import language_name, translation_htmls
 
 log = logging.getLogger(__name__)
