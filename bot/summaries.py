@@ -8,7 +8,7 @@ from bot import segments, texts
 from bot.config import Settings
 from bot.delivery import without_heading
 from bot.replies import MESSAGE_LIMIT, escape, split_for_telegram
-from bot.store import Job, Store, Usage
+from bot.store import Job, Store, Usage, UsageKind
 from bot.summarizer import Summarizer
 from bot.transcript_cache import cache_key, cached_transcript
 
@@ -60,6 +60,7 @@ class Summaries:
             model=model,
             input_tokens=made.input_tokens,
             output_tokens=made.output_tokens,
+            kind=UsageKind.SUMMARY,
         )
         try:
             await self._store.add_usage(usage)

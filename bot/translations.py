@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -11,7 +12,7 @@ from babel import Locale, UnknownLocaleError
 from bot import texts
 from bot.config import Settings
 from bot.replies import MESSAGE_LIMIT, escape, split_for_telegram
-from bot.store import Store, Usage
+from bot.store import Store, Usage, UsageKind
 from bot.summarizer import Summarizer
 
 log = logging.getLogger(__name__)
@@ -102,17 +103,15 @@ class Translations:
         model = self._settings.chat_model
         name = language_name(code) or code
         done: list[str] = []
-        usage = Usage(user_id=user_id, chat_id=chat_id, model=model)
+        usage = Usage(user_id=user_id, chat_id=chat_id, model=model, kind=UsageKind.TRANSLATION)
         try:
             for part in parts_of(text):
                 made = await self._summarizer.translate(part, model, name, code)
                 done.append(made.text)
                 if on_part is not None:
                     await on_part("\n\n".join(done))
-                usage = Usage(
-                    user_id=user_id,
-                    chat_id=chat_id,
-                    model=model,
+                usage = dataclasses.replace(
+                    usage,
                     input_tokens=usage.input_tokens + made.input_tokens,
                     output_tokens=usage.output_tokens + made.output_tokens,
                 )

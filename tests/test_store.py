@@ -26,8 +26,10 @@ from bot.store import (
     Store,
     UpdateBeingHandled,
     Usage,
+    UsageKind,
     open_store,
 )
+from bot.store.redis_db import PREFIX, day_name
 from bot.store.sqlite_schema import MIGRATIONS
 from tests.conftest import BACKENDS, backend_url
 
@@ -395,7 +397,7 @@ async def test_usage_adds_up_per_model_and_feeds_the_statistics(store: Store) ->
     await store.finish_job(first, 120.0)
     await store.finish_job(second, 0)  # answered from the cache: free
     await store.add_usage(
-        Usage(user_id=10, chat_id=-5, model="gpt-4o-mini", input_tokens=900, output_tokens=80)
+        Usage(10, -5, "gpt-4o-mini", input_tokens=900, output_tokens=80, kind=UsageKind.SUMMARY)
     )
     await store.add_usage(Usage(user_id=10, chat_id=3, model="gpt-4o-transcribe", audio_seconds=60))
     await store.add_usage(Usage(user_id=11, chat_id=3, model="gpt-4o-transcribe", audio_seconds=6))
@@ -416,6 +418,70 @@ async def test_usage_adds_up_per_model_and_feeds_the_statistics(store: Store) ->
     assert today == {"gpt-4o-mini-transcribe": 2.0, "gpt-4o-transcribe": 1.1}
     assert stats.top_chats[0] == (3, 3, 11.1)
     assert stats.top_chats[1] == (-5, 1, 2.0)
+
+
+async def test_summaries_and_translations_are_counted_apart(store: Store) -> None:
+    chat = "gpt-4o-mini"
+    summary, translation = UsageKind.SUMMARY, UsageKind.TRANSLATION
+    await store.add_usage(Usage(10, -5, chat, input_tokens=900, output_tokens=80, kind=summary))
+    await store.add_usage(Usage(10, -5, chat, input_tokens=100, output_tokens=20, kind=summary))
+    await store.add_usage(Usage(10, 3, chat, input_tokens=300, output_tokens=290, kind=translation))
+    await store.add_usage(Usage(11, 3, chat, input_tokens=5, output_tokens=5, kind=translation))
+    await store.add_usage(Usage(10, 3, "gpt-4o-transcribe", audio_seconds=60))
+
+    totals = await store.usage_since(10, since=0)
+    assert [
+        (t.model, t.kind, t.count, t.audio_seconds, t.input_tokens, t.output_tokens) for t in totals
+    ] == [
+        (chat, summary, 2, 0.0, 1000, 100),
+        (chat, translation, 1, 0.0, 300, 290),
+        ("gpt-4o-transcribe", UsageKind.TRANSCRIPTION, 1, 60.0, 0, 0),
+    ]
+    stats = await store.stats()
+    assert [
+        (t.model, t.kind, t.count, t.input_tokens, t.output_tokens) for t in stats.chat_usage
+    ] == [
+        (chat, summary, 2, 1000, 100),
+        (chat, translation, 2, 305, 295),
+    ]
+    assert stats.minutes_by_model == {"gpt-4o-transcribe": 1.0}
+
+
+async def test_sqlite_tokens_from_before_usage_had_kinds_count_as_chat(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        for script in MIGRATIONS[:3]:
+            db.executescript(script)
+        db.execute("PRAGMA user_version=3")
+        db.execute(
+            "INSERT INTO usage (user_id, chat_id, model, audio_seconds, input_tokens, "
+            "output_tokens, at) VALUES (5, 5, 'gpt-4o-mini', 0, 700, 70, 1), "
+            "(5, 5, 'gpt-4o-transcribe', 90, 0, 0, 1)"
+        )
+    async with opened(f"sqlite:///{path}") as store:
+        totals = await store.usage_since(5, since=0)
+        stats = await store.stats()
+    assert [(t.model, t.kind, t.input_tokens, t.audio_seconds) for t in totals] == [
+        ("gpt-4o-mini", UsageKind.CHAT, 700, 0.0),
+        ("gpt-4o-transcribe", UsageKind.TRANSCRIPTION, 0, 90.0),
+    ]
+    assert [(t.model, t.kind) for t in stats.chat_usage] == [("gpt-4o-mini", UsageKind.CHAT)]
+
+
+async def test_redis_tokens_from_before_usage_had_kinds_count_as_chat(redis_url: str) -> None:
+    import redis
+
+    admin = redis.Redis.from_url(redis_url)
+    mine = f"{PREFIX}usage:user:5:{day_name(time.time())}"
+    admin.hset(mine, mapping={"gpt-4o-mini|n": 1, "gpt-4o-mini|i": 700, "gpt-4o-mini|o": 70})
+    admin.close()
+    async with opened(redis_url) as store:
+        await store.add_usage(Usage(5, 5, "gpt-4o-mini", input_tokens=9, kind=UsageKind.SUMMARY))
+        totals = await store.usage_since(5, since=0)
+    assert [(t.model, t.kind, t.input_tokens, t.output_tokens) for t in totals] == [
+        ("gpt-4o-mini", UsageKind.CHAT, 700, 70),
+        ("gpt-4o-mini", UsageKind.SUMMARY, 9, 0),
+    ]
 
 
 async def test_sqlite_version_1_database_keeps_its_settings_and_usage(tmp_path: Path) -> None:

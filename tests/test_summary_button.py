@@ -48,7 +48,7 @@ async def test_summary_is_posted_once_under_the_transcript(
         await tg.wait_calls("answerCallbackQuery", 2)
         assert len(api.chat_requests) == 1
         usage = await say(bot, tg, "/usage")
-    assert "gpt-4o-mini: summaries" in usage
+    assert "gpt-4o-mini: 1 summary, " in usage
 
 
 async def test_short_transcripts_and_disabled_summaries_have_no_button(

@@ -15,7 +15,7 @@ from bot.failures import parse_stored
 from bot.handlers.common import command_message, user_id_of
 from bot.replies import escape
 from bot.services import Context, services_of
-from bot.store import UsageTotal
+from bot.store import UsageKind, UsageTotal
 
 
 def month_start(now: float) -> float:
@@ -24,21 +24,25 @@ def month_start(now: float) -> float:
     return today.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
-def is_transcription(settings: Settings, total: UsageTotal) -> bool:
-    """Minutes of a transcription model, not a summary's tokens (a model since dropped from
-    TRANSCRIPTION_MODELS still counts by the minute)."""
-    tokens = total.input_tokens or total.output_tokens
-    return settings.models.knows(total.model) or not tokens
-
-
 def cost(settings: Settings, total: UsageTotal) -> float:
-    """Estimated USD: transcription by the minute, summaries by the token."""
-    if is_transcription(settings, total):
+    """Estimated USD: transcription by the minute, summaries and translations by the token."""
+    if total.kind is UsageKind.TRANSCRIPTION:
         return total.audio_seconds / 60 * settings.models.price_per_minute(total.model)
     return (
         total.input_tokens * settings.summary_input_price_per_million
         + total.output_tokens * settings.summary_output_price_per_million
     ) / 1_000_000
+
+
+def usage_row(settings: Settings, total: UsageTotal) -> tuple[str, str, float]:
+    """(model, what it paid for worded, estimated USD)."""
+    if total.kind is UsageKind.TRANSCRIPTION:
+        amount = texts.audio_amount(total.audio_seconds, total.count)
+    else:
+        amount = texts.tokens_amount(
+            total.kind, total.count, total.input_tokens + total.output_tokens
+        )
+    return escape(total.model), amount, cost(settings, total)
 
 
 async def usage(update: Update, context: Context) -> None:
@@ -48,13 +52,7 @@ async def usage(update: Update, context: Context) -> None:
     message, svc = found
     since = month_start(time.time())
     totals = await svc.store.usage_since(user_id_of(message) or 0, since)
-    rows = []
-    for total in totals:
-        if is_transcription(svc.settings, total):
-            amount = texts.audio_amount(total.audio_seconds, total.count)
-        else:
-            amount = texts.tokens_amount(total.input_tokens, total.output_tokens)
-        rows.append((escape(total.model), amount, cost(svc.settings, total)))
+    rows = [usage_row(svc.settings, total) for total in totals]
     day = datetime.fromtimestamp(since, UTC).date().isoformat()
     await message.reply_text(texts.usage_report(day, rows, sum(r[2] for r in rows)))
 
@@ -83,6 +81,7 @@ async def stats(update: Update, context: Context) -> None:
             found.top_chats,
             failures,
             costs,
+            [usage_row(svc.settings, total) for total in found.chat_usage],
         )
     )
 

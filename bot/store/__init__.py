@@ -19,6 +19,7 @@ from bot.store.base import (
     StoreUnavailable,
     UpdateBeingHandled,
     Usage,
+    UsageKind,
     UsageTotal,
 )
 from bot.store.contract import Store
@@ -45,6 +46,7 @@ __all__ = [
     "StoreUnavailable",
     "UpdateBeingHandled",
     "Usage",
+    "UsageKind",
     "UsageTotal",
     "open_store",
 ]

@@ -180,9 +180,18 @@ class Acceptance:
     retry_in: float = 0.0
 
 
+class UsageKind(StrEnum):
+    """What a usage record paid for."""
+
+    TRANSCRIPTION = "transcription"  # audio seconds
+    SUMMARY = "summary"  # tokens of the chat model
+    TRANSLATION = "translation"  # tokens of the chat model
+    CHAT = "chat"  # a summary or a translation recorded before the two were told apart
+
+
 @dataclass(frozen=True)
 class Usage:
-    """One billable thing: a transcription (audio seconds) or a summary (tokens)."""
+    """One billable thing: a transcription (audio seconds), a summary or a translation (tokens)."""
 
     user_id: int
     chat_id: int
@@ -191,6 +200,7 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     at: float = 0.0  # unix time; 0 means now
+    kind: UsageKind = UsageKind.TRANSCRIPTION
 
 
 @dataclass(frozen=True)
@@ -200,6 +210,7 @@ class UsageTotal:
     audio_seconds: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
+    kind: UsageKind = UsageKind.TRANSCRIPTION
 
 
 @dataclass(frozen=True)
@@ -210,6 +221,8 @@ class Stats:
     minutes_by_day: dict[str, dict[str, float]] = field(default_factory=dict)
     top_chats: list[tuple[int, int, float]] = field(default_factory=list)  # chat, jobs, minutes
     recent_failures: list[tuple[int, str]] = field(default_factory=list)
+    # Tokens of summaries and translations by model and kind, all time (Redis: since kinds).
+    chat_usage: list[UsageTotal] = field(default_factory=list)
 
 
 class StoreUnavailable(Exception):

@@ -130,7 +130,7 @@ class CacheStore(Protocol):
 class UsageStore(Protocol):
     async def add_usage(self, usage: Usage) -> None: ...
     async def usage_since(self, user_id: int, since: float) -> list[UsageTotal]:
-        """This user's usage since then, one total per model."""
+        """This user's usage since then, one total per model and kind (what it paid for)."""
 
     async def quota_used(self, subject: int, since: float) -> float:
         """Audio seconds charged to this subject since then: settled plus reserved."""

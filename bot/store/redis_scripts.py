@@ -36,6 +36,11 @@ local function record_usage(p, user, chat, model, audio, tin, tout, day, keep, c
     if tout > 0 then redis.call('HINCRBY', mine, model .. '|o', tout) end
     redis.call('EXPIRE', mine, keep)
   end
+  if tin > 0 or tout > 0 then
+    redis.call('HINCRBY', p .. 'usage:tokens', model .. '|n', 1)
+    redis.call('HINCRBY', p .. 'usage:tokens', model .. '|i', tin)
+    redis.call('HINCRBY', p .. 'usage:tokens', model .. '|o', tout)
+  end
   if audio <= 0 then return end
   redis.call('HINCRBYFLOAT', p .. 'usage:models', model, audio)
   if keep > 0 then

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from bot.store.base import DAY, Stats, Usage, UsageTotal
+from bot.store.base import DAY, Stats, Usage, UsageKind, UsageTotal
 from bot.store.redis_db import COUNTS, FAILURES, PREFIX, RedisConnection, day_name, translated, wait
 
 # Usage by user and by day is kept this many days: /usage asks for this month, /stats for the
@@ -27,7 +27,7 @@ class RedisUsage(RedisConnection):
                 PREFIX,
                 usage.user_id,
                 usage.chat_id,
-                usage.model,
+                _aggregated_as(usage),
                 repr(float(usage.audio_seconds)),
                 usage.input_tokens,
                 usage.output_tokens,
@@ -49,20 +49,8 @@ class RedisUsage(RedisConnection):
             day += DAY
         totals: dict[str, dict[str, float]] = {}
         for found in await pipe.execute():
-            for name, value in found.items():
-                model, _, what = name.rpartition("|")
-                slot = totals.setdefault(model, {})
-                slot[what] = slot.get(what, 0.0) + float(value)
-        return [
-            UsageTotal(
-                model,
-                int(t.get("n", 0)),
-                t.get("s", 0.0),
-                int(t.get("i", 0)),
-                int(t.get("o", 0)),
-            )
-            for model, t in sorted(totals.items())
-        ]
+            _add_up(totals, found)
+        return _totals(totals)
 
     @translated
     async def quota_used(self, subject: int, since: float) -> float:
@@ -86,9 +74,12 @@ class RedisUsage(RedisConnection):
         pipe.hgetall(f"{PREFIX}usage:models")
         pipe.zrevrange(f"{PREFIX}usage:chats", 0, 4, withscores=True)
         pipe.lrange(FAILURES, 0, -1)
+        pipe.hgetall(f"{PREFIX}usage:tokens")
         for name in day_names:
             pipe.hgetall(f"{PREFIX}usage:day:{name}")
-        counts, models, chats, failures, *by_day = await pipe.execute()
+        counts, models, chats, failures, tokens, *by_day = await pipe.execute()
+        chat_usage: dict[str, dict[str, float]] = {}
+        _add_up(chat_usage, tokens)
         return Stats(
             by_status={status: int(n) for status, n in sorted(counts.items()) if int(n) > 0},
             minutes_by_model={model: float(s) / 60 for model, s in sorted(models.items())},
@@ -99,6 +90,7 @@ class RedisUsage(RedisConnection):
             },
             top_chats=await self._top_chats(chats),
             recent_failures=await self._recent_failures(failures),
+            chat_usage=_totals(chat_usage),
         )
 
     async def _top_chats(self, chats: list[tuple[str, float]]) -> list[tuple[int, int, float]]:
@@ -127,3 +119,38 @@ class RedisUsage(RedisConnection):
 def usage_keep(at: float, now: float) -> int:
     """Seconds the by-day aggregates of `at`'s day are kept from now (0: too old to keep)."""
     return max(0, round(at - at % DAY + USAGE_DAYS_KEPT * DAY - now))
+
+
+def _aggregated_as(usage: Usage) -> str:
+    """The name usage is added up under: the model, and the kind unless a transcription
+    ("gpt-4o-mini|translation"); the aggregates' fields are that name, "|", and n, s, i or o."""
+    if usage.kind is UsageKind.TRANSCRIPTION:
+        return usage.model
+    return f"{usage.model}|{usage.kind.value}"
+
+
+def _add_up(totals: dict[str, dict[str, float]], fields: dict[str, str]) -> None:
+    for name, value in fields.items():
+        aggregated, _, what = name.rpartition("|")
+        slot = totals.setdefault(aggregated, {})
+        slot[what] = slot.get(what, 0.0) + float(value)
+
+
+def _totals(totals: dict[str, dict[str, float]]) -> list[UsageTotal]:
+    found = []
+    for aggregated, t in totals.items():
+        model, _, kind = aggregated.partition("|")
+        if not kind:  # a transcription, or tokens recorded before usage had kinds
+            tokens = t.get("i", 0) or t.get("o", 0)
+            kind = UsageKind.CHAT if tokens and not t.get("s") else UsageKind.TRANSCRIPTION
+        found.append(
+            UsageTotal(
+                model,
+                int(t.get("n", 0)),
+                t.get("s", 0.0),
+                int(t.get("i", 0)),
+                int(t.get("o", 0)),
+                UsageKind(kind),
+            )
+        )
+    return sorted(found, key=lambda total: (total.model, total.kind))

@@ -30,7 +30,7 @@ from bot.store.base import (
 from bot.store.sqlite_db import Database
 from bot.store.sqlite_jobs import accept, claim, fail, fenced_update, finish
 from bot.store.sqlite_schema import MIGRATIONS, migrate
-from bot.store.sqlite_usage import stats
+from bot.store.sqlite_usage import stats, usage_total
 
 SCHEMA_VERSION = len(MIGRATIONS)  # what this code migrates a database to
 
@@ -257,7 +257,7 @@ class SqliteStore:
     async def add_usage(self, usage: Usage) -> None:
         await self._write(
             "INSERT INTO usage (user_id, chat_id, model, audio_seconds, input_tokens, "
-            "output_tokens, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "output_tokens, at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             usage.user_id,
             usage.chat_id,
             usage.model,
@@ -265,16 +265,17 @@ class SqliteStore:
             usage.input_tokens,
             usage.output_tokens,
             usage.at or time.time(),
+            usage.kind.value,
         )
 
     async def usage_since(self, user_id: int, since: float) -> list[UsageTotal]:
         rows = await self._rows(
-            "SELECT model, count(*), sum(audio_seconds), sum(input_tokens), sum(output_tokens) "
-            "FROM usage WHERE user_id=? AND at>=? GROUP BY model ORDER BY model",
+            "SELECT model, count(*), sum(audio_seconds), sum(input_tokens), sum(output_tokens), "
+            "kind FROM usage WHERE user_id=? AND at>=? GROUP BY model, kind ORDER BY model, kind",
             user_id,
             since,
         )
-        return [UsageTotal(str(r[0]), int(r[1]), float(r[2]), int(r[3]), int(r[4])) for r in rows]
+        return [usage_total(row) for row in rows]
 
     async def quota_used(self, subject: int, since: float) -> float:
         rows = await self._rows(

@@ -229,6 +229,12 @@ MIGRATIONS: tuple[str, ...] = (
         UPDATE job_counts SET n=n+1 WHERE status=NEW.status;
     END;
     """,
+    # 4: usage records say what they paid for; the earlier summaries and translations, told
+    # apart by nothing, are "chat".
+    """
+    ALTER TABLE usage ADD COLUMN kind TEXT NOT NULL DEFAULT 'transcription';
+    UPDATE usage SET kind='chat' WHERE input_tokens>0 OR output_tokens>0;
+    """,
 )
 
 

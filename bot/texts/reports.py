@@ -26,10 +26,17 @@ def audio_amount(seconds: float, count: int) -> str:
     return _("{duration} in {notes}").format(duration=span(seconds), notes=notes)
 
 
-def tokens_amount(input_tokens: int, output_tokens: int) -> str:
-    return _("summaries and translations, {tokens} tokens").format(
-        tokens=input_tokens + output_tokens
-    )
+def tokens_amount(kind: str, count: int, tokens: int) -> str:
+    """What a chat model was paid for: summaries, translations (kind, from bot.store.UsageKind),
+    or both, recorded before they were told apart."""
+    if kind == "summary":
+        made = ngettext("{n} summary", "{n} summaries", count).format(n=count)
+    elif kind == "translation":
+        made = ngettext("{n} translation", "{n} translations", count).format(n=count)
+    else:
+        return _("summaries and translations, {tokens} tokens").format(tokens=tokens)
+    # Translators: {made} is "3 summaries" or "1 translation".
+    return _("{made}, {tokens} tokens").format(made=made, tokens=tokens)
 
 
 _JOB_STATES = {
@@ -48,8 +55,10 @@ def stats_report(
     top_chats: list[tuple[int, int, float]],
     failures: list[str],
     costs: dict[str, float] | None = None,
+    chat_rows: list[tuple[str, str, float]] | None = None,
 ) -> str:
-    """costs: estimated USD per model, at the model registry's prices."""
+    """costs: estimated USD per model, at the model registry's prices; chat_rows: summaries and
+    translations as (model, amount worded, estimated USD)."""
     lines = [_("<b>Jobs</b>")]
     lines.extend(f"{_(label)}: {by_status.get(status, 0)}" for status, label in _JOB_STATES.items())
     lines.append("\n" + _("<b>Audio minutes by model</b>"))
@@ -64,6 +73,9 @@ def stats_report(
         for day, models in by_day.items():
             per_model = ", ".join(f"{m} {v:.1f}" for m, v in sorted(models.items()))
             lines.append(f"{day}: {per_model}")
+    if chat_rows:
+        lines.append("\n" + _("<b>Summaries and translations</b>"))
+        lines.extend(f"{model}: {amount} (≈ ${usd:.4f})" for model, amount, usd in chat_rows)
     if top_chats:
         lines.append("\n" + _("<b>Top chats</b>"))
         lines.extend(
