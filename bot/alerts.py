@@ -44,6 +44,9 @@ _HARMLESS = (
     "query is too old",
 )
 _REASON_CHARS = 300
+_SENT_KEY = "admin-alerts:sent"  # claimed by the replica that sends, for one interval
+# While another replica's message holds the budget: how often to look whether it is free.
+_MIN_POLL_SECONDS, _MAX_POLL_SECONDS = 0.05, 10.0
 
 
 @dataclass(frozen=True)
@@ -168,10 +171,23 @@ class AdminAlerts:
         """Send what is pending after `wait`; what came in meanwhile, an interval later."""
         while True:
             await asyncio.sleep(wait)
+            if not await self._fleets_turn():
+                wait = min(max(self._interval / 10, _MIN_POLL_SECONDS), _MAX_POLL_SECONDS)
+                continue
             await self._send()
             if not self._pending:
                 return
             wait = self._interval
+
+    async def _fleets_turn(self) -> bool:
+        """Whether no replica sharing the store sent alerts within the interval (then none
+        may for another interval): the budget is the bot's, not each replica's."""
+        try:
+            return await self._store.claim_once(_SENT_KEY, max(self._interval, 0.001))
+        except TRANSIENT_STORE_ERRORS as exc:
+            # The store being down is worth telling: this replica keeps to its own budget.
+            log.warning("admin alert: cannot share the alert budget: %s", exc)
+            return True
 
     async def _send(self) -> None:
         events, since = self._pending, self._since or time.time()

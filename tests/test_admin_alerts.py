@@ -217,3 +217,28 @@ async def test_the_api_down_for_a_while_is_told_and_so_is_its_return(
         await eventually(
             lambda: any("answers again" in str(c.params["text"]) for c in alerts_to(tg, ADMIN))
         )
+
+
+async def test_replicas_sharing_redis_keep_to_one_budget_for_the_bot(
+    bot_factory: BotFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    voice_bytes: bytes,
+    redis_url: str,
+) -> None:
+    settings = {
+        "database_url": redis_url,
+        "admin_user_ids": {ADMIN},
+        "admin_alert_interval_seconds": INTERVAL,
+    }
+    async with bot_factory(**settings) as one, bot_factory(**settings) as two:
+        api.fail_next(401, times=2)  # each replica's job fails: each has a problem to tell
+        await send_voice(one, tg, voice_bytes, chat_id=USER)
+        await send_voice(two, tg, voice_bytes, chat_id=USER + 1)
+        await api.wait_calls(2)
+        await eventually(lambda: len(alerts_to(tg, ADMIN)) == 1)
+        await asyncio.sleep(INTERVAL / 2)
+        assert len(alerts_to(tg, ADMIN)) == 1, "the other replica waits for the bot's budget"
+        await eventually(lambda: len(alerts_to(tg, ADMIN)) == 2, timeout=INTERVAL * 3)
+        first, second = alerts_to(tg, ADMIN)
+        assert second.at - first.at >= INTERVAL * 0.95
