@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -15,7 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import Settings
 from bot.metrics import Metrics
-from tests.conftest import RunningBot
+from tests.conftest import BotFactory, RunningBot
+from tests.redis_server import RedisServer
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 RULES = DEPLOY / "prometheus" / "alerts.yml"
@@ -105,13 +107,17 @@ def test_a_name_the_bot_does_not_export_is_caught() -> None:
     assert names_in("rate(transcribot_jobs_totl[5m])") - exported() == {"transcribot_jobs_totl"}
 
 
-async def test_the_store_and_the_cost_are_exported_for_the_dashboard(bot: RunningBot) -> None:
+async def scrape(bot: RunningBot) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     response = await bot.http.get(bot.metrics_url)
-    samples = {
+    return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(response.text)
         for s in family.samples
     }
+
+
+async def test_the_store_and_the_cost_are_exported_for_the_dashboard(bot: RunningBot) -> None:
+    samples = await scrape(bot)
     assert samples[("transcribot_store_up", ())] == 1
     cost = "transcribot_audio_cost_dollars_total"
     assert samples[(cost, (("model", "gpt-4o-mini-transcribe"),))] == 0
@@ -146,3 +152,19 @@ def test_prometheus_reaches_every_bot_on_its_metrics_listener() -> None:
     for name in sd["names"]:
         # Loopback (the default) would answer nothing outside the bot's own container.
         assert compose["services"][name]["environment"]["METRICS_HOST"] == "0.0.0.0", name
+
+
+async def test_the_store_shows_down_while_redis_is_gone(
+    bot_factory: BotFactory, tmp_path: Path
+) -> None:
+    """What TranscribotStoreDown fires on."""
+    server = RedisServer(tmp_path / "redis", databases=1)
+    server.start()
+    try:
+        async with bot_factory(database_url=server.url()) as bot:
+            assert (await scrape(bot))[("transcribot_store_up", ())] == 1
+            server.kill()
+            await asyncio.sleep(1.1)  # past the second a queue count is kept
+            assert (await scrape(bot))[("transcribot_store_up", ())] == 0
+    finally:
+        server.kill()
