@@ -64,8 +64,11 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
+# The tests mostly wait (on timers, subprocess bots, the fakes): four pytest-xdist workers
+# overlap those waits even on two cores; worksteal evens out the long tests at the end.
+PYTEST_WORKERS ?= 4
 pytest: $(VENV)/.dev-installed system-deps $(BIN)/promtool
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 ## make bench: the benchmark against the fake servers (not part of the tests): the bot alone
 ## (Telegram's limits off), then issue 14's scenarios against a fake that enforces them
