@@ -179,12 +179,12 @@ class Replies:
         except TelegramError as exc:
             log.warning("job=%d: could not tell the user: %s", job.id, exc)
 
-    async def _spoken(self, job: Job, text: str) -> str | None:
+    async def _spoken(self, job: Job, result: Transcribed, text: str) -> str | None:
         """The transcript's language, when a Translate button may depend on it."""
         reader = language.reader_language(job.language_code)
         if not self._settings.chat_model or reader is None:
             return None
-        return await language.spoken_language(text, job.language, reader)
+        return await language.spoken_language(text, job.language, reader, result.language)
 
     async def _still_ours(self, job: Job) -> None:
         """Raise LeaseLost before a new message is posted by a worker whose job was taken over
@@ -229,7 +229,7 @@ class Replies:
         if not pieces:
             return [head + texts.no_speech()], None, False
         htmls = [head + escape(pieces[0]), *(escape(p) for p in pieces[1:])]
-        spoken = await self._spoken(job, text)
+        spoken = await self._spoken(job, result, text)
         markup = transcript_keyboard(job, result, self._settings, len(pieces), spoken)
         return htmls, markup, len(pieces) > ATTACH_AFTER_MESSAGES
 

@@ -12,7 +12,7 @@ import re
 
 import httpx
 
-from bot import segments
+from bot import language, segments
 from bot.errors import UpstreamAuthError, UpstreamRejected
 from bot.models import ModelSpec
 from bot.segments import Transcribed
@@ -97,5 +97,9 @@ def result_of(response: httpx.Response) -> Transcribed:
         # A proxy that ignores response_format answers plain text.
         return Transcribed(response.text.strip())
     if isinstance(body, dict) and isinstance(body.get("text"), str):
-        return Transcribed(str(body["text"]).strip(), segments.parse(body.get("segments")))
+        return Transcribed(
+            str(body["text"]).strip(),
+            segments.parse(body.get("segments")),
+            language.code_of(body.get("language")),  # verbose_json: "english"; some: "en"
+        )
     raise UpstreamRejected("the transcription API answered without text", response.status_code)

@@ -93,11 +93,29 @@ def detect(text: str, reader: str | None = None) -> str | None:
     return values[0].language.iso_code_639_1.name.lower()
 
 
-async def spoken_language(text: str, hint: str | None, reader: str | None) -> str | None:
-    """The transcript's language: the one the engine was told (a /language hint), else guessed."""
+async def spoken_language(
+    text: str, hint: str | None, reader: str | None, reported: str | None = None
+) -> str | None:
+    """The transcript's language: the one the engine was told (a /language hint), else the one
+    it reported (ISO 639-1), else guessed from the text."""
     if hint:
         return hint.lower()
+    if reported:
+        return reported
     return await asyncio.to_thread(detect, text, reader)
+
+
+def code_of(reported: object) -> str | None:
+    """An engine's word for a language as ISO 639-1: "en", "en-US" or "english" (Whisper's
+    verbose_json says the name) give "en"; what lingua does not know, None."""
+    if not isinstance(reported, str):
+        return None
+    word = reported.strip().lower().replace("-", "_").replace(" ", "_")
+    if len(word) >= 2 and word[:2].isalpha() and (len(word) == 2 or word[2] == "_"):
+        code = getattr(IsoCode639_1, word[:2].upper(), None)
+        return code.name.lower() if code is not None else None
+    found = getattr(Language, word.upper(), None)
+    return found.iso_code_639_1.name.lower() if isinstance(found, Language) else None
 
 
 def reader_language(language_code: str | None) -> str | None:

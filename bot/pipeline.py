@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
@@ -271,7 +271,7 @@ class JobRunner:
         """Each upload's text, joined in order; the parts of a long one go concurrently."""
         progress.transcribing([upload.duration for upload in uploads])
         live = self._live_text(job, uploads, announcer)
-        on_text = None if live is None else _text_replaces_progress(progress, live)
+        on_text = None if live is None else progress.replaced_by(live.update)
         gate = asyncio.Semaphore(PARTS_AT_ONCE)
 
         spec = self._settings.models.get(job.model)
@@ -290,7 +290,8 @@ class JobRunner:
                 )
             report.transcripts.append(result)
             progress.part_done(index)
-            return Transcribed(result.text, segments.shifted(result.segments, upload.start))
+            moved = segments.shifted(result.segments, upload.start)
+            return Transcribed(result.text, moved, result.language)
 
         tasks = [asyncio.create_task(one(i, u)) for i, u in enumerate(uploads)]
         try:
@@ -317,23 +318,21 @@ def join_parts(uploads: list[Upload], parts: list[Transcribed]) -> Transcribed:
     """One transcript: the texts, each headed by where it starts when the recording came in
     parts, and the segments (already moved to where their part starts) in order."""
     timed = tuple(s for part in parts for s in part.segments)
+    spoken = _spoken_most(uploads, parts)
     if len(uploads) == 1:
-        return Transcribed(parts[0].text.strip(), timed)
+        return Transcribed(parts[0].text.strip(), timed, spoken)
     text = "\n\n".join(
         f"[{segments.clock(upload.start)}]\n{part.text.strip()}"
         for upload, part in zip(uploads, parts, strict=True)
         if part.text.strip()
     )
-    return Transcribed(text, timed)
+    return Transcribed(text, timed, spoken)
 
 
-def _text_replaces_progress(
-    progress: JobProgress, live: LiveText
-) -> Callable[[str], Awaitable[None]]:
-    """The transcript streamed in takes the placeholder over from the progress notes."""
-
-    async def on_text(text: str) -> None:
-        await progress.finish()  # once: after that it returns at once
-        await live.update(text)
-
-    return on_text
+def _spoken_most(uploads: list[Upload], parts: list[Transcribed]) -> str | None:
+    """The language the engine reported for most of the recording's seconds, if it did."""
+    seconds: dict[str, float] = collections.defaultdict(float)
+    for upload, part in zip(uploads, parts, strict=True):
+        if part.language is not None:
+            seconds[part.language] += upload.duration
+    return max(seconds, key=seconds.__getitem__) if seconds else None

@@ -146,6 +146,17 @@ class JobProgress:
         self._finishing.set()
         self._changed.set()
 
+    def replaced_by(
+        self, show: Callable[[str], Awaitable[None]]
+    ) -> Callable[[str], Awaitable[None]]:
+        """`show` (the transcript streamed in) taking the placeholder over at its first piece."""
+
+        async def shown(text: str) -> None:
+            await self.finish()  # once: after that it returns at once
+            await show(text)
+
+        return shown
+
     async def finish(self) -> None:
         """No more notes; waits for one under way, so that none lands after the final text."""
         self.silence()

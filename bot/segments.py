@@ -27,10 +27,12 @@ class Segment:
 
 @dataclass(frozen=True)
 class Transcribed:
-    """A transcript as the engine gave it: the plain text, and its segments when it had any."""
+    """A transcript as the engine gave it: the plain text, its segments and its language (ISO
+    639-1) when it told them."""
 
     text: str
     segments: tuple[Segment, ...] = ()
+    language: str | None = None
 
 
 def parse(items: Any) -> tuple[Segment, ...]:

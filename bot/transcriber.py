@@ -36,6 +36,7 @@ class Transcript:
     upstream_seconds: float
     attempts: int
     segments: tuple[Segment, ...] = ()  # with verbose_json or diarized_json answers
+    language: str | None = None  # ISO 639-1, when the engine said (verbose_json)
 
 
 class _NoStreaming(Exception):
@@ -114,7 +115,9 @@ class Transcriber:
             lambda fields: self._post(audio, filename, fields, timeout),
         )
         seconds = time.monotonic() - started
-        return Transcript(result.text, seconds, earlier + attempts, result.segments)
+        return Transcript(
+            result.text, seconds, earlier + attempts, result.segments, result.language
+        )
 
     async def _asking(
         self,

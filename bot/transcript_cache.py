@@ -1,7 +1,7 @@
 """The transcript cache (CACHE_TRANSCRIPTS_HOURS): the same file asked for again with the same
 model and hints is answered from here. Beside each text are kept its segments (subtitles and
-timestamps need them later) and the seconds measured (a retry answered from here is billed
-them)."""
+timestamps need them later), the language the engine reported (the Translate button), and the
+seconds measured (a retry answered from here is billed them)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from bot.config import Settings
 from bot.segments import Transcribed
 from bot.store import Job, Store
 
-# The cache key of a transcript's segments, beside its text's.
+# The cache keys of a transcript's segments and of its language (as the engine reported it),
+# beside its text's.
 SEGMENTS_SUFFIX = ":segments"
+LANGUAGE_SUFFIX = ":language"
 
 
 def cache_key(job: Job) -> str:
@@ -31,7 +33,8 @@ async def cached_transcript(store: Store, settings: Settings, key: str) -> Trans
     if text is None:
         return None
     stored = await store.get_transcript(key + SEGMENTS_SUFFIX)
-    return Transcribed(text, segments.decode(stored) if stored else ())
+    spoken = await store.get_transcript(key + LANGUAGE_SUFFIX)
+    return Transcribed(text, segments.decode(stored) if stored else (), spoken or None)
 
 
 async def remember(
@@ -45,6 +48,8 @@ async def remember(
     await store.put_transcript(_seconds_key(key), repr(billed), seconds)
     if result.segments:
         await store.put_transcript(key + SEGMENTS_SUFFIX, segments.encode(result.segments), seconds)
+    if result.language:
+        await store.put_transcript(key + LANGUAGE_SUFFIX, result.language, seconds)
 
 
 async def billed_seconds(store: Store, key: str, job: Job) -> float:

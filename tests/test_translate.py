@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.language import detect
+from bot.language import code_of, detect
 from tests.conftest import (
     BotFactory,
     RunningBot,
@@ -18,6 +18,7 @@ from tests.conftest import (
 )
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI, text_update
 from tests.test_preferences import say
+from tests.test_result_cache import forward
 from tests.test_upgrade_button import buttons, press
 
 USER = 6161
@@ -183,3 +184,50 @@ def test_language_guess_keeps_to_the_readers_language_when_a_short_text_may_be_i
     assert detect(RUSSIAN, "en") == "ru"
     assert detect("xin chào các bạn, hôm nay chúng ta nói về dự án mới", "en") == "vi"
     assert detect("ok", "en") is None  # too short to tell
+
+
+async def test_the_language_the_engine_reports_decides_the_button_when_it_reports_one(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    # Two words: too few for lingua to tell. whisper-1 answers verbose_json, with "language".
+    short = "Привет всем"
+    assert detect(short) is None
+    api.set_transcript(voice_bytes, short)
+    async with bot_factory(transcription_models="whisper-1", **SETTINGS) as bot:
+        api.language = "russian"
+        russian = await forwarded_transcript(bot, tg, voice_bytes)
+        assert translate_data(tg, russian) is not None
+        # The same file again, answered from the cache: the reported language was kept too.
+        again = await forwarded_transcript(bot, tg, voice_bytes)
+        assert len(api.requests) == 1
+        assert translate_data(tg, again) is not None
+        # What the engine says wins over a guess from the text.
+        api.language = "english"
+        english = await transcript_of(bot, tg, api, voice_bytes + b"\0", RUSSIAN)
+        assert detect(RUSSIAN) == "ru"
+        assert translate_data(tg, english) is None
+
+
+async def forwarded_transcript(bot: RunningBot, tg: FakeTelegram, voice: bytes) -> int:
+    """The same voice note (one file_unique_id) sent to USER again; its transcript's id."""
+    before = len(tg.calls("editMessageText"))
+    await forward(bot, tg, voice, USER)
+    edit = (await tg.wait_calls("editMessageText", before + 1))[before]
+    return int(edit.params["message_id"])
+
+
+def test_the_engines_words_for_languages_read_as_iso_codes() -> None:
+    said = ["english", "Russian", "vi", "pt-BR", "en_US", "chinese", "klingon", "xx", "", None, 7]
+    assert [code_of(word) for word in said] == [
+        "en",
+        "ru",
+        "vi",
+        "pt",
+        "en",
+        "zh",
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]

@@ -136,6 +136,7 @@ class FakeTranscriptionAPI(FakeServer):
         self.delay = 0.0  # seconds added to every request
         self.stream_mode: StreamMode = "sse"  # how stream=true is answered
         self.stream_pieces = 5  # transcript.text.delta events per streamed transcript
+        self.language = "english"  # what verbose_json answers report (Whisper says the name)
         self.stream_delay = 0.0  # seconds before each streamed event but the first
         self.chat_models = CHAT_MODELS  # what /chat/completions accepts
         self.transcripts: dict[str, str] = {}  # by sha256 of the file
@@ -295,7 +296,7 @@ class FakeTranscriptionAPI(FakeServer):
             call.text, seconds, dialect.speakers
         )
         response_format = call.fields.get("response_format", "json")
-        return answer(response_format, call.text, segments, seconds, usage)
+        return answer(response_format, call.text, segments, seconds, usage, self.language)
 
     async def _stream_reply(
         self, request: web.Request, text: str, usage: dict[str, Any]

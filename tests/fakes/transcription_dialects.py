@@ -113,6 +113,7 @@ def answer(
     segments: Sequence[Segment],
     seconds: float,
     usage: dict[str, Any],
+    language: str = "english",
 ) -> web.Response:
     """The answer in the format asked for (already checked against the dialect)."""
     if response_format == "text":
@@ -124,7 +125,7 @@ def answer(
     if response_format == "verbose_json":
         body: dict[str, Any] = {
             "task": "transcribe",
-            "language": "english",
+            "language": language,
             "duration": seconds,
             "text": text,
             "segments": [
