@@ -55,7 +55,7 @@ class BotService:
         self.application = build_application(settings, self.metrics)
         self.store = open_store(settings.database_url)
         # One key, one gate: transcriptions, summaries and translations share its limits.
-        self.upstream_gate = build_gate(settings)
+        self.upstream_gate = build_gate(settings, self.metrics)
         self.alerts = AdminAlerts(settings, self.store)
         self.metrics.on_telegram_error(self.alerts.telegram_error)
         self.transcriber, self.summarizer = _api_clients(settings, self.upstream_gate)

@@ -19,6 +19,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # A voice note takes about a second upstream; a 20-minute part can take a minute or two.
 _UPSTREAM_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+# Most requests pass the key's gate at once; a 429's pause or a full minute is seconds.
+_GATE_BUCKETS = (0.01, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 # Bot API calls a note costs: 1 is a short note's one reply; more are placeholders, edits, parts.
 _CALLS_BUCKETS = (1, 2, 3, 4, 6, 10, 20, 50)
 # The Bot API calls made for the job this task runs (JobRunner sets it; tasks it starts share it).
@@ -64,6 +66,18 @@ class Metrics:
             "transcribot_upstream_retries",
             "Transcription requests made again after a transient failure (429, 5xx, timeout).",
             ["model"],
+            registry=self.registry,
+        )
+        self._gate_waits = Histogram(
+            "transcribot_upstream_gate_wait_seconds",
+            "Time a request to the API waited for the key's limits (UPSTREAM_REQUESTS_PER_MINUTE, "
+            "UPSTREAM_CONCURRENT_REQUESTS) or a 429's pause before it was sent.",
+            buckets=_GATE_BUCKETS,
+            registry=self.registry,
+        )
+        self._pauses = Counter(
+            "transcribot_upstream_pauses",
+            "429s from the API that paused every request with the key.",
             registry=self.registry,
         )
         self._telegram_errors = Counter(
@@ -123,6 +137,12 @@ class Metrics:
         self._upstream.labels(model).observe(seconds)
         if attempts > 1:
             self._retries.labels(model).inc(attempts - 1)
+
+    def upstream_gate_waited(self, seconds: float) -> None:
+        self._gate_waits.observe(seconds)
+
+    def upstream_paused(self, seconds: float) -> None:
+        self._pauses.inc()
 
     def telegram_call(self, method: str) -> None:
         self._telegram_calls.labels(method).inc()

@@ -222,20 +222,53 @@ class RedisGate:
         await self._redis.aclose()
 
 
+class GateWatch(Protocol):
+    """Told how long each request waited for the key's limits, and of each 429 pause."""
+
+    def upstream_gate_waited(self, seconds: float) -> None: ...
+
+    def upstream_paused(self, seconds: float) -> None: ...
+
+
+class WatchedGate:
+    """A gate whose waits and pauses are told to `watch` (the metrics)."""
+
+    def __init__(self, gate: UpstreamGate, watch: GateWatch) -> None:
+        self._gate = gate
+        self._watch = watch
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        started = time.monotonic()
+        async with self._gate.slot():
+            self._watch.upstream_gate_waited(time.monotonic() - started)
+            yield
+
+    async def pause(self, seconds: float) -> None:
+        self._watch.upstream_paused(seconds)
+        await self._gate.pause(seconds)
+
+    async def close(self) -> None:
+        await self._gate.close()
+
+
 def key_id(base_url: str, api_key: SecretStr) -> str:
     """Names a key's gate in Redis without the key: bots sharing a key share its limits."""
     digest = hashlib.sha256(f"{base_url}\n{api_key.get_secret_value()}".encode())
     return digest.hexdigest()[:16]
 
 
-def build_gate(settings: Settings) -> UpstreamGate:
-    """Shared through Redis when DATABASE_URL names one, else this process's own."""
+def build_gate(settings: Settings, watch: GateWatch | None = None) -> UpstreamGate:
+    """Shared through Redis when DATABASE_URL names one, else this process's own; `watch`
+    (the metrics) is told of every wait and pause."""
     limits = GateLimits(
         settings.upstream_requests_per_minute, settings.upstream_concurrent_requests
     )
     location = database_location(settings.database_url)
+    gate: UpstreamGate
     if isinstance(location, RedisLocation):
-        return RedisGate(
-            location.url, key_id(settings.openai_root, settings.openai_api_key), limits
-        )
-    return LocalGate(limits)
+        key = key_id(settings.openai_root, settings.openai_api_key)
+        gate = RedisGate(location.url, key, limits)
+    else:
+        gate = LocalGate(limits)
+    return gate if watch is None else WatchedGate(gate, watch)

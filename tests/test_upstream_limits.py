@@ -21,6 +21,7 @@ from tests.conftest import (
     send_voice,
 )
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
+from tests.test_metrics import scrape, value
 from tests.test_private_chat import USER
 from tests.test_summary_button import long_transcript, summary_data
 from tests.test_upgrade_button import press
@@ -103,6 +104,25 @@ async def test_a_429_from_the_api_is_waited_out_by_every_job(
     assert all(c.ok for c in later)
     pause = retry_after or 1.0
     assert min(c.at for c in later) - refused.at >= pause - 0.1  # no one asked before it ended
+
+
+async def test_metrics_show_the_waits_for_the_keys_limits_and_its_pauses(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    api.fail_next(429, retry_after=1.5)
+    async with bot_factory() as bot:
+        await send_voice(bot, tg, voice_bytes, chat_id=FIRST)
+        await api.wait_calls(1)
+        await send_voice(bot, tg, voice_bytes, chat_id=FIRST + 1)
+        await tg.wait_for(
+            lambda: all(answered(tg, api, voice_bytes, FIRST + i) for i in range(2)), timeout=20
+        )
+        samples = await scrape(bot)
+    assert value(samples, "transcribot_upstream_pauses_total") == 1
+    # Three requests went through the gate; the second note's waited out the pause.
+    assert value(samples, "transcribot_upstream_gate_wait_seconds_count") == 3
+    assert value(samples, "transcribot_upstream_gate_wait_seconds_sum") >= 1.0
+    assert value(samples, "transcribot_upstream_gate_wait_seconds_bucket", le="0.1") >= 1
 
 
 async def test_a_429_to_a_summary_holds_back_transcriptions_with_the_same_key(
