@@ -70,26 +70,27 @@ def _mpeg_layer3_sync(head: bytes) -> bool:
 
 
 def _ogg(head: bytes, tail: bytes, whole: Whole | None) -> Sniffed | None:
-    """Ogg Opus or Vorbis with one logical stream: samples counted by the last page, and for
-    Opus given the whole file, by its packets (the last page's count is the file's claim)."""
+    """Ogg Opus or Vorbis with one logical stream. Opus: samples counted by the last page, and
+    given the whole file, by its packets (the last page's count is the file's claim). Vorbis:
+    no length here; a packet's length depends on the stream's setup header, so ffmpeg reads
+    the packets (the last page alone could claim a second for an hour)."""
     first_packet = 27 + head[26]
     codec = head[first_packet : first_packet + 16]
-    if codec.startswith(b"OpusHead"):
-        rate, pre_skip = _OPUS_RATE, int.from_bytes(codec[10:12], "little")
-    elif codec.startswith(b"\x01vorbis"):
-        rate, pre_skip = int.from_bytes(codec[12:16], "little"), 0
-    else:
+    if not codec.startswith((b"OpusHead", b"\x01vorbis")):
         return None  # Ogg FLAC, Speex, a video first...: ffprobe decides
     segments = head[26]
     second_page = 27 + segments + sum(head[27 : 27 + segments])
     if head[second_page : second_page + 4] == b"OggS" and head[second_page + 5] & 0x02:
         return None  # a second stream begins here (a video?): ffprobe decides
+    if not codec.startswith(b"OpusHead"):
+        return Sniffed("ogg", None)  # Vorbis
+    rate, pre_skip = _OPUS_RATE, int.from_bytes(codec[10:12], "little")
     serial = head[14:18]
     last_page = tail.rfind(b"OggS")
     if last_page < 0 or tail[last_page + 14 : last_page + 18] != serial:
         return Sniffed("ogg", None)  # another stream last (a video?) or a damaged end
     granule = int.from_bytes(tail[last_page + 6 : last_page + 14], "little", signed=True)
-    if whole is not None and codec.startswith(b"OpusHead"):
+    if whole is not None:
         counted = opus_samples(whole, serial)
         if counted is None:
             return Sniffed("ogg", None)  # chained or multiplexed: ffprobe decides

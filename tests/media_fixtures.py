@@ -253,16 +253,22 @@ class MediaLibrary:
             data[18:26] = ((packed & ~((1 << 36) - 1)) | rate).to_bytes(8, "big")
         return self._made(f"lying-{seconds}s.{kind}", lambda out: out.write_bytes(bytes(data)))
 
-    def lying_voice(self, seconds: int) -> Path:
-        """`seconds` of speech and silence as a voice note whose last Ogg page (the one a
-        player reads the length from) claims one second; the page's checksum is made right."""
-        data = bytearray(self.padded_speech(seconds, "voice").read_bytes())
+    def lying_voice(self, seconds: int, kind: str = "voice") -> Path:
+        """`seconds` of speech and silence as a voice note (or Ogg Vorbis: "vorbis") whose
+        last Ogg page (the one a player reads the length from) claims one second; the page's
+        checksum is made right."""
+        data = bytearray(self.padded_speech(seconds, kind).read_bytes())
         last = data.rfind(b"OggS")
-        pre_skip = int.from_bytes(data[28 + data[26] + 10 : 28 + data[26] + 12], "little")
-        data[last + 6 : last + 14] = (pre_skip + 48_000).to_bytes(8, "little")
+        header = 27 + data[26]  # the first packet: OpusHead or Vorbis's identification
+        if kind == "vorbis":  # granules count samples at the stream's own rate
+            one_second = int.from_bytes(data[header + 12 : header + 16], "little")
+        else:  # 48 kHz samples, after the pre-skip
+            one_second = int.from_bytes(data[header + 10 : header + 12], "little") + 48_000
+        data[last + 6 : last + 14] = one_second.to_bytes(8, "little")
         data[last + 22 : last + 26] = bytes(4)
         data[last + 22 : last + 26] = _ogg_crc(bytes(data[last:])).to_bytes(4, "little")
-        return self._made(f"lying-{seconds}s.oga", lambda out: out.write_bytes(bytes(data)))
+        name = f"lying-{seconds}s.{'ogg' if kind == 'vorbis' else 'oga'}"
+        return self._made(name, lambda out: out.write_bytes(bytes(data)))
 
     def truncated(self, kind: str) -> Path:
         """The first half of a recording in one of the _AUDIO formats (an m4a's index is at

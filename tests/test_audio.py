@@ -588,12 +588,13 @@ async def test_file_longer_than_it_says_is_split_on_what_it_holds(
 
 
 @needs_ffmpeg
-async def test_vorbis_at_48_khz_is_not_counted_as_opus(tmp_path: Path) -> None:
-    # Opus packets are counted from their TOC bytes; a Vorbis packet has no such byte.
+async def test_vorbis_is_left_to_ffmpeg_to_measure(tmp_path: Path) -> None:
+    # Opus packets are counted from their TOC bytes; a Vorbis packet's length depends on the
+    # stream's setup header, and the last page's count is only the file's claim.
     tone = ("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=30")
     vorbis = make(tmp_path / "note.ogg", *tone, "-c:a", "libvorbis")
 
     sniffed = sniff_file(vorbis)
 
     assert sniffed is not None
-    assert sniffed.duration == pytest.approx(30, abs=0.1)
+    assert (sniffed.extension, sniffed.duration) == ("ogg", None)

@@ -128,6 +128,20 @@ async def test_voice_note_whose_last_page_understates_its_length_is_refused(
     assert api.requests == []
 
 
+async def test_ogg_vorbis_whose_last_page_understates_its_length_is_refused(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, media: MediaLibrary
+) -> None:
+    # The last Ogg page says 1 s; Vorbis packets carry no length of their own: ffmpeg reads them.
+    liar = media.lying_voice(90, "vorbis")
+    async with bot_factory(max_audio_seconds=60) as bot:
+        message_id = await send_document(bot, tg, liar, "audio/ogg")
+
+        text = await outcome(tg, message_id)
+
+    assert TOO_LONG in text
+    assert api.requests == []
+
+
 # --- the daily quota on what the file holds -------------------------------------------------
 
 
