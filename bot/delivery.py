@@ -18,7 +18,7 @@ from bot.flood import Urgency
 from bot.leases import ensure_still_ours
 from bot.replies import ATTACH_AFTER_MESSAGES, MESSAGE_LIMIT, escape, split_for_telegram, utf16_len
 from bot.segments import Transcribed
-from bot.store import Job, Store
+from bot.store import Job, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +118,14 @@ class Replies:
         )
         try:
             await self._store.set_placeholder(job, message.message_id)
-        except Exception:
+        except Exception as exc:
             # Not recorded (the job was taken over meanwhile, or the store is down): no one
             # could find this message again, and it would say "Transcribing…" for ever.
             with contextlib.suppress(TelegramError):
                 await self._bot.delete_message(job.chat_id, message.message_id)
+            if isinstance(exc, StoreUnavailable):
+                log.warning("job=%d: no placeholder: the store is unavailable", job.id)
+                return None  # the transcript comes as the one message
             raise
         return message.message_id
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import math
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from bot.progress import EngineSpeeds, JobProgress
 from bot.report import JobReport, Outcome
 from bot.segments import Transcribed
 from bot.store import Job, JobStatus, LeaseLost, Store
+from bot.store.outlast import outlasting_outages
 from bot.transcriber import Transcriber
 from bot.transcript_cache import billed_seconds, cache_key, cached_transcript, remember
 from bot.uploads import Upload, UploadMaker, measured_seconds
@@ -149,7 +151,10 @@ class JobRunner:
         # edited, else the transcript is the one message.
         placeholder = await announcer.stop()
         reply_ids = await self._replies.transcript(job, placeholder, result)
-        await self._store.finish_job(job, billed, reply_ids)
+        await outlasting_outages(
+            functools.partial(self._store.finish_job, job, billed, reply_ids),
+            f"job={job.id}: its outcome",
+        )
         report.lap("reply")
         return "done", None
 
@@ -206,7 +211,11 @@ class JobRunner:
                 self._alerts.upstream_answered()
         finally:
             await progress.finish()  # before any final text or error goes in the placeholder
-        await remember(self._store, self._settings, key, result, billed)
+        # Paid for: kept through a store outage rather than paid for again.
+        await outlasting_outages(
+            functools.partial(remember, self._store, self._settings, key, result, billed),
+            f"job={job.id}: the transcript paid for",
+        )
         return result, billed
 
     def _job_progress(self, job: Job, announcer: Announcer) -> JobProgress:

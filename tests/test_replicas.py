@@ -197,6 +197,30 @@ async def test_redis_restarted_mid_run_loses_nothing(
         assert "the store is back" in log
 
 
+async def test_a_redis_restart_as_the_api_answers_costs_no_second_request(
+    bot_process: ProcessFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    voice_bytes: bytes,
+    restartable_redis: RedisServer,
+) -> None:
+    # The transcript is paid for when Redis is gone: the bot keeps it until Redis is back
+    # rather than giving the attempt up (and paying the API for the same note again).
+    [bot] = await start_replicas(bot_process, 1, DATABASE_URL=restartable_redis.url())
+    api.delay = 1.0
+    [note] = notes(tg, voice_bytes, 1, FIRST_CHAT + 300)
+    assert await bot.deliver(note) == 200
+    await eventually(lambda: api.in_flight == 1, timeout=15, what="the job is upstream")
+    restartable_redis.stop()
+    await eventually(lambda: api.in_flight == 0, timeout=5, what="the API answered")
+    await asyncio.sleep(1.5)
+    restartable_redis.start()
+    check = answered_once(tg, api, voice_bytes)
+    await tg.wait_for(lambda: check([note]), timeout=30)
+    await asyncio.sleep(1.0)
+    assert [call.ok for call in api.requests] == [True]
+
+
 async def eventually_accepted(replica: BotProcess, update: dict[str, Any], timeout: float) -> None:
     """Redeliver as Telegram does after a non-2xx answer, until the bot takes it."""
     async with asyncio.timeout(timeout):
