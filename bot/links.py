@@ -50,9 +50,11 @@ def link_in(message: Message | None) -> str | None:
     return url
 
 
-def link_key(url: str) -> str:
-    """Stands in for Telegram's file_unique_id: the same link gives the same cached transcript."""
-    return "link:" + hashlib.sha256(url.encode()).hexdigest()[:40]
+def link_key(url: str, chat_id: int) -> str:
+    """Stands in for Telegram's file_unique_id: the same link in the same chat gives the same
+    cached transcript. Not across chats: unlike a file id, a link can stop working (a share
+    revoked, a signed URL expired), and whoever sends it later must be able to fetch it."""
+    return "link:" + hashlib.sha256(f"{chat_id}\0{url}".encode()).hexdigest()[:40]
 
 
 def file_name_of(url: str) -> str | None:

@@ -73,6 +73,7 @@ async def send_text(
     text: str,
     *,
     chat_id: int = USER,
+    user_id: int = USER,
     chat_type: str = "private",
     reply_to: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -82,7 +83,7 @@ async def send_text(
     update = text_update(
         next_update_id(),
         chat_id=chat_id,
-        user_id=USER,
+        user_id=user_id,
         message_id=message_id,
         text=text,
         chat_type=chat_type,
@@ -138,6 +139,31 @@ async def test_link_in_a_private_chat_is_transcribed_like_a_file(
         assert await answer(tg, message["message_id"]) == "the words behind the link"
 
     assert [r.path for r in files.requests] == ["/talks/episode.mp3"]
+    assert len(api.requests) == 1
+
+
+async def test_a_links_transcript_is_not_handed_to_another_chat_from_the_cache(
+    bot_factory: BotFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    files: FakeFileServer,
+    media: MediaLibrary,
+) -> None:
+    # Unlike a Telegram file id, a link may stop working (a share revoked, a signed URL that
+    # expired): whoever sends it later must fetch it themselves, not read someone's transcript.
+    data = media.audio("mp3").read_bytes()
+    api.set_transcript(data, "what the owner shared for a while")
+    url = files.put("/share/a1b2c3/memo.mp3", data)
+    async with bot_factory(**ALLOW_ALL) as bot:
+        first = await send_text(bot, tg, url)
+        assert await answer(tg, first["message_id"]) == "what the owner shared for a while"
+        files.remove("/share/a1b2c3/memo.mp3")
+
+        other = USER + 1
+        later = await send_text(bot, tg, url, chat_id=other, user_id=other)
+        text = await answer(tg, later["message_id"], chat_id=other)
+
+    assert "what the owner shared" not in text
     assert len(api.requests) == 1
 
 

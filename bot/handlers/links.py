@@ -18,9 +18,10 @@ from bot.services import Context, Services, services_of
 log = logging.getLogger(__name__)
 
 
-def link_media(url: str) -> Media:
+def link_media(url: str, chat_id: int) -> Media:
     """A link as a job's file: the URL where Telegram's file id would be."""
-    return Media(links.KIND, url, links.link_key(url), None, None, links.file_name_of(url), None)
+    key = links.link_key(url, chat_id)
+    return Media(links.KIND, url, key, None, None, links.file_name_of(url), None)
 
 
 async def accept_link(
@@ -51,7 +52,7 @@ async def accept_link(
         if told:
             reply_later(context, request, texts.for_error(exc))
         return
-    media = link_media(url)
+    media = link_media(url, target.chat_id)
     await accept(svc, context, target, request, media, update_id=update_id, explicit=explicit)
 
 

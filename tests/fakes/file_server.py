@@ -72,6 +72,10 @@ class FakeFileServer(FakeServer):
         self._slow[path] = (data, pieces, every)
         return self.url(path)
 
+    def remove(self, path: str) -> None:
+        """The link stops working (revoked, expired): 404 from now on."""
+        self._forget(path)
+
     def _forget(self, path: str) -> None:
         """A path serves one thing at a time: the last one put there."""
         for table in (self._files, self._redirects, self._stalls, self._trickles, self._slow):
