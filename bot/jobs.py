@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from bot.chat_turns import ChatTurns
 from bot.failures import failure
 from bot.flood import long_wait_hook
 from bot.leases import still_ours
@@ -62,8 +63,8 @@ class Dispatcher:
         self._run: Callable[[Job], Awaitable[None]] | None = None
         self._outage = _Outage()
         self._waiting = 0  # running jobs that wait (their chat's turn, Telegram's limits)
-        self._turn_waiting = 0  # of them, those waiting for their chat's turn
-        self._chats: dict[int, _ChatTurns] = {}
+        # At most a quarter of the slots (at least 2) for one chat.
+        self._turns = ChatTurns(max(2, max_concurrent // 4), self._waiting_elsewhere)
 
     @property
     def running(self) -> int:
@@ -157,7 +158,7 @@ class Dispatcher:
         """Slots for more jobs: those not held by running jobs that wait, within the caps on
         jobs claimed at once."""
         working = len(self._running) - self._waiting
-        started = len(self._running) - self._turn_waiting
+        started = len(self._running) - self._turns.waiters
         return min(
             self._max - working,
             self._max * _CLAIMED_PER_SLOT - started,
@@ -174,39 +175,12 @@ class Dispatcher:
         finally:
             self._waiting -= 1
 
-    @contextlib.asynccontextmanager
-    async def _chat_turn(self, chat_id: int) -> AsyncIterator[None]:
-        """At most a quarter of the slots (at least 2) for one chat: one user's 50 notes or one
-        busy group do not keep another chat's note waiting. Waiting for the turn holds no slot."""
-        turns = self._chats.get(chat_id)
-        if turns is None:
-            turns = self._chats[chat_id] = _ChatTurns(max(2, self._max // 4))
-        turns.users += 1
-        try:
-            if turns.gate.locked():
-                self._turn_waiting += 1
-                try:
-                    async with self._waiting_elsewhere():
-                        await turns.gate.acquire()
-                finally:
-                    self._turn_waiting -= 1
-            else:
-                await turns.gate.acquire()
-            try:
-                yield
-            finally:
-                turns.gate.release()
-        finally:
-            turns.users -= 1
-            if turns.users == 0:
-                del self._chats[chat_id]
-
     async def _guarded(self, job: Job) -> None:
         assert self._run is not None
         long_wait_hook.set(self._waiting_elsewhere)  # this task's own context
         still_ours.set(functools.partial(self._still_ours, job.id))
         try:
-            async with self._chat_turn(job.chat_id):
+            async with self._turns.turn(job.chat_id):
                 await self._run(job)
         except asyncio.CancelledError:
             raise
@@ -261,12 +235,6 @@ class Dispatcher:
             except Exception:
                 log.exception("could not prune old jobs")
             await asyncio.sleep(_PRUNE_EVERY_SECONDS)
-
-
-class _ChatTurns:
-    def __init__(self, slots: int) -> None:
-        self.gate = asyncio.Semaphore(slots)
-        self.users = 0
 
 
 def _gave_up() -> str:
