@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from httpx_sse import EventSource, aconnect_sse
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from bot.errors import UpstreamRejected
-from bot.upstream import ApiClient, transport_errors
+from bot.upstream import (
+    ApiClient,
+    NoStreaming,
+    Transient,
+    is_event_stream,
+    raise_if_streaming_refused,
+    transport_errors,
+)
 from bot.upstream_gate import UpstreamGate
+
+log = logging.getLogger(__name__)
+
+OnText = Callable[[str], Awaitable[None]]  # the text so far, after each piece streamed
 
 SYSTEM_PROMPT = (
     "You summarize transcripts of voice messages. Reply with a short summary of the transcript "
@@ -75,6 +91,7 @@ class Summarizer:
             gate=gate,
         )
         self._url = self._api.url("chat/completions")
+        self._streaming = True  # until the API (or a proxy) shows it does not stream
 
     async def aclose(self) -> None:
         await self._api.aclose()
@@ -83,22 +100,62 @@ class Summarizer:
         """A short summary of `text`; raises UpstreamRejected or UpstreamUnavailable."""
         return await self._complete(SYSTEM_PROMPT, text, model)
 
-    async def translate(self, text: str, model: str, language: str, code: str) -> Summary:
-        """`text` in `language` (an English name, e.g. "Russian"; `code` its ISO 639-1 code)."""
-        return await self._complete(
-            TRANSLATE_PROMPT.format(language=language, code=code), text, model
-        )
+    async def translate(
+        self, text: str, model: str, language: str, code: str, on_text: OnText | None = None
+    ) -> Summary:
+        """`text` in `language` (an English name, e.g. "Russian"; `code` its ISO 639-1 code).
 
-    async def _complete(self, system: str, text: str, model: str) -> Summary:
-        body = {
+        With `on_text`, streamed when the API streams: on_text gets the text so far after each
+        piece. An API that does not is asked the plain way, then on.
+        """
+        system = TRANSLATE_PROMPT.format(language=language, code=code)
+        return await self._complete(system, text, model, on_text)
+
+    async def _complete(
+        self, system: str, text: str, model: str, on_text: OnText | None = None
+    ) -> Summary:
+        body: dict[str, Any] = {
             "model": model,
             "messages": [
                 {"role": "system", "content": system},
                 {"role": "user", "content": text},
             ],
         }
+        if on_text is not None and self._streaming:
+            try:
+                streamed, _ = await self._api.retrying(lambda: self._post_streaming(body, on_text))
+            except NoStreaming as exc:
+                self._stop_streaming(str(exc))
+            else:
+                return streamed
         summary, _ = await self._api.retrying(lambda: self._post(body))
         return summary
+
+    async def _post_streaming(self, body: dict[str, Any], on_text: OnText) -> Summary:
+        streamed = {**body, "stream": True, "stream_options": {"include_usage": True}}
+        with transport_errors():
+            async with aconnect_sse(
+                self._api.http,
+                "POST",
+                self._url,
+                json=streamed,
+                headers=self._api.headers,
+                timeout=_TIMEOUT,
+            ) as source:
+                response = source.response
+                if is_event_stream(response) and response.status_code == 200:
+                    return await _read_chunks(source, on_text)
+                await response.aread()
+        raise_if_streaming_refused(response)
+        self._api.check(response)
+        # A proxy that does not stream answers the whole completion at once.
+        self._stop_streaming("it answered stream=true without events")
+        return _summary_of(response)
+
+    def _stop_streaming(self, reason: str) -> None:
+        if self._streaming:
+            log.warning("the chat API does not stream (%s): not asking again", reason)
+        self._streaming = False
 
     async def _post(self, body: dict[str, Any]) -> Summary:
         with transport_errors():
@@ -119,3 +176,42 @@ def _summary_of(response: httpx.Response) -> Summary:
         raise UpstreamRejected("the summary API answered without text", response.status_code)
     usage = completion.usage or _Usage()
     return Summary(content.strip(), usage.prompt_tokens or 0, usage.completion_tokens or 0)
+
+
+async def _read_chunks(source: EventSource, on_text: OnText) -> Summary:
+    """chat.completion.chunk events (on_text after each piece of content), the usage chunk
+    (stream_options.include_usage), then [DONE]."""
+    text, usage, ended = "", _Usage(), False
+    async for event in source.aiter_sse():
+        if event.data == "[DONE]":
+            ended = True
+            break
+        try:
+            chunk = json.loads(event.data)
+        except json.JSONDecodeError:
+            raise NoStreaming(f"an event that is not JSON: {event.data[:100]!r}") from None
+        if not isinstance(chunk, dict):
+            raise NoStreaming(f"an event that is not an object: {event.data[:100]!r}")
+        if "error" in chunk:  # the API failed part way
+            raise Transient(f"stream error: {chunk['error']}", None, None)
+        if isinstance(chunk.get("usage"), dict):
+            with contextlib.suppress(ValidationError):
+                usage = _Usage.model_validate(chunk["usage"])
+        piece = _content_of(chunk)
+        if piece:
+            text += piece
+            await on_text(text)
+    if not ended:
+        raise Transient("the completion stream ended before [DONE]", None, None)
+    if not text.strip():
+        raise UpstreamRejected("the summary API answered without text", 200)
+    return Summary(text.strip(), usage.prompt_tokens or 0, usage.completion_tokens or 0)
+
+
+def _content_of(chunk: dict[str, Any]) -> str:
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return ""
+    delta = choices[0].get("delta")
+    content = delta.get("content") if isinstance(delta, dict) else None
+    return content if isinstance(content, str) else ""

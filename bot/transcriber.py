@@ -21,7 +21,14 @@ from bot.dialects import Dialects, refused_field, result_of, without
 from bot.errors import UpstreamRejected
 from bot.models import ModelSpec
 from bot.segments import Segment, Transcribed
-from bot.upstream import ApiClient, Transient, error_message, transport_errors
+from bot.upstream import (
+    ApiClient,
+    NoStreaming,
+    Transient,
+    is_event_stream,
+    raise_if_streaming_refused,
+    transport_errors,
+)
 from bot.upstream_gate import UpstreamGate
 
 log = logging.getLogger(__name__)
@@ -37,10 +44,6 @@ class Transcript:
     attempts: int
     segments: tuple[Segment, ...] = ()  # with verbose_json or diarized_json answers
     language: str | None = None  # ISO 639-1, when the engine said (verbose_json)
-
-
-class _NoStreaming(Exception):
-    """The API, or a proxy in front of it, does not stream transcriptions."""
 
 
 class Transcriber:
@@ -104,7 +107,7 @@ class Transcriber:
                     self._dialects.fields(spec, duration, language, prompt),
                     lambda fields: self._post_streaming(audio, filename, fields, timeout, on_text),
                 )
-            except _NoStreaming as exc:
+            except NoStreaming as exc:
                 self._dialects.refuse(spec, "stream", str(exc))
                 earlier = 1  # the request that showed it, counted with the plain ones
             else:
@@ -169,10 +172,10 @@ class Transcriber:
                 timeout=limits,
             ) as source:
                 response = source.response
-                if _is_event_stream(response) and response.status_code == 200:
+                if is_event_stream(response) and response.status_code == 200:
                     return await _read_events(source, on_text)
                 await response.aread()
-        _raise_if_streaming_refused(response)
+        raise_if_streaming_refused(response)
         self._api.check(response)
         # A proxy that does not stream answers the whole text at once.
         self._stop_streaming("it answered stream=true without events")
@@ -196,19 +199,6 @@ def _file_field(audio: bytes | Path, filename: str) -> Iterator[dict[str, Any]]:
         yield {"file": (filename, io.BytesIO(audio))}
 
 
-def _is_event_stream(response: httpx.Response) -> bool:
-    content_type = str(response.headers.get("content-type", ""))
-    return content_type.partition(";")[0].strip().lower() == "text/event-stream"
-
-
-def _raise_if_streaming_refused(response: httpx.Response) -> None:
-    """A refusal that names streaming: the same request without it may well succeed."""
-    if response.status_code in (400, 404, 405, 415, 422, 501):
-        message = error_message(response)
-        if "stream" in message.lower():
-            raise _NoStreaming(message)
-
-
 async def _read_events(source: EventSource, on_text: OnText) -> str:
     """transcript.text.delta events (on_text after each), up to transcript.text.done."""
     text = ""
@@ -218,9 +208,9 @@ async def _read_events(source: EventSource, on_text: OnText) -> str:
         try:
             data = json.loads(event.data)
         except json.JSONDecodeError:
-            raise _NoStreaming(f"an event that is not JSON: {event.data[:100]!r}") from None
+            raise NoStreaming(f"an event that is not JSON: {event.data[:100]!r}") from None
         if not isinstance(data, dict):
-            raise _NoStreaming(f"an event that is not an object: {event.data[:100]!r}")
+            raise NoStreaming(f"an event that is not an object: {event.data[:100]!r}")
         kind = data.get("type") or event.event
         if kind == "transcript.text.delta" and isinstance(data.get("delta"), str):
             text += data["delta"]
@@ -234,4 +224,4 @@ async def _read_events(source: EventSource, on_text: OnText) -> str:
             message = error.get("message") if isinstance(error, dict) else error
             raise Transient(f"stream error: {message or data}", None, None)
         # Other events (logprobs, segments, keep-alives) carry nothing we show.
-    raise _NoStreaming("the event stream ended without transcript.text.done")
+    raise NoStreaming("the event stream ended without transcript.text.done")

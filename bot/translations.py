@@ -84,9 +84,9 @@ class Translations:
     async def make(
         self, text: str, code: str, user_id: int, chat_id: int, on_part: OnPart | None = None
     ) -> str:
-        """The translation, part by part (`on_part` gets the text so far after each), billed
-        to `user_id` and cached; the claim goes in any case (a failure may be tried again, a
-        success is in the cache)."""
+        """The translation (`on_part` gets the text so far: as it streams in with STREAMING,
+        else after each part), billed to `user_id` and cached; the claim goes in any case (a
+        failure may be tried again, a success is in the cache)."""
         key = self._key(text, code)
         try:
             translated = await self._translate(text, code, user_id, chat_id, on_part)
@@ -106,7 +106,8 @@ class Translations:
         usage = Usage(user_id=user_id, chat_id=chat_id, model=model, kind=UsageKind.TRANSLATION)
         try:
             for part in parts_of(text):
-                made = await self._summarizer.translate(part, model, name, code)
+                streamed = self._so_far(done, on_part)
+                made = await self._summarizer.translate(part, model, name, code, streamed)
                 done.append(made.text)
                 if on_part is not None:
                     await on_part("\n\n".join(done))
@@ -126,6 +127,17 @@ class Translations:
             usage.output_tokens,
         )
         return "\n\n".join(done)
+
+    def _so_far(self, done: list[str], on_part: OnPart | None) -> OnPart | None:
+        """The parts made, then the one streaming in, for on_part (None: nothing to stream)."""
+        if on_part is None or not self._settings.streaming:
+            return None
+        before = list(done)
+
+        async def so_far(piece: str) -> None:
+            await on_part("\n\n".join([*before, piece]))
+
+        return so_far
 
     async def _bill(self, usage: Usage) -> None:
         try:

@@ -173,3 +173,20 @@ def _retry_after(response: httpx.Response) -> float | None:
         except ValueError:
             return None
     return None
+
+
+class NoStreaming(Exception):
+    """The API, or a proxy in front of it, does not stream (transcriptions or completions)."""
+
+
+def is_event_stream(response: httpx.Response) -> bool:
+    content_type = str(response.headers.get("content-type", ""))
+    return content_type.partition(";")[0].strip().lower() == "text/event-stream"
+
+
+def raise_if_streaming_refused(response: httpx.Response) -> None:
+    """A refusal that names streaming: the same request without it may well succeed."""
+    if response.status_code in (400, 404, 405, 415, 422, 501):
+        message = error_message(response)
+        if "stream" in message.lower():
+            raise NoStreaming(message)

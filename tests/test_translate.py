@@ -5,6 +5,7 @@ The fake chat model "translates" by marking each line with the language asked fo
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.language import code_of, detect
@@ -17,6 +18,7 @@ from tests.conftest import (
     voice_message,
 )
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI, text_update
+from tests.fakes.chat_completions import ChatStreaming
 from tests.test_preferences import say
 from tests.test_result_cache import forward
 from tests.test_upgrade_button import buttons, press
@@ -231,3 +233,60 @@ def test_the_engines_words_for_languages_read_as_iso_codes() -> None:
         None,
         None,
     ]
+
+
+async def test_a_translation_is_shown_as_it_streams_in(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    api.chat_streaming = ChatStreaming(pieces=4, delay=0.7)  # about 2 s, in four pieces
+    async with bot_factory() as bot:  # STREAMING on, as by default
+        transcript_id = await transcript_of(bot, tg, api, voice_bytes, RUSSIAN)
+        await reply_command(bot, tg, "/translate en", transcript_id)
+
+        def headed() -> bool:
+            return any(t.startswith("🌐 Translation") for t in replies_to(tg, transcript_id))
+
+        await tg.wait_for(headed, 15)  # the final text: headed, unlike the text so far
+        [translation] = replies_to(tg, transcript_id)
+        usage = (await say(bot, tg, "/usage", USER)).splitlines()
+
+    made = f"[en] {RUSSIAN}"
+    assert translation == f"🌐 Translation (English)\n{made}"
+    (call,) = api.chat_requests
+    assert call.streamed
+    (message,) = [m for m in tg.bot_messages(USER) if m.reply_to == transcript_id]
+    so_far = [text for text in message.history if text and text.endswith(" …")]
+    assert so_far, message.history  # the text so far, at least once, before the whole
+    assert all(made.startswith(text.removesuffix(" …")) for text in so_far)
+    assert all(len(text) - 2 < len(made) for text in so_far)
+    # The tokens came in the stream's last chunk (stream_options.include_usage).
+    assert any(re.match(r"gpt-4o-mini: 1 translation, [1-9]\d* tokens", line) for line in usage)
+
+
+async def test_a_chat_api_that_does_not_stream_is_asked_plainly_from_then_on(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    api.chat_streaming = ChatStreaming(mode="refuse")
+    async with bot_factory() as bot:
+        transcript_id = await transcript_of(bot, tg, api, voice_bytes, RUSSIAN)
+        await reply_command(bot, tg, "/translate en", transcript_id)
+        [first] = await final_translation(tg, transcript_id)
+        await reply_command(bot, tg, "/translate vi", transcript_id)
+        await final_translation(tg, transcript_id, count=2)
+    assert first == f"🌐 Translation (English)\n[en] {RUSSIAN}"
+    asked = [(call.status, call.streamed) for call in api.chat_requests]
+    assert asked == [(400, True), (200, False), (200, False)]
+
+
+async def test_a_proxy_answering_stream_requests_whole_still_translates(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    api.chat_streaming = ChatStreaming(mode="json")
+    async with bot_factory() as bot:
+        transcript_id = await transcript_of(bot, tg, api, voice_bytes, RUSSIAN)
+        await reply_command(bot, tg, "/translate en", transcript_id)
+        [translation] = await final_translation(tg, transcript_id)
+        await reply_command(bot, tg, "/translate vi", transcript_id)
+        await final_translation(tg, transcript_id, count=2)
+    assert translation == f"🌐 Translation (English)\n[en] {RUSSIAN}"
+    assert [call.streamed for call in api.chat_requests] == [True, False]

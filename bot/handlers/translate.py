@@ -8,11 +8,12 @@ from typing import Any
 
 from telegram import Message, Update
 from telegram.error import TelegramError
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ExtBot
 
 from bot import language, policy, texts
 from bot.callbacks import Translate, pattern
 from bot.errors import TranscribotError
+from bot.flood import NoRoom, Urgency
 from bot.handlers.buttons import later, pressed, quietly, under, without_button
 from bot.handlers.common import settings_here, user_id_of
 from bot.handlers.media import media_of
@@ -97,7 +98,7 @@ async def post(
     placeholder = await under_message.reply_text(
         texts.translating(), reply_parameters=under(under_message)
     )
-    show = functools.partial(_edit, placeholder)
+    show = functools.partial(_edit, placeholder, live=True)
     live = LiveText(show, interval_for(chat_type))
     try:
         translated = await translations.make(
@@ -154,9 +155,22 @@ def _escape(code: str) -> str:
     return code.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")[:16]
 
 
-async def _edit(placeholder: Message, html: str) -> None:
+async def _edit(placeholder: Message, html: str, *, live: bool = False) -> None:
+    """live: the text so far, sent only when the chat's windows have room to spare for the
+    final text (WHEN_FREE: never queued, skipped otherwise)."""
     try:
-        await placeholder.edit_text(html)
+        bot = placeholder.get_bot()
+        if live and isinstance(bot, ExtBot):
+            await bot.edit_message_text(
+                html,
+                chat_id=placeholder.chat_id,
+                message_id=placeholder.message_id,
+                rate_limit_args=Urgency.WHEN_FREE,
+            )
+        else:
+            await placeholder.edit_text(html)
+    except NoRoom:
+        pass  # the next text so far, or the final one, comes later
     except TelegramError as exc:
         log.info("a translation's message could not be edited: %s", exc)
 

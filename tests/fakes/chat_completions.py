@@ -1,13 +1,19 @@
-"""The fake API's POST {url}/chat/completions: OpenAI-shaped, with a predictable summary."""
+"""The fake API's POST {url}/chat/completions: OpenAI-shaped, with a predictable summary.
+
+stream=true is answered as OpenAI does (chat.completion.chunk events, a usage chunk when
+stream_options.include_usage, then [DONE]), or, as ChatStreaming.mode says, as plain JSON (a
+proxy that does not stream) or with a 400 that names stream."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -31,6 +37,7 @@ class ChatCall:
     status: int = 200
     error_code: str | None = None
     text: str | None = None  # the answer's content
+    streamed: bool = False  # asked with stream=true
 
     @property
     def ok(self) -> bool:
@@ -39,6 +46,16 @@ class ChatCall:
     def describe(self) -> str:
         outcome = "ok" if self.ok else f"{self.status} {self.error_code}"
         return f"chat {self.model} {len(self.messages)} message(s) -> {outcome}"
+
+
+@dataclass
+class ChatStreaming:
+    """How stream=true is answered: "sse" in about `pieces` chunks, `delay` seconds apart;
+    "json": the whole completion at once; "refuse": 400."""
+
+    mode: Literal["sse", "json", "refuse"] = "sse"
+    pieces: int = 5
+    delay: float = 0.0
 
 
 def translation_of(text: str, code: str) -> str:
@@ -52,9 +69,14 @@ def summary_of(transcript: str) -> str:
 
 
 async def answer_chat(
-    request: web.Request, call: ChatCall, models: frozenset[str] = CHAT_MODELS
-) -> web.Response:
-    """Check the request as OpenAI does and answer a summary of the last user message."""
+    request: web.Request,
+    call: ChatCall,
+    models: frozenset[str] = CHAT_MODELS,
+    streaming: ChatStreaming | None = None,
+) -> web.StreamResponse:
+    """Check the request as OpenAI does and answer a summary of the last user message (or the
+    translation the system prompt asks for)."""
+    streaming = streaming or ChatStreaming()
     body = await _json_body(request)
     model = body.get("model")
     if not isinstance(model, str) or not model:
@@ -75,6 +97,18 @@ async def answer_chat(
     call.text = translation_of(last, asked.group(1)) if asked else summary_of(last)
     prompt_tokens = sum(len(_text(m["content"]).split()) + 3 for m in messages)
     completion_tokens = len(call.text.split())
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    call.streamed = body.get("stream") is True
+    if call.streamed and streaming.mode == "refuse":
+        raise OpenAIError(400, "stream is not supported by this proxy", param="stream")
+    if call.streamed and streaming.mode == "sse":
+        options = body.get("stream_options")
+        with_usage = isinstance(options, dict) and options.get("include_usage") is True
+        return await _stream(request, model, call.text, usage if with_usage else None, streaming)
     return web.json_response(
         {
             "id": f"chatcmpl-fake{next(_ids)}",
@@ -89,13 +123,44 @@ async def answer_chat(
                     "finish_reason": "stop",
                 }
             ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
+            "usage": usage,
         }
     )
+
+
+async def _stream(
+    request: web.Request,
+    model: str,
+    text: str,
+    usage: dict[str, Any] | None,
+    streaming: ChatStreaming,
+) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    name = f"chatcmpl-fake{next(_ids)}"
+
+    def chunk(choices: list[dict[str, Any]], **more: Any) -> bytes:
+        body = {"id": name, "object": "chat.completion.chunk", "created": int(time.time())}
+        return (
+            f"data: {json.dumps({**body, 'model': model, 'choices': choices, **more})}\n\n".encode()
+        )
+
+    words = re.split(r"(?<=\s)(?=\S)", text)
+    size = max(1, math.ceil(len(words) / max(1, streaming.pieces)))
+    pieces = ["".join(words[i : i + size]) for i in range(0, len(words), size)]
+    await response.write(chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}}]))
+    for index, piece in enumerate(pieces):
+        if index and streaming.delay:
+            await asyncio.sleep(streaming.delay)
+        await response.write(chunk([{"index": 0, "delta": {"content": piece}}]))
+    await response.write(chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+    if usage is not None:
+        await response.write(chunk([], usage=usage))
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:

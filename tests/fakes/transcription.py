@@ -29,7 +29,7 @@ from tests.fakes.audio_probe import (
     header_duration,
     sniff_container,
 )
-from tests.fakes.chat_completions import CHAT_MODELS, ChatCall, answer_chat
+from tests.fakes.chat_completions import CHAT_MODELS, ChatCall, ChatStreaming, answer_chat
 from tests.fakes.openai_errors import OpenAIError
 from tests.fakes.transcription_dialects import (
     DIALECTS,
@@ -139,6 +139,7 @@ class FakeTranscriptionAPI(FakeServer):
         self.language = "english"  # what verbose_json answers report (Whisper says the name)
         self.stream_delay = 0.0  # seconds before each streamed event but the first
         self.chat_models = CHAT_MODELS  # what /chat/completions accepts
+        self.chat_streaming = ChatStreaming()  # how /chat/completions answers stream=true
         self.transcripts: dict[str, str] = {}  # by sha256 of the file
         self.segments: dict[str, list[Segment]] = {}  # by sha256; else made up from the text
         # What each model accepts and answers (tests may change one), and other known names.
@@ -338,7 +339,7 @@ class FakeTranscriptionAPI(FakeServer):
                 self._chat_log.append(call)
                 return web.Response()
             self._check_key(request.headers.get("Authorization", ""))
-            response: web.StreamResponse = await answer_chat(request, call, self.chat_models)
+            response = await answer_chat(request, call, self.chat_models, self.chat_streaming)
         except OpenAIError as exc:
             call.status, call.error_code = exc.status, exc.code
             response = exc.response()
