@@ -136,30 +136,18 @@ def limits_for(
     )
 
 
-async def check_limits(
-    store: Store, settings: Settings, user_id: int, duration: float | None
-) -> Refusal | None:
-    """The limits as they stand, for work that is not a job (a translation): it takes none of
-    them, so a read is enough. Jobs are checked and counted by `store.accept_job`."""
+async def accept_request(store: Store, settings: Settings, user_id: int) -> Refusal | None:
+    """A paid request that is not a job (a translation), checked against the sender's limits
+    and counted in the per-minute window in one store step, as a job is; None when it may go."""
     if is_admin(settings, user_id):
         return None
-    quota = settings.user_daily_audio_seconds
     limits = Limits(
         limit_subject(user_id, user_id),
         time.time(),
         jobs_per_minute=settings.user_jobs_per_minute,
-        daily_seconds=float(quota),
-        reserve_seconds=duration or 0.0,
+        daily_seconds=float(settings.user_daily_audio_seconds),
     )
-    if per_minute := limits.jobs_per_minute:
-        recent = await store.recent_job_times(limits.subject, limits.rate_since)
-        if len(recent) >= per_minute:
-            retry_in = limits.rate_retry_in(recent[len(recent) - per_minute])
-            return OverRate(max(1, math.ceil(retry_in)))
-    ceiling = limits.quota_ceiling
-    if ceiling is not None and await store.quota_used(limits.subject, limits.day_start) > ceiling:
-        return OverQuota(quota, int(limits.quota_retry_in))
-    return None
+    return refusal(await store.accept_request(limits), settings)
 
 
 def refusal(acceptance: Acceptance, settings: Settings) -> Refusal | None:

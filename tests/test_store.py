@@ -185,6 +185,23 @@ async def test_renewing_says_which_leases_are_still_held(store: Store) -> None:
     assert await store.renew_leases("worker-b", [lost.id], 0.3) == set()
 
 
+async def test_a_request_takes_a_place_in_the_per_minute_window_as_a_job_does(
+    store: Store,
+) -> None:
+    now = time.time()
+    limits = Limits(10, now, jobs_per_minute=3, daily_seconds=600, reserve_seconds=30)
+    assert (await store.accept_job(None, job(1), limits)).outcome == "queued"
+    assert (await store.accept_request(limits)).outcome == "queued"
+    assert (await store.accept_request(limits)).outcome == "queued"
+    refused = await store.accept_request(limits)
+    assert refused.outcome == "over_rate"
+    assert 0 < refused.retry_in <= 60
+    assert (await store.accept_job(None, job(2), limits)).outcome == "over_rate"
+    assert await store.quota_used(10, now - 60) == 30  # the job's reservation, nothing more
+    later = Limits(10, now + 61, jobs_per_minute=3, daily_seconds=600, reserve_seconds=30)
+    assert (await store.accept_job(None, job(2), later)).outcome == "queued"
+
+
 async def test_placeholder_is_remembered_for_a_retry(store: Store) -> None:
     await enqueue(store, job(1))
     [taken] = await store.claim_jobs("a", 1, 30, max_attempts=5, gave_up="crashed 0a1b2c")

@@ -290,3 +290,22 @@ async def test_a_proxy_answering_stream_requests_whole_still_translates(
         await final_translation(tg, transcript_id, count=2)
     assert translation == f"🌐 Translation (English)\n[en] {RUSSIAN}"
     assert [call.streamed for call in api.chat_requests] == [True, False]
+
+
+async def test_translations_count_against_the_per_minute_limit_like_recordings(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    # Each translation is a paid request to the chat model: one person asking for one language
+    # after another meets the same limit as one sending recording after recording.
+    def refused() -> bool:
+        return any("a lot at once" in (m.text or "") for m in tg.bot_messages(USER))
+
+    async with bot_factory(**SETTINGS, user_jobs_per_minute=3) as bot:
+        transcript_id = await transcript_of(bot, tg, api, voice_bytes, ENGLISH)  # 1 of 3
+        await reply_command(bot, tg, "/translate vi", transcript_id)  # 2 of 3
+        await final_translation(tg, transcript_id, count=1)
+        await reply_command(bot, tg, "/translate ru", transcript_id)  # 3 of 3
+        await final_translation(tg, transcript_id, count=2)
+        await reply_command(bot, tg, "/translate de", transcript_id)
+        await tg.wait_for(refused, 15)
+    assert len(api.chat_requests) == 2

@@ -36,7 +36,7 @@ async def button(update: Update, context: Context) -> None:
     query, message, job, svc = found
     user_id = query.from_user.id
     code = language.reader_language(query.from_user.language_code) or _FALLBACK_LANGUAGE
-    refusal = await policy.check_limits(svc.store, svc.settings, user_id, None)
+    refusal = await policy.accept_request(svc.store, svc.settings, user_id)
     if refusal is not None:
         later(context, query.answer(texts.refusal(refusal), show_alert=True))
         return
@@ -76,7 +76,7 @@ async def command(update: Update, context: Context) -> None:
         )
         return
     user_id = user_id_of(message) or 0
-    refusal = await policy.check_limits(svc.store, svc.settings, user_id, None)
+    refusal = await policy.accept_request(svc.store, svc.settings, user_id)
     if refusal is not None:
         await message.reply_text(texts.refusal(refusal))
         return

@@ -76,6 +76,11 @@ class JobStore(Protocol):
         its quota. A failed job for the same (chat, message, model) is replaced: asking again
         is how a person retries. With update_id None (not from an update) no mark is made."""
 
+    async def accept_request(self, limits: Limits) -> Acceptance:
+        """One atomic step for a paid request that is not a job (a translation): check the
+        limits as accept_job does and take a place in the per-minute window ("queued"), or
+        refuse. Reserves no seconds."""
+
     async def get_job(self, job_id: int) -> Job | None: ...
     async def claim_jobs(
         self, owner: str, limit: int, lease_seconds: float, max_attempts: int, gave_up: str

@@ -272,6 +272,32 @@ return jobs
 """
 )
 
+# A paid request that is not a job (a translation): the limits as ACCEPT checks them, then a
+# place in the per-minute window. ARGV: prefix, subject, now, jobs per minute, the quota's
+# ceiling ("" for none), since when jobs count against the per-minute limit, the day's name,
+# seconds charges are kept. Returns {'queued'}, {'over_rate', when the request that holds the
+# limit was made} or {'over_quota'}.
+ACCEPT_REQUEST = """
+local p, subject, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local times = p .. 'limit:' .. subject .. ':jobs'
+local per_minute = tonumber(ARGV[4])
+if per_minute > 0 then
+  local found = redis.call('ZREVRANGEBYSCORE', times, '+inf', '(' .. ARGV[6],
+    'WITHSCORES', 'LIMIT', per_minute - 1, 1)
+  if #found > 0 then return {'over_rate', found[2]} end
+end
+local ceiling = tonumber(ARGV[5])
+if ceiling then
+  local quota = p .. 'quota:' .. subject .. ':' .. ARGV[7]
+  if tonumber(redis.call('HGET', quota, 'total') or '0') > ceiling then return {'over_quota'} end
+end
+local keep = tonumber(ARGV[8])
+redis.call('ZADD', times, now, 'request:' .. redis.call('INCR', p .. 'request:next'))
+redis.call('ZREMRANGEBYSCORE', times, '-inf', now - keep)
+redis.call('EXPIRE', times, keep)
+return {'queued'}
+"""
+
 # KEYS: ready stream. ARGV: prefix, group, owner, job ids... Resets the idle time of the
 # owner's entries (the lease) without counting a delivery; never takes another's job.
 # Returns the ids renewed: the others are no longer this owner's.

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import time
 
-from bot.store.base import DAY, Stats, Usage, UsageKind, UsageTotal
+from bot.store.base import (
+    CHARGE_MEMORY_SECONDS,
+    DAY,
+    Acceptance,
+    Limits,
+    Stats,
+    Usage,
+    UsageKind,
+    UsageTotal,
+)
 from bot.store.redis_db import COUNTS, FAILURES, PREFIX, RedisConnection, day_name, translated, wait
 
 # Usage by user and by day is kept this many days: /usage asks for this month, /stats for the
@@ -57,6 +66,29 @@ class RedisUsage(RedisConnection):
         """Charges of the UTC day `since` falls in (the quota's day)."""
         found = await wait(self.redis.hget(f"{PREFIX}quota:{subject}:{day_name(since)}", "total"))
         return float(found or 0)
+
+    @translated
+    async def accept_request(self, limits: Limits) -> Acceptance:
+        ceiling = limits.quota_ceiling
+        outcome, *rest = await self._run(
+            "ACCEPT_REQUEST",
+            [],
+            [
+                PREFIX,
+                limits.subject,
+                repr(limits.now),
+                limits.jobs_per_minute,
+                "" if ceiling is None else repr(ceiling),
+                repr(limits.rate_since),
+                day_name(limits.now),
+                CHARGE_MEMORY_SECONDS,
+            ],
+        )
+        if outcome == "over_rate":
+            return Acceptance("over_rate", retry_in=limits.rate_retry_in(float(rest[0])))
+        if outcome == "over_quota":
+            return Acceptance("over_quota", retry_in=limits.quota_retry_in)
+        return Acceptance("queued")
 
     @translated
     async def recent_job_times(self, subject: int, since: float) -> list[float]:

@@ -28,7 +28,7 @@ from bot.store.base import (
     short_reason,
 )
 from bot.store.sqlite_db import Database
-from bot.store.sqlite_jobs import accept, claim, fail, fenced_update, finish
+from bot.store.sqlite_jobs import accept, accept_request, claim, fail, fenced_update, finish
 from bot.store.sqlite_schema import MIGRATIONS, migrate
 from bot.store.sqlite_usage import stats, usage_total
 
@@ -143,6 +143,9 @@ class SqliteStore:
         if update_id is not None:
             self._holding.discard(update_id)
         return accepted
+
+    async def accept_request(self, limits: Limits) -> Acceptance:
+        return await self._db.write(lambda db: accept_request(db, limits))
 
     async def get_job(self, job_id: int) -> Job | None:
         rows = await self._rows("SELECT * FROM jobs WHERE id=?", job_id)

@@ -62,6 +62,20 @@ def accept(
     return Acceptance("queued", int(job_id))
 
 
+def accept_request(db: sqlite3.Connection, limits: Limits) -> Acceptance:
+    """A request that is not a job: a place in the per-minute window, unless refused. Its
+    charge (0 s) has an id below zero, never a job's."""
+    refused = _over_limits(db, limits)
+    if refused is not None:
+        return refused
+    db.execute(
+        "INSERT INTO charges (job_id, subject, at, seconds, open) "
+        "VALUES ((SELECT min(0, coalesce(min(job_id), 0)) - 1 FROM charges), ?, ?, 0, 0)",
+        (limits.subject, limits.now),
+    )
+    return Acceptance("queued")
+
+
 def _over_limits(db: sqlite3.Connection, limits: Limits) -> Acceptance | None:
     subject = limits.subject
     if limits.jobs_per_minute:
