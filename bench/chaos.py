@@ -24,6 +24,7 @@ import random
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,8 @@ async def soak(
             try:
                 for replica in replicas:
                     await replica.start()
-                faults = _faults(rng, replicas, redis, kills)
+                struck: list[Fault] = []
+                faults = _faults(rng, replicas, redis, kills, struck)
                 started = time.monotonic()
                 await asyncio.gather(_deliver_all(replicas, updates), faults)
                 await _wait_answers(fakes, _WAIT_OUTCOMES)
@@ -105,7 +107,10 @@ async def soak(
                     await replica.stop()
                 if redis:
                     await redis.stop()
-    return _figures(store, chats, replicas, wall, kills, accepted)
+    figures = _figures(store, chats, replicas, wall, kills, accepted)
+    figures["faults"] = [f"{f.kind} at {f.start - started:.1f} s" for f in struck]
+    figures.update(_paid_again(chats["paid"], struck))
+    return figures
 
 
 async def _wait_answers(fakes: Fakes, timeout: float) -> None:
@@ -164,8 +169,42 @@ async def _deliver_all(replicas: list[Replica], updates: list[dict[str, Any]]) -
         await asyncio.gather(*tasks)
 
 
+@dataclass(frozen=True)
+class Fault:
+    kind: str  # "kill bot-1", "freeze bot-2", "redis_restart", "redis_pause"
+    start: float  # time.monotonic()
+    end: float
+
+
+def _paid_again(paid: list[dict[str, Any]], struck: list[Fault]) -> dict[str, int]:
+    """Requests paid beyond one a note, and how many of the notes paid again had a paid request
+    in flight when a bot was killed or frozen: the API answered (and billed) a worker that
+    could not take the answer. No bot can take that back."""
+    by_chat: dict[int, list[dict[str, Any]]] = {}
+    for request in paid:
+        if request["chat"] is not None:
+            by_chat.setdefault(request["chat"], []).append(request)
+    stops = [f for f in struck if f.kind.startswith(("kill", "freeze"))]
+
+    def in_flight(request: dict[str, Any]) -> bool:
+        start, end = request["at"], request["at"] + request["took"]
+        return any(f.start <= end and start <= f.end for f in stops)
+
+    again = {chat: found for chat, found in by_chat.items() if len(found) > 1}
+    return {
+        "requests_paid_again": sum(len(found) - 1 for found in again.values()),
+        "of_them_notes_in_flight_at_a_kill_or_freeze": sum(
+            any(in_flight(r) for r in found) for found in again.values()
+        ),
+    }
+
+
 async def _faults(
-    rng: random.Random, replicas: list[Replica], redis: Redis | None, kills: int
+    rng: random.Random,
+    replicas: list[Replica],
+    redis: Redis | None,
+    kills: int,
+    struck: list[Fault],
 ) -> None:
     """The faults at random moments while the notes arrive."""
     events: list[tuple[float, str, Any]] = [
@@ -180,14 +219,19 @@ async def _faults(
     started = time.monotonic()
     for at, kind, target in sorted(events, key=lambda event: event[0]):
         await asyncio.sleep(max(0.0, started + at - time.monotonic()))
+        began = time.monotonic()
         if kind == "kill":
             await target.kill_and_restart()
-        elif kind == "freeze":
+            struck.append(Fault(f"kill {target.name}", began, began))
+            continue
+        if kind == "freeze":
             await target.freeze(LEASE_SECONDS + 3)
         elif kind == "redis_restart" and redis is not None:
             await redis.restart()
         elif redis is not None:
             await redis.pause(LEASE_SECONDS + 2)
+        name = f"{kind} {target.name}" if target is not None else kind
+        struck.append(Fault(name, began, time.monotonic()))
 
 
 def _figures(
@@ -229,14 +273,22 @@ def _figures(
         "starts": sum(r.starts for r in replicas),
         "wall_s": round(wall, 1),
         "hostile": {v["file"]: f"{v['answers']}x {v['first_answer']!r}" for v in files.values()},
+        "problems": {
+            c: f"{v['answers']} answers, {v['first_answer']!r} first"
+            for c, v in notes.items()
+            if v["answers"] != 1 or not v["correct"]
+        },
     }
 
 
 def _print(figures: dict[str, Any]) -> bool:
     print(f"\n== {figures['store']}: {figures['notes']} notes, {figures['kills']} kill -9 ==")
     for key, value in figures.items():
-        if key != "hostile":
+        if key not in ("hostile", "faults", "problems"):
             print(f"  {key:24} {value}")
+    print(f"  faults                   {', '.join(figures['faults'])}")
+    for chat, answers in figures["problems"].items():
+        print(f"  note in chat {chat}: {answers}")
     for name, answer in figures["hostile"].items():
         print(f"  hostile {name:32} {answer}")
     ok = True

@@ -184,7 +184,12 @@ class Control:
                 "first_answer": answers[0][:80] if answers else None,
             }
         paid = [
-            {"chat": self.outcomes.chat_of_sha.get(c.sha256), "seconds": c.duration_seconds}
+            {
+                "chat": self.outcomes.chat_of_sha.get(c.sha256),
+                "seconds": c.duration_seconds,
+                "at": c.at,  # time.monotonic(): the same clock as the soak's, on Linux
+                "took": c.handler_seconds,
+            }
             for c in self.api.requests
             if c.ok
         ]
