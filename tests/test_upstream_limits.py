@@ -205,7 +205,7 @@ async def test_the_minute_slides_and_the_next_request_goes_when_it_has_room(
     assert starts[1] - starts[0] < 0.5
     for earlier, later in zip(starts, starts[2:], strict=False):
         assert later - earlier >= 1.0 - 0.02  # never 3 in any second
-    assert starts[4] - starts[0] < 2.6  # and each went as soon as it had room
+    assert starts[4] - starts[0] < 3.0  # and each went as soon as it had room (about 2 s)
 
 
 async def test_another_key_has_limits_of_its_own(redis_url: str) -> None:
@@ -234,11 +234,11 @@ def test_a_key_is_named_in_redis_by_a_digest_never_by_itself() -> None:
 
 async def test_a_long_request_keeps_its_place_past_its_hold(redis_url: str) -> None:
     limits = GateLimits(at_once=1)
-    first, second = shared(limits, redis_url, hold=0.3), shared(limits, redis_url, hold=0.3)
+    first, second = shared(limits, redis_url, hold=1.0), shared(limits, redis_url, hold=1.0)
     try:
         async with first.slot():
             entered = asyncio.create_task(_enter(second))
-            await asyncio.sleep(1.0)  # over three holds: renewed meanwhile
+            await asyncio.sleep(3.5)  # over three holds: renewed meanwhile
             assert not entered.done()
         await asyncio.wait_for(entered, 2)
     finally:
@@ -257,16 +257,16 @@ async def test_a_place_of_a_replica_that_died_is_free_after_its_hold(redis_url: 
     )
     assert dead.stdout is not None
     assert await asyncio.wait_for(dead.stdout.readline(), 20) == b"holding\n"
-    dead.kill()  # it never gives its place back, nor renews it
-    await dead.wait()
     alive = shared(limits, redis_url, hold=0.5)
     started = time.monotonic()
+    dead.kill()  # it never gives its place back, nor renews it
+    await dead.wait()
     try:
         async with alive.slot():
             waited = time.monotonic() - started
     finally:
         await alive.close()
-    assert 0.1 < waited < 2.0
+    assert 0.1 < waited < 3.0  # held until its hold ran out (its last renewal: before the kill)
 
 
 # A replica holding a place (with a hold of 0.5 s) until it is killed.
