@@ -203,5 +203,8 @@ class JobProgress:
             self._changed.clear()
             html = self._render()
             if html is not None and html != self._shown:
-                self._shown, self._shown_at = html, self._clock()
+                self._shown = html
                 await self._show(html)
+                # Counted from Telegram's answer: the next edit reaches it an interval later
+                # at the soonest, however long this one took to get there.
+                self._shown_at = self._clock()
