@@ -60,18 +60,19 @@ class LocalGate:
         self._limits = limits
         self._started: list[float] = []
         self._at_once = asyncio.Semaphore(limits.at_once) if limits.at_once else None
+        self._queue = asyncio.Lock()  # first come, first served (a Lock wakes its waiters in order)
         self._paused_until = 0.0
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         async with self._at_once or contextlib.nullcontext():
-            # Waiters each sleep until their turn comes, then look again: another may take it.
-            while True:
-                wait = self._wait()
-                if wait <= 0:
-                    break
-                await asyncio.sleep(wait + random.uniform(0, _JITTER))
-            self._started.append(time.monotonic())
+            async with self._queue:  # the first in the queue waits for room; the rest behind it
+                while True:
+                    wait = self._wait()
+                    if wait <= 0:
+                        break
+                    await asyncio.sleep(wait + random.uniform(0, _JITTER))
+                self._started.append(time.monotonic())
             yield
 
     def _wait(self) -> float:
@@ -153,6 +154,7 @@ class RedisGate:
         self._local = LocalGate(limits)
         # This replica never holds more than `at_once`: more waiters queue here, not in Redis.
         self._turns = asyncio.Semaphore(limits.at_once) if limits.at_once else None
+        self._queue = asyncio.Lock()  # first come, first served, among this replica's requests
         self._redis = connect(url, max_connections=16)  # a take run twice only wastes a place
         self._take = self._redis.register_script(_TAKE)
         self._renew = self._redis.register_script(_RENEW)
@@ -164,7 +166,8 @@ class RedisGate:
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         async with self._turns or contextlib.nullcontext():
-            holder = await self._taken()
+            async with self._queue:
+                holder = await self._taken()
             if holder is None:  # Redis is down: this replica alone
                 async with self._local.slot():
                     yield

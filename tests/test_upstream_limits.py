@@ -208,6 +208,34 @@ async def test_the_minute_slides_and_the_next_request_goes_when_it_has_room(
     assert starts[4] - starts[0] < 3.0  # and each went as soon as it had room (about 2 s)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_requests_waiting_for_the_minute_go_in_the_order_they_came(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """First come, first served: no note is passed over again and again by luck."""
+    limits = GateLimits(per_minute=1, window=0.2)
+    gate: UpstreamGate = (
+        shared(limits, request.getfixturevalue("redis_url"))
+        if backend == "redis"
+        else LocalGate(limits)
+    )
+    order: list[int] = []
+
+    async def request_(number: int) -> None:
+        async with gate.slot():
+            order.append(number)
+
+    try:
+        waiting = []
+        for number in range(6):
+            waiting.append(asyncio.create_task(request_(number)))
+            await asyncio.sleep(0.01)  # they come in this order
+        await asyncio.wait_for(asyncio.gather(*waiting), 10)
+    finally:
+        await gate.close()
+    assert order == list(range(6))
+
+
 async def test_another_key_has_limits_of_its_own(redis_url: str) -> None:
     ours, theirs = shared(GateLimits(), redis_url, "k1"), shared(GateLimits(), redis_url, "k2")
     again = shared(GateLimits(), redis_url, "k1")
