@@ -8,7 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import BotFactory, RunningBot, free_port, process_env, voice_message
+from tests.conftest import (
+    BotFactory,
+    RunningBot,
+    eventually,
+    free_port,
+    process_env,
+    voice_message,
+)
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
 
 NOTES = 24
@@ -45,10 +52,14 @@ def waiting_jobs(db: Path) -> list[tuple[int, int]]:
     return [(int(c), int(m)) for c, m in rows]
 
 
-async def deliver_notes(bot: RunningBot, tg: FakeTelegram, voice_bytes: bytes) -> None:
+async def deliver_notes(
+    bot: RunningBot, tg: FakeTelegram, voice_bytes: bytes, accepted: list[int]
+) -> None:
+    """Deliver NOTES notes one after another; `accepted` gets each one's chat once answered 200."""
     for n in range(NOTES):
         update = voice_message(tg, voice_bytes, chat_id=9000 + n)
         assert (await bot.deliver(update)).status_code == 200
+        accepted.append(9000 + n)
         await asyncio.sleep(0.01)
 
 
@@ -65,9 +76,12 @@ async def test_a_backup_taken_under_load_restores_to_a_bot_that_answers_every_qu
     async with bot_factory(
         database_url=f"sqlite:///{live}", max_concurrent_jobs=2, shutdown_grace_seconds=0
     ) as bot:
-        deliveries = asyncio.create_task(deliver_notes(bot, tg, voice_bytes))
-        while len(tg.calls("sendMessage")) < 4:  # jobs are running, more are arriving
-            await asyncio.sleep(0.01)
+        accepted: list[int] = []
+        deliveries = asyncio.create_task(deliver_notes(bot, tg, voice_bytes, accepted))
+        # Both workers' jobs are running (their placeholders are out), four or more notes are
+        # accepted, and more are arriving.
+        await tg.wait_calls("sendMessage", 2)
+        await eventually(lambda: len(accepted) >= 4, what="four notes accepted")
         code, out = await command(tg, api, tmp_path, live, "backup", str(copy))
         assert code == 0, out
         await deliveries
