@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 from collections.abc import Callable, Iterator
@@ -219,6 +220,33 @@ async def test_a_redis_restart_as_the_api_answers_costs_no_second_request(
     await tg.wait_for(lambda: check([note]), timeout=30)
     await asyncio.sleep(1.0)
     assert [call.ok for call in api.requests] == [True]
+
+
+async def test_a_redis_pause_longer_than_the_lease_takes_no_job_from_a_live_replica(
+    bot_process: ProcessFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    voice_bytes: bytes,
+    restartable_redis: RedisServer,
+) -> None:
+    # While Redis is paused nobody can renew a lease: when it answers again, a job whose
+    # worker is alive must not look abandoned (the other replica would pay for it again).
+    replicas = await start_replicas(
+        bot_process, 2, DATABASE_URL=restartable_redis.url(), JOB_LEASE_SECONDS="2"
+    )
+    api.delay = 6.0  # upstream all through the pause
+    [note] = notes(tg, voice_bytes, 1, FIRST_CHAT + 400)
+    assert await replicas[0].deliver(note) == 200
+    await eventually(lambda: api.in_flight == 1, timeout=15, what="the job is upstream")
+    assert restartable_redis.pid is not None
+    os.kill(restartable_redis.pid, signal.SIGSTOP)
+    await asyncio.sleep(4.0)
+    os.kill(restartable_redis.pid, signal.SIGCONT)
+    check = answered_once(tg, api, voice_bytes)
+    await tg.wait_for(lambda: check([note]), timeout=30)
+    await asyncio.sleep(1.0)
+    assert [call.ok for call in api.requests] == [True]
+    assert not any("taken over" in replica.log() for replica in replicas)
 
 
 async def eventually_accepted(replica: BotProcess, update: dict[str, Any], timeout: float) -> None:

@@ -71,6 +71,17 @@ _CONSUMER_IDLE_MS = 3600 * 1000  # a consumer silent this long with nothing pend
 _PRUNE_BATCH = 1000
 
 
+# Alive replicas call Redis every second or so (claims) and every third of a lease (renewals):
+# a longer silence means Redis itself stood still (paused, restarting), and leases are given
+# a whole lease again after it (redis_scripts.ANSWERING).
+_LONGEST_POLL_SECONDS = 2.5
+
+
+def stood_still_after(lease_seconds: float) -> float:
+    """Seconds without any replica's call after which Redis is taken to have stood still."""
+    return max(lease_seconds / 2, _LONGEST_POLL_SECONDS)
+
+
 class RedisJobs(RedisConnection):
     """The JobStore part of RedisStore."""
 
@@ -135,6 +146,7 @@ class RedisJobs(RedisConnection):
                 max_attempts,
                 short_reason(gave_up),
                 FAILURES_KEPT,
+                stood_still_after(lease_seconds),
             ],
         )
         if cursor:
@@ -153,7 +165,8 @@ class RedisJobs(RedisConnection):
     async def renew_leases(self, owner: str, job_ids: list[int], lease_seconds: float) -> set[int]:
         if not job_ids:
             return set()
-        held = await self._run("RENEW", [READY], [PREFIX, GROUP, owner, *job_ids])
+        quiet = stood_still_after(lease_seconds)
+        held = await self._run("RENEW", [READY], [PREFIX, GROUP, owner, quiet, *job_ids])
         return {int(job_id) for job_id in held}
 
     @translated

@@ -185,14 +185,37 @@ local function holds(key, owner, epoch)
 end
 """
 
+# Leases are idle times in Redis's own clock, which goes on while Redis is paused or restarting
+# and nobody can renew anything: when it answers again every lease would look run out, and a
+# live replica's jobs would be taken over (and paid for again). So: when no replica's call has
+# reached Redis for `quiet` seconds (they call every second or so while alive), no lease runs
+# out until a whole lease after Redis answers again. Returns Redis's time and since when it has
+# been answering, in seconds.
+ANSWERING = """
+local function answering_since(clock, quiet)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local v = redis.call('HMGET', clock, 'last', 'since')
+  local since = tonumber(v[2]) or 0
+  if v[1] and now - tonumber(v[1]) > quiet then
+    since = now
+    redis.call('HSET', clock, 'since', tostring(now))
+  end
+  redis.call('HSET', clock, 'last', tostring(now))
+  return now, since
+end
+"""
+
 # KEYS: ready stream, delayed set, status counts, finished set, failures list. ARGV: prefix,
 # group, owner, limit, now, lease in ms, where to go on looking for jobs whose lease ran out
-# ("" for not now), attempts allowed, the failure reason for a job past them, failures kept.
+# ("" for not now), attempts allowed, the failure reason for a job past them, failures kept,
+# seconds of silence that mean Redis stood still (ANSWERING).
 # Returns where that look stopped, then each claimed job's fields (HGETALL), plus "_from" and
 # the previous owner when it was taken over. Every claim is an attempt; a job past its
 # allowance is failed here (its charge released) and handed back failed, not to be run.
 CLAIM = (
     SETTLE
+    + ANSWERING
     + """
 local p, group, owner = ARGV[1], ARGV[2], ARGV[3]
 local limit, now = tonumber(ARGV[4]), ARGV[5]
@@ -207,7 +230,8 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0
 end
 local entries = {}
 local cursor = ARGV[7]
-if cursor ~= '' then
+local clock_now, since = answering_since(p .. 'clock', tonumber(ARGV[11]))
+if cursor ~= '' and clock_now - since >= tonumber(ARGV[6]) / 1000 then
   -- Entries whose consumer has not renewed them for a lease: their worker is gone. A long
   -- pending list is walked over several claims, from where the last one stopped.
   for _ = 1, 100 do
@@ -298,13 +322,17 @@ redis.call('EXPIRE', times, keep)
 return {'queued'}
 """
 
-# KEYS: ready stream. ARGV: prefix, group, owner, job ids... Resets the idle time of the
-# owner's entries (the lease) without counting a delivery; never takes another's job.
-# Returns the ids renewed: the others are no longer this owner's.
-RENEW = """
+# KEYS: ready stream. ARGV: prefix, group, owner, seconds of silence that mean Redis stood
+# still (ANSWERING), job ids... Resets the idle time of the owner's entries (the lease) without
+# counting a delivery; never takes another's job. Returns the ids renewed: the others are no
+# longer this owner's.
+RENEW = (
+    ANSWERING
+    + """
 local p, group, owner = ARGV[1], ARGV[2], ARGV[3]
+answering_since(p .. 'clock', tonumber(ARGV[4]))
 local held = {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local v = redis.call('HMGET', p .. 'job:' .. ARGV[i], 'status', 'lease_owner', 'entry')
   if v[1] == 'running' and v[2] == owner and v[3] then
     redis.call('XCLAIM', KEYS[1], group, owner, 0, v[3], 'JUSTID')
@@ -313,6 +341,7 @@ for i = 4, #ARGV do
 end
 return held
 """
+)
 
 # ARGV: prefix, user, chat, model, audio seconds, input tokens, output tokens, UTC day,
 # seconds to keep the by-day aggregates (0: too old to keep), chats kept.
