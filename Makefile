@@ -71,10 +71,12 @@ pytest: $(VENV)/.dev-installed system-deps $(BIN)/promtool
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 ## make bench: the benchmark against the fake servers (not part of the tests): the bot alone
-## (Telegram's limits off), then issue 14's scenarios against a fake that enforces them
+## (Telegram's limits off), then issue 14's scenarios against a fake that enforces them, then
+## what a long recording's placeholder shows (issue 17's progress)
 bench: $(VENV)/.dev-installed system-deps
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.flood
+	$(BIN)/python -m bench.progress
 
 ## make chaos: the fault soak (kill -9, Redis restart and pause, a flaky API, hostile files)
 chaos: $(VENV)/.dev-installed system-deps
