@@ -9,7 +9,7 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -270,3 +270,38 @@ async def test_invalid_settings_are_named_and_fail(env: dict[str, str], tmp_path
     assert code == 1
     assert any(x.startswith("✗ settings: OPENAI_API_KEY: is required") for x in lines), lines
     assert any(x.startswith("✗ settings: LISTEN_PORT:") for x in lines), lines
+
+
+@pytest.fixture
+async def silent_host() -> AsyncIterator[str]:
+    """A host that takes connections and never answers: host:port."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+
+
+async def test_hosts_that_never_answer_fail_their_lines_within_one_timeout(
+    env: dict[str, str], silent_host: str, tmp_path: Path
+) -> None:
+    env["TELEGRAM_API_URL"] = f"http://{silent_host}"
+    env["OPENAI_BASE_URL"] = f"http://{silent_host}/v1"
+    env["DATABASE_URL"] = f"redis://:hunter2-redis@{silent_host}/0"
+    # Each check waits 10 s at most, and they wait together: far less than one after another.
+    code, lines = await asyncio.wait_for(doctor(env, tmp_path), 25)
+    assert code == 1
+    for name in ("telegram token", "transcription API", "redis"):
+        bad = line(lines, name)
+        assert bad.startswith("✗"), lines
+        assert "no answer within" in bad, bad
+    assert "hunter2-redis" not in "\n".join(lines)
+    assert line(lines, "ffmpeg").startswith("✓")

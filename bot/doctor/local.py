@@ -9,11 +9,15 @@ import subprocess
 from pathlib import Path
 
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from bot.config import RedisLocation, SqliteLocation, database_location
 from bot.doctor.result import Result, failed, passed
 from bot.redis_client import connect
 from bot.store.sqlite import SCHEMA_VERSION
+
+# The longest the Redis check waits for its answers, however many connections it tries.
+_REDIS_SECONDS = 10
 
 
 def check_ffmpeg() -> list[Result]:
@@ -112,10 +116,17 @@ async def _check_redis(location: RedisLocation) -> Result:
     name = "redis"
     client = connect(location.url, max_connections=2)
     try:
-        server = await client.info("server")
-        memory = await client.info("memory")
-        persistence = await client.info("persistence")
-        await client.set("transcribot:doctor", "1", ex=60)  # a replica refuses: READONLY
+        async with asyncio.timeout(_REDIS_SECONDS):
+            server = await client.info("server")
+            memory = await client.info("memory")
+            persistence = await client.info("persistence")
+            await client.set("transcribot:doctor", "1", ex=60)  # a replica refuses: READONLY
+    except (TimeoutError, RedisTimeout):
+        return failed(
+            name,
+            f"no answer within {_REDIS_SECONDS} s from {location.redacted}: check DATABASE_URL "
+            "and that Redis runs (a paused or overloaded Redis also answers nothing)",
+        )
     except RedisError as exc:
         text = str(exc).replace(location.password or "\0", "***")
         return failed(name, f"{location.redacted}: {text}: check DATABASE_URL and that Redis runs")

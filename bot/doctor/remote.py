@@ -10,6 +10,8 @@ import httpx
 from bot.config import Settings
 from bot.doctor.result import Result, failed, passed
 
+# How long a host may take to answer one request before its check fails.
+ANSWER_SECONDS = 10.0
 # A delivery error this recent, with updates waiting, means Telegram cannot deliver right now.
 _RECENT_ERROR_SECONDS = 600
 
@@ -26,7 +28,7 @@ async def _telegram(http: httpx.AsyncClient, settings: Settings, method: str) ->
         response = await http.get(f"{root}/bot{token}/{method}")
         body = response.json()
     except httpx.HTTPError as exc:
-        raise _Unanswered(f"cannot reach {root} ({type(exc).__name__})") from None
+        raise _Unanswered(unreachable(root, exc)) from None
     except ValueError:
         raise _Unanswered(f"{root} answered {response.status_code}, not JSON") from None
     if not isinstance(body, dict):
@@ -34,6 +36,13 @@ async def _telegram(http: httpx.AsyncClient, settings: Settings, method: str) ->
     if not body.get("ok"):
         raise TelegramRefused(int(body.get("error_code") or response.status_code), body)
     return body.get("result")
+
+
+def unreachable(where: str, exc: httpx.HTTPError) -> str:
+    """Why a request got no answer, without the request's URL (it can hold the token)."""
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+        return f"no answer within {ANSWER_SECONDS:.0f} s from {where}"
+    return f"cannot reach {where} ({type(exc).__name__})"
 
 
 class TelegramRefused(Exception):
@@ -119,7 +128,7 @@ async def check_transcription_api(http: httpx.AsyncClient, settings: Settings) -
     try:
         response = await http.get(url, headers=headers)
     except httpx.HTTPError as exc:
-        return failed(name, f"cannot reach {url} ({type(exc).__name__}): check OPENAI_BASE_URL")
+        return failed(name, f"{unreachable(url, exc)}: check OPENAI_BASE_URL")
     if response.status_code in (401, 403):
         return failed(
             name,
