@@ -32,6 +32,7 @@ PART_SECONDS = 2.0  # the fake engine's time for one part
 GROUP = -100424242
 _PART = re.compile(r"^🎙 Transcribing part (\d) of (\d)(…|, about (\d+) (s|min) left)$")
 _PERCENT = re.compile(r"^🎙 Downloading (\d+) %$")
+_SO_FAR = re.compile(r"^🎙 Downloading… (\d+(?:\.\d)?) MB so far$")
 
 
 @pytest.fixture(scope="session")
@@ -210,16 +211,7 @@ async def test_a_slow_link_shows_how_much_is_downloaded(
     api.set_transcript(data, "the words behind the link")
     url = files.slow("/talks/slow.mp3", data, pieces=6, every=0.4)
     async with bot_factory(link_allow_private_networks=True, progress_edit_seconds=0.3) as bot:
-        message_id = next_message_id()
-        tg.add_message(USER, message_id, text=url)
-        update = text_update(
-            next_update_id(),
-            chat_id=USER,
-            user_id=USER,
-            message_id=message_id,
-            text=url,
-        )
-        assert (await bot.deliver(update)).status_code == 200
+        message_id = await send_link(bot, tg, url, USER, "private")
         edits = await finished(tg, USER, message_id)
 
     percents = [int(m[1]) for text in notes(edits) if (m := _PERCENT.match(text))]
@@ -238,6 +230,78 @@ def placeholder_sent_at(tg: FakeTelegram, chat_id: int, message_id: int) -> floa
         and call.params.get("chat_id") == chat_id
         and call.result["message_id"] == message_id
     )
+
+
+async def test_a_link_of_unknown_size_shows_the_megabytes_so_far(
+    bot_factory: BotFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    files: FakeFileServer,
+    media: MediaLibrary,
+) -> None:
+    data = media.tone_wav(60).read_bytes()  # 1.8 MB
+    api.set_transcript(data, "the words behind the link")
+    url = files.slow("/talks/chunked.wav", data, pieces=6, every=0.4, length=False)
+    async with bot_factory(link_allow_private_networks=True, progress_edit_seconds=0.3) as bot:
+        message_id = await send_link(bot, tg, url, USER, "private")
+        edits = await finished(tg, USER, message_id)
+
+    amounts = [float(m[1]) for text in notes(edits) if (m := _SO_FAR.match(text))]
+    assert len(amounts) >= 2, notes(edits)
+    assert amounts == sorted(amounts)
+    assert 0 < amounts[0] <= amounts[-1] <= round(len(data) / 2**20, 1)
+    assert edits[-1].params["text"] == "the words behind the link"
+
+
+async def test_a_long_download_in_a_group_gets_a_placeholder_with_its_progress(
+    bot_factory: BotFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    files: FakeFileServer,
+    media: MediaLibrary,
+) -> None:
+    # In groups a note of unknown length never gets a placeholder; a download still going
+    # after 3 s is a long wait, and gets one.
+    data = media.audio("mp3").read_bytes()
+    api.set_transcript(data, "asked for in the group")
+    url = files.slow("/talks/slow.mp3", data, pieces=10, every=0.6)
+    settings = {"link_allow_private_networks": True, "progress_group_edit_seconds": 0.5}
+    async with bot_factory(**settings) as bot:
+        shared = await send_link(bot, tg, url, GROUP, "group")
+        command_id = next_message_id()
+        tg.add_message(GROUP, command_id, text="/transcribe")
+        update = text_update(
+            next_update_id(),
+            chat_id=GROUP,
+            user_id=7,
+            message_id=command_id,
+            text="/transcribe",
+            chat_type="group",
+            reply_to=tg.message_json(GROUP, shared),
+        )
+        assert (await bot.deliver(update)).status_code == 200
+        edits = await finished(tg, GROUP, shared)
+
+    percents = [int(m[1]) for text in notes(edits) if (m := _PERCENT.match(text))]
+    assert percents, notes(edits)
+    assert percents == sorted(percents)
+    assert edits[-1].params["text"].endswith("asked for in the group")
+
+
+async def send_link(bot: RunningBot, tg: FakeTelegram, url: str, chat_id: int, kind: str) -> int:
+    """A message that is only `url`; its id."""
+    message_id = next_message_id()
+    tg.add_message(chat_id, message_id, text=url)
+    update = text_update(
+        next_update_id(),
+        chat_id=chat_id,
+        user_id=7 if chat_id < 0 else chat_id,
+        message_id=message_id,
+        text=url,
+        chat_type=kind,
+    )
+    assert (await bot.deliver(update)).status_code == 200
+    return message_id
 
 
 # --- the rules, as plain functions -----------------------------------------------------------
@@ -277,6 +341,12 @@ def test_engine_speed_is_measured_on_long_parts_only() -> None:
 )
 def test_time_left_reads_in_tens_of_seconds_then_minutes(seconds: float, said: str) -> None:
     assert texts.time_left(seconds) == said
+
+
+def test_a_download_of_unknown_size_reads_in_megabytes() -> None:
+    assert texts.downloading(400 * 1024, None) == "🎙 Downloading… 0.4 MB so far"
+    assert texts.downloading(12 * 2**20 + 5, None) == "🎙 Downloading… 12 MB so far"
+    assert texts.downloading(38, 100) == "🎙 Downloading 38 %"
 
 
 def test_progress_notes_are_translated() -> None:

@@ -10,8 +10,9 @@ def downloading(received: int, total: int | None) -> str:
     if total:
         percent = min(100, received * 100 // total)
         return _("🎙 Downloading {percent} %").format(percent=percent)
-    megabytes = received // (1024 * 1024)
-    return _("🎙 Downloading… {megabytes} MB so far").format(megabytes=megabytes)
+    megabytes = received / (1024 * 1024)
+    amount = f"{megabytes:.1f}" if megabytes < 10 else f"{megabytes:.0f}"  # 0.4 MB, 12 MB
+    return _("🎙 Downloading… {megabytes} MB so far").format(megabytes=amount)
 
 
 def converting() -> str:

@@ -24,8 +24,8 @@ class FakeFileServer(FakeServer):
     - redirect(path, location, status=302): a redirect.
     - stall(path, first=b"", seconds=...): headers and `first`, then nothing for that long.
     - trickle(path, chunk, every, times): a chunk every `every` seconds.
-    - slow(path, data, pieces, every): a file with its Content-Length, in `pieces` pieces,
-      one every `every` seconds.
+    - slow(path, data, pieces, every, length=True): a file in `pieces` pieces, one every
+      `every` seconds; length=False: chunked, without Content-Length.
     """
 
     def __init__(self) -> None:
@@ -35,7 +35,7 @@ class FakeFileServer(FakeServer):
         self._redirects: dict[str, tuple[str, int]] = {}
         self._stalls: dict[str, tuple[bytes, float]] = {}
         self._trickles: dict[str, tuple[bytes, float, int]] = {}
-        self._slow: dict[str, tuple[bytes, int, float]] = {}
+        self._slow: dict[str, tuple[bytes, int, float, bool]] = {}
         self._release = asyncio.Event()
 
     @property
@@ -67,9 +67,11 @@ class FakeFileServer(FakeServer):
         self._trickles[path] = (chunk, every, times)
         return self.url(path)
 
-    def slow(self, path: str, data: bytes, pieces: int, every: float) -> str:
+    def slow(
+        self, path: str, data: bytes, pieces: int, every: float, *, length: bool = True
+    ) -> str:
         self._forget(path)
-        self._slow[path] = (data, pieces, every)
+        self._slow[path] = (data, pieces, every, length)
         return self.url(path)
 
     def remove(self, path: str) -> None:
@@ -102,10 +104,10 @@ class FakeFileServer(FakeServer):
             chunk, every, times = self._trickles[path]
             return await self._stream(request, [chunk] * times, every)
         if path in self._slow:
-            data, pieces, every = self._slow[path]
+            data, pieces, every, length = self._slow[path]
             size = -(-len(data) // pieces)
             chunks = [data[i : i + size] for i in range(0, len(data), size)]
-            return await self._stream(request, chunks, every, length=len(data))
+            return await self._stream(request, chunks, every, len(data) if length else None)
         if path not in self._files:
             return web.Response(status=404, text="not found")
         data, content_type, length = self._files[path]
