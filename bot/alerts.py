@@ -35,13 +35,18 @@ Kind = Literal["job_failed", "job_given_up", "api_down", "api_back", "telegram_e
 
 # Set while an alert is being sent: its own failures are logged, never alerted about (a loop).
 _sending_alert: contextvars.ContextVar[bool] = contextvars.ContextVar("alerting", default=False)
-# Not the operator's to fix: a repeated edit that changed nothing; a person who blocked the bot
-# or deleted their account; a button pressed so long ago that Telegram no longer takes the answer.
+# Not the operator's to fix (lower case): a repeated edit that changed nothing; a person who
+# blocked the bot or deleted their account; a button pressed so long ago that Telegram no longer
+# takes the answer; a group that removed the bot or took away its right to post.
 _HARMLESS = (
     "message is not modified",
     "bot was blocked by the user",
     "user is deactivated",
     "query is too old",
+    "bot was kicked from",
+    "bot is not a member of",
+    "not enough rights to send",
+    "chat_write_forbidden",
 )
 _REASON_CHARS = 300
 _SENT_KEY = "admin-alerts:sent"  # claimed by the replica that sends, for one interval
@@ -145,7 +150,7 @@ class AdminAlerts:
         """A Bot API call failed (the metrics' listener); 429s are waited out, not told."""
         if error == "429" or _sending_alert.get():
             return
-        if any(harmless in description for harmless in _HARMLESS):
+        if any(harmless in description.lower() for harmless in _HARMLESS):
             return
         detail = f"{method}: {error} {description}".strip()
         self._add(Event("telegram_error", time.time(), detail=detail[:_REASON_CHARS]))

@@ -136,11 +136,43 @@ async def test_telegram_errors_are_told_but_429s_are_not(
         await asyncio.sleep(0.3)
         assert alerts_to(tg, ADMIN) == [], "a 429 is waited out, not told"
 
-        tg.fail_next("sendMessage", error_code=400, description="Bad Request: CHAT_WRITE_FORBIDDEN")
+        tg.fail_next("sendMessage", error_code=400, description="Bad Request: BUTTON_DATA_INVALID")
         await send_voice(bot, tg, voice_bytes, chat_id=USER + 1)
         await eventually(lambda: len(alerts_to(tg, ADMIN)) == 1)
         text = str(alerts_to(tg, ADMIN)[0].params["text"])
-        assert "sendMessage: 400 Bad Request: CHAT_WRITE_FORBIDDEN" in text
+        assert "sendMessage: 400 Bad Request: BUTTON_DATA_INVALID" in text
+
+
+
+# What people do in their own chats, which the bot copes with and the operator cannot change.
+PEOPLES_DOING = [
+    (403, "Forbidden: bot was kicked from the group chat"),
+    (403, "Forbidden: bot was kicked from the supergroup chat"),
+    (403, "Forbidden: bot is not a member of the supergroup chat"),
+    (400, "Bad Request: not enough rights to send text messages to the chat"),
+    (400, "Bad Request: CHAT_WRITE_FORBIDDEN"),
+]
+
+
+async def test_what_people_do_in_their_own_groups_is_not_told(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    async with bot_factory(admin_user_ids={ADMIN}, admin_alert_interval_seconds=0) as bot:
+        await say(bot, tg, "/alerts", ADMIN)
+        for n, (code, description) in enumerate(PEOPLES_DOING):
+            tg.fail_next("sendMessage", error_code=code, description=description)
+            before = len([c for c in tg.calls("sendMessage") if not c.ok])
+            await send_voice(bot, tg, voice_bytes, chat_id=-1001 - n, chat_type="supergroup")
+            await eventually(
+                lambda: len([c for c in tg.calls("sendMessage") if not c.ok]) > before,
+                what=description,
+            )
+        tg.fail_next("sendMessage", error_code=500, description="Internal Server Error")
+        await send_voice(bot, tg, voice_bytes, chat_id=USER)
+        await eventually(lambda: len(alerts_to(tg, ADMIN)) >= 1)
+        await asyncio.sleep(0.5)
+        [told] = alerts_to(tg, ADMIN)
+        assert "sendMessage: 500 Internal Server Error" in str(told.params["text"])
 
 
 async def test_a_job_that_crashed_the_bot_on_every_attempt_is_given_up_and_told(
