@@ -214,6 +214,7 @@ def _figures(
     main_keys, main_acks = keys[: len(notes)], acks[: len(notes)]
     first = min(a.sent for a in main_acks)
     last_final = max((final[k] for k in main_keys if k in final), default=math.nan)
+    first_final = min((final[k] for k in main_keys if k in final), default=math.nan)
     # A note's floor: the fake API's own time for it (its delay, and its process's load), as
     # bench's other scenarios count it, and a round trip to Telegram.
     floor = statistics.median(report["api_seconds"] or [scenario.api_delay]) + 0.05
@@ -234,6 +235,11 @@ def _figures(
         "allowed_s": allowed,
         "ratio_to_allowed": (last_final - first) / allowed,
         "last_after_last_delivery_s": last_final - max(a.sent for a in main_acks),
+        # Where the time went: until the first transcript (download, API, the machine's load),
+        # then the sends, against what the windows allow for them.
+        "first_final_s": first_final - first,
+        "sends_s": last_final - first_final,
+        "sends_allowed_s": allowed - floor,
         "e2e_p50_s": statistics.median(e2e.values()) if e2e else math.nan,
         "floor_s": floor,
     }
@@ -241,6 +247,7 @@ def _figures(
         figures["probe_e2e_s"] = e2e.get(keys[-1], math.nan)
         figures["probe_over_floor_s"] = figures["probe_e2e_s"] - floor
         figures["window_s"] = figures["ratio_to_allowed"] = math.nan  # the backlog is not waited
+        figures["first_final_s"] = figures["sends_s"] = figures["sends_allowed_s"] = math.nan
     return figures
 
 
@@ -262,6 +269,9 @@ _SHOWN = (
     "allowed_s",
     "ratio_to_allowed",
     "last_after_last_delivery_s",
+    "first_final_s",
+    "sends_s",
+    "sends_allowed_s",
     "e2e_p50_s",
     "floor_s",
     "probe_e2e_s",
