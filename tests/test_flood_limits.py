@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.flood import FloodLimits
+from bot.flood import FloodLimiter, FloodLimits
 from bot.flood.fallback import FallbackWindows
 from bot.flood.redis import RedisWindows
 from bot.flood.windows import FloodWindows, LocalWindows, Window
@@ -24,6 +24,7 @@ TELEGRAM = FloodLimits(
     overall=Window.per(30, 1.0), group=Window.per(20, 60.0), chat=Window.per(1, 1.0, 20)
 )
 GROUP = -100777
+NONE = Window(0, 0.0)
 
 Windows = Callable[[], FloodWindows]
 
@@ -132,6 +133,47 @@ async def test_a_message_still_unanswered_after_a_whole_window_still_counts(
     assert 0 < waiting.wait <= 0.1  # until an answer comes: asked again soon
     await limits.release(3100, tickets[0])
     assert 0.9 < (await limits.reserve(4100)).wait <= 1.0  # then a window after it
+
+
+async def test_a_wait_says_whether_it_is_the_bots_overall_windows(windows: Windows) -> None:
+    limits = windows()
+    for chat in range(5300, 5330):  # the bot's 30 a second
+        ticket = await limits.reserve(chat)
+        await limits.release(chat, ticket)
+    assert (await limits.reserve(5400)).overall
+    await asyncio.sleep(1.05)
+    for _ in range(20):  # another window: a group's minute, full well after this second
+        ticket = await limits.reserve(GROUP - 5)
+        await limits.release(GROUP - 5, ticket)
+    await asyncio.sleep(1.05)
+    waiting = await limits.reserve(GROUP - 5)
+    assert waiting.wait > 50
+    assert not waiting.overall
+
+
+async def test_calls_waiting_for_the_bots_second_go_in_the_order_they_came() -> None:
+    """One queue per process for the overall window: the first waiter asks again when a place
+    frees, not every waiter at once (with replicas, each asking Redis)."""
+    limiter = FloodLimiter(lambda: LocalWindows(FloodLimits(Window.per(1, 0.2), NONE, NONE)))
+    await limiter.initialize()
+    sent: list[int] = []
+
+    async def send(chat: int) -> None:
+        async def call() -> bool:
+            sent.append(chat)
+            return True
+
+        await limiter.process_request(call, (), {}, "sendMessage", {"chat_id": chat}, None)
+
+    try:
+        calls = []
+        for chat in range(6):
+            calls.append(asyncio.create_task(send(5500 + chat)))
+            await asyncio.sleep(0.01)  # they come in this order
+        await asyncio.wait_for(asyncio.gather(*calls), 10)
+    finally:
+        await limiter.shutdown()
+    assert sent == [5500 + chat for chat in range(6)]
 
 
 async def test_the_bot_stays_under_the_fakes_overall_limit(

@@ -74,6 +74,10 @@ class FloodLimiter(BaseRateLimiter[Urgency]):
     def __init__(self, make_windows: Callable[[], FloodWindows], max_retries: int = 5) -> None:
         self._make_windows = make_windows
         self._windows: FloodWindows | None = None
+        # Calls waiting for the bot's overall window queue here: only the first asks the windows
+        # again when a place frees, instead of every waiter at once (a herd of reserves, each a
+        # Redis round trip with replicas, for one place).
+        self._overall_queue = asyncio.Lock()
         self._max_retries = max_retries
 
     @property
@@ -127,9 +131,20 @@ class FloodLimiter(BaseRateLimiter[Urgency]):
             raise NoRoom(f"no room in chat {chat}'s windows")
         async with self._parked(ticket.wait):
             while ticket.wait > 0:
-                await asyncio.sleep(ticket.wait + random.uniform(0, _JITTER))
-                ticket = await self.windows.reserve(chat)
+                if not ticket.overall:
+                    ticket = await self._again(chat, ticket)
+                    continue
+                async with self._overall_queue:
+                    # Its wait is stale by now: the one before it may have just taken a place
+                    # and left others free.
+                    ticket = await self.windows.reserve(chat)
+                    while ticket.wait > 0 and ticket.overall:
+                        ticket = await self._again(chat, ticket)
         return ticket
+
+    async def _again(self, chat: int | None, ticket: Ticket) -> Ticket:
+        await asyncio.sleep(ticket.wait + random.uniform(0, _JITTER))
+        return await self.windows.reserve(chat)
 
     @contextlib.asynccontextmanager
     async def _parked(self, wait: float) -> AsyncIterator[None]:

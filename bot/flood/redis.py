@@ -28,8 +28,9 @@ _PREFIX = "transcribot:flood:"
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local wait = math.max(redis.call('PTTL', KEYS[3]), 0)
-if ARGV[7] == '1' then wait = math.max(wait, redis.call('PTTL', KEYS[4])) end
+local everyone = math.max(redis.call('PTTL', KEYS[3]), 0)
+local own = 0
+if ARGV[7] == '1' then own = math.max(own, redis.call('PTTL', KEYS[4])) end
 local function need(key, count, ms, horizon, spare)
   count = tonumber(count)
   ms = tonumber(ms)
@@ -45,14 +46,17 @@ local function need(key, count, ms, horizon, spare)
   if at > now then return math.min(ms, tonumber(ARGV[11])) end
   return at + ms - now
 end
-wait = math.max(wait, need(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[2]), tonumber(ARGV[12])))
+local spared = tonumber(ARGV[12])
+everyone = math.max(everyone, need(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[2]), spared))
 local horizon = math.max(tonumber(ARGV[4]), tonumber(ARGV[6]))
 if ARGV[7] == '1' then
   local spare = tonumber(ARGV[9])
-  wait = math.max(wait, need(KEYS[2], ARGV[3], ARGV[4], horizon, spare))
-  if ARGV[8] == '1' then wait = math.max(wait, need(KEYS[2], ARGV[5], ARGV[6], horizon, spare)) end
+  own = math.max(own, need(KEYS[2], ARGV[3], ARGV[4], horizon, spare))
+  if ARGV[8] == '1' then own = math.max(own, need(KEYS[2], ARGV[5], ARGV[6], horizon, spare)) end
 end
-if wait > 0 then return {math.ceil(wait), ''} end
+if everyone > 0 or own > 0 then
+  return {math.ceil(math.max(everyone, own)), '', everyone >= own and 1 or 0}
+end
 local id = tostring(redis.call('INCR', KEYS[5]))
 local flight = tonumber(ARGV[10])
 redis.call('ZADD', KEYS[1], now + flight, id)
@@ -114,9 +118,9 @@ class RedisWindows:
             overall_spare(limits.overall, spare),
         ]
         keys = [_key("all"), _chat_key(chat), _key("pause:all"), _pause_key(chat), _key("id")]
-        wait_ms, ticket = await self._reserve(keys=keys, args=args)
+        wait_ms, ticket, *overall = await self._reserve(keys=keys, args=args)
         if int(wait_ms) > 0:
-            return Ticket(int(wait_ms) / 1000)
+            return Ticket(int(wait_ms) / 1000, overall=bool(overall and int(overall[0])))
         return Ticket(0.0, str(ticket))
 
     async def release(self, chat: int | None, ticket: Ticket) -> None:

@@ -65,6 +65,7 @@ class Ticket:
 
     wait: float
     key: str = ""
+    overall: bool = False  # the wait is the bot's overall window's (or a pause of every chat)
 
 
 class FloodWindows(Protocol):
@@ -98,17 +99,20 @@ class LocalWindows:
 
     async def reserve(self, chat: int | None, spare: int = 0) -> Ticket:
         now = time.monotonic()
-        wait = max(self._paused.get(None, 0.0), self._paused.get(chat, 0.0)) - now
         limits = self._limits
         overall = limits.overall
         spared = overall_spare(overall, spare)
-        wait = max(wait, _wait(self._overall, overall, now, overall.seconds, spared))
+        everyone = max(
+            self._paused.get(None, 0.0) - now,
+            _wait(self._overall, overall, now, overall.seconds, spared),
+        )
+        own = self._paused.get(chat, 0.0) - now
         if chat is not None:
             times = self._chats.setdefault(chat, {})
             for window in limits.for_chat(chat):
-                wait = max(wait, _wait(times, window, now, limits.chat_horizon, spare))
-        if wait > 0:
-            return Ticket(wait)
+                own = max(own, _wait(times, window, now, limits.chat_horizon, spare))
+        if everyone > 0 or own > 0:
+            return Ticket(max(everyone, own), overall=everyone >= own)
         self._serial += 1
         key = str(self._serial)
         self._overall[key] = now + IN_FLIGHT_SECONDS
