@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 
 from bot.store import Prefs
@@ -143,7 +144,6 @@ async def test_telegram_errors_are_told_but_429s_are_not(
         assert "sendMessage: 400 Bad Request: BUTTON_DATA_INVALID" in text
 
 
-
 # What people do in their own chats, which the bot copes with and the operator cannot change.
 PEOPLES_DOING = [
     (403, "Forbidden: bot was kicked from the group chat"),
@@ -157,16 +157,15 @@ PEOPLES_DOING = [
 async def test_what_people_do_in_their_own_groups_is_not_told(
     bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
 ) -> None:
+    def refused_more_than(n: int) -> bool:
+        return len([c for c in tg.calls("sendMessage") if not c.ok]) > n
+
     async with bot_factory(admin_user_ids={ADMIN}, admin_alert_interval_seconds=0) as bot:
         await say(bot, tg, "/alerts", ADMIN)
         for n, (code, description) in enumerate(PEOPLES_DOING):
             tg.fail_next("sendMessage", error_code=code, description=description)
-            before = len([c for c in tg.calls("sendMessage") if not c.ok])
             await send_voice(bot, tg, voice_bytes, chat_id=-1001 - n, chat_type="supergroup")
-            await eventually(
-                lambda: len([c for c in tg.calls("sendMessage") if not c.ok]) > before,
-                what=description,
-            )
+            await eventually(functools.partial(refused_more_than, n), what=description)
         tg.fail_next("sendMessage", error_code=500, description="Internal Server Error")
         await send_voice(bot, tg, voice_bytes, chat_id=USER)
         await eventually(lambda: len(alerts_to(tg, ADMIN)) >= 1)
