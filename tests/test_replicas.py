@@ -21,9 +21,12 @@ from tests.conftest import (
     BotProcess,
     ProcessFactory,
     eventually,
+    next_message_id,
+    next_update_id,
     voice_message,
 )
-from tests.fakes import FakeTelegram, FakeTranscriptionAPI
+from tests.fakes import FakeTelegram, FakeTranscriptionAPI, text_update
+from tests.fakes.file_server import FakeFileServer
 from tests.redis_server import RedisServer
 
 FIRST_CHAT = 90_000
@@ -247,6 +250,52 @@ async def test_a_redis_pause_longer_than_the_lease_takes_no_job_from_a_live_repl
     await asyncio.sleep(1.0)
     assert [call.ok for call in api.requests] == [True]
     assert not any("taken over" in replica.log() for replica in replicas)
+
+
+async def test_a_replica_that_dies_as_it_starts_spends_no_attempts_of_others_jobs(
+    bot_process: ProcessFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    voice_bytes: bytes,
+    restartable_redis: RedisServer,
+) -> None:
+    # A replica that crash-loops at start must not take over a dead replica's job each time
+    # (every claim is an attempt: the job would be failed, though it harms nobody).
+    fast = {"DATABASE_URL": restartable_redis.url(), "JOB_LEASE_SECONDS": "1"}
+    async with FakeFileServer() as files:
+        # A replica that stays up, its one job slot held by a download that never ends.
+        [busy] = await start_replicas(
+            bot_process, 1, MAX_CONCURRENT_JOBS="1", LINK_ALLOW_PRIVATE_NETWORKS="true", **fast
+        )
+        link = files.stall("/never.mp3", seconds=60)
+        message_id = next_message_id()
+        tg.add_message(FIRST_CHAT + 600, message_id, text=link)
+        update = text_update(
+            next_update_id(),
+            chat_id=FIRST_CHAT + 600,
+            user_id=FIRST_CHAT + 600,
+            message_id=message_id,
+            text=link,
+        )
+        assert await busy.deliver(update) == 200
+        await eventually(lambda: len(files.requests) == 1, timeout=15, what="the slot is held")
+        api.delay = 30.0  # the note's first worker never sees its answer
+        [first] = await start_replicas(bot_process, 1, **fast)
+        [note] = notes(tg, voice_bytes, 1, FIRST_CHAT + 500)
+        assert await first.deliver(note) == 200
+        await eventually(lambda: api.in_flight == 1, timeout=15, what="the job is upstream")
+        first.signal(signal.SIGKILL)
+        await first.wait()
+        await asyncio.sleep(1.5)  # its lease has run out
+        for _ in range(3):  # started, and killed a moment later (before any answer came)
+            [dying] = await start_replicas(bot_process, 1, **fast)
+            await asyncio.sleep(0.5)
+            dying.signal(signal.SIGKILL)
+            await dying.wait()
+        api.delay = 0.0
+        await start_replicas(bot_process, 1, **fast)
+        check = answered_once(tg, api, voice_bytes)
+        await tg.wait_for(lambda: check([note]), timeout=20)
 
 
 async def eventually_accepted(replica: BotProcess, update: dict[str, Any], timeout: float) -> None:

@@ -126,6 +126,11 @@ class RedisJobs(RedisConnection):
         if limit <= 0:
             return []
         now = time.time()
+        if self._next_takeover == 0.0:
+            # Just started: others' jobs are left to replicas that have been up a lease. One
+            # that dies as it starts (a crash loop) would take them over and die again, each
+            # time one more attempt, until they fail though they harm nobody.
+            self._next_takeover = now + lease_seconds
         # Looking for expired leases walks the pending list: often enough to notice a dead
         # replica within a fraction of the lease, not on every claim.
         cursor = ""
