@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from bot.store import SqliteStore
-from tests.conftest import API_KEY, TOKEN, WEBHOOK_PATH, process_env
+from tests.conftest import API_KEY, TOKEN, WEBHOOK_PATH, next_message_id, process_env
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
 from tests.redis_server import RedisServer
 
@@ -305,3 +305,25 @@ async def test_hosts_that_never_answer_fail_their_lines_within_one_timeout(
         assert "no answer within" in bad, bad
     assert "hunter2-redis" not in "\n".join(lines)
     assert line(lines, "ffmpeg").startswith("✓")
+
+
+async def test_admins_who_never_wrote_to_the_bot_are_named_as_getting_no_alerts(
+    tg: FakeTelegram, env: dict[str, str], migrated: Path
+) -> None:
+    await set_webhook(tg, WEBHOOK_URL)
+    tg.add_message(7001, next_message_id())  # 7001 has a private chat with the bot; 7002 not
+    env["ADMIN_USER_IDS"] = "7001,7002"
+    code, lines = await doctor(env, migrated.parent)
+    admins = line(lines, "admins")
+    assert code == 0, lines  # the bot works; the admin has something to do
+    assert "7002" in admins
+    assert "7001" not in admins
+    assert "/start" in admins
+
+    tg.add_message(7002, next_message_id())
+    code, lines = await doctor(env, migrated.parent)
+    assert line(lines, "admins") == "✓ admins: 2, each can be written to"
+
+    del env["ADMIN_USER_IDS"]
+    code, lines = await doctor(env, migrated.parent)
+    assert "nobody is told" in line(lines, "admins")

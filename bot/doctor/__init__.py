@@ -10,6 +10,7 @@ from bot.config import Settings
 from bot.doctor.local import check_database, check_ffmpeg
 from bot.doctor.remote import (
     ANSWER_SECONDS,
+    check_admins,
     check_telegram,
     check_transcription_api,
     check_webhook,
@@ -40,4 +41,8 @@ async def _telegram_checks(http: httpx.AsyncClient, settings: Settings) -> list[
     token = await check_telegram(http, settings)
     if not token.ok:
         return [token]
-    return [token, await check_webhook(http, settings)]  # asked for with the same token
+    # Asked for with the same token.
+    webhook, admins = await asyncio.gather(
+        check_webhook(http, settings), check_admins(http, settings)
+    )
+    return [token, webhook, admins]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -20,12 +21,12 @@ class _Unanswered(Exception):
     """No usable answer: the text says why (no secret in it)."""
 
 
-async def _telegram(http: httpx.AsyncClient, settings: Settings, method: str) -> Any:
+async def _telegram(http: httpx.AsyncClient, settings: Settings, method: str, **params: int) -> Any:
     """The `result` of a Bot API call, or _Unanswered; TelegramRefused for ok=false."""
     token = settings.telegram_bot_token.get_secret_value()
     root = settings.api_root
     try:
-        response = await http.get(f"{root}/bot{token}/{method}")
+        response = await http.get(f"{root}/bot{token}/{method}", params=params)
         body = response.json()
     except httpx.HTTPError as exc:
         raise _Unanswered(unreachable(root, exc)) from None
@@ -110,6 +111,39 @@ def _webhook_health(name: str, info: dict[str, Any], pending: int) -> Result:
             "forwards WEBHOOK_URL's path to LISTEN_PORT and that the bot is running",
         )
     return passed(name, f"{summary}; {said}")
+
+
+async def check_admins(http: httpx.AsyncClient, settings: Settings) -> Result:
+    """Whether each ADMIN_USER_IDS can get alerts: Telegram lets a bot write only to people
+    who wrote to it first (getChat answers "chat not found" for the others). Never a ✗: the
+    bot works without alerts, and the admin has to act, not the deployment."""
+    name = "admins"
+    admins = sorted(settings.admin_user_ids)
+    if not admins:
+        return passed(name, "none (ADMIN_USER_IDS): nobody is told when jobs fail")
+    answers = await asyncio.gather(*(_reachable(http, settings, a) for a in admins))
+    unknown = [str(a) for a, answer in zip(admins, answers, strict=True) if answer is None]
+    never = [str(a) for a, answer in zip(admins, answers, strict=True) if answer is False]
+    found = f"{len(admins)}, each can be written to"
+    if never:
+        found = (
+            f"{len(admins)}; {', '.join(never)} never wrote to the bot, so Telegram lets it "
+            "send them no alerts: each should open a private chat with the bot and send /start"
+        )
+    if unknown:
+        found += f"; not checked (getChat failed): {', '.join(unknown)}"
+    return passed(name, found)
+
+
+async def _reachable(http: httpx.AsyncClient, settings: Settings, admin: int) -> bool | None:
+    """Whether the bot may write to this person; None when Telegram did not say."""
+    try:
+        await _telegram(http, settings, "getChat", chat_id=admin)
+    except TelegramRefused as exc:
+        return False if "chat not found" in str(exc).lower() else None
+    except _Unanswered:
+        return None
+    return True
 
 
 def _ago(seconds: float) -> str:

@@ -59,8 +59,12 @@ class ChatMembers:
         return {"status": "member", "user": user}
 
     def get_chat(self, params: dict[str, Any]) -> dict[str, Any]:
-        """A ChatFullInfo, with the fields python-telegram-bot requires."""
-        return self._store.chat_json(chat_id_of(params)) | {
+        """A ChatFullInfo, with the fields python-telegram-bot requires. Like Telegram, a person
+        who never wrote to the bot has no chat with it."""
+        chat_id = chat_id_of(params)
+        if chat_id > 0 and not self._store.knows(chat_id):
+            raise bad_request("chat not found")
+        return self._store.chat_json(chat_id) | {
             "accent_color_id": 0,
             "max_reaction_count": 11,
             "accepted_gift_types": dict.fromkeys(_GIFTS, True) | {"gifts_from_channels": False},

@@ -49,6 +49,10 @@ class MessageStore:
         self.users: dict[int, dict[str, Any]] = {}
         self.last_id: dict[int, int] = {}
 
+    def knows(self, chat_id: int) -> bool:
+        """Whether the chat was seen: a person's private chat exists once they wrote the bot."""
+        return chat_id in self.chats or chat_id in self.users or chat_id in self.last_id
+
     def chat_json(self, chat_id: int) -> dict[str, Any]:
         return self.chats.get(chat_id) or default_chat(chat_id)
 
