@@ -85,6 +85,27 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+# The limits, checked alike for a job (ACCEPT) and a request (ACCEPT_REQUEST), with the
+# numbers base.py's rules make (Limits.rate_since, Limits.quota_ceiling): nil within them, else
+# {'over_rate', when the job or request that holds the limit came} or {'over_quota'}.
+OVER_LIMITS = """
+local function over_limits(p, subject, per_minute, since, ceiling, day)
+  if per_minute > 0 then
+    -- The per_minute-th newest still counted: when it stops counting, one more fits.
+    local found = redis.call('ZREVRANGEBYSCORE', p .. 'limit:' .. subject .. ':jobs', '+inf',
+      '(' .. since, 'WITHSCORES', 'LIMIT', per_minute - 1, 1)
+    if #found > 0 then return {'over_rate', found[2]} end
+  end
+  if ceiling then
+    local quota = p .. 'quota:' .. subject .. ':' .. day
+    if tonumber(redis.call('HGET', quota, 'total') or '0') > ceiling then
+      return {'over_quota'}
+    end
+  end
+  return nil
+end
+"""
+
 # Accepting an update: its seen mark, the limits, the job and its quota charge, in one step.
 # KEYS: ready stream, status counts, finished set, failures list, seen bitmap, pending key.
 # ARGV: prefix, uniqueness suffix, subject, now, jobs per minute, the quota's ceiling (the most
@@ -95,6 +116,7 @@ return 0
 # that holds the limit was accepted}.
 ACCEPT = (
     _REPLACEABLE
+    + OVER_LIMITS
     + """
 local p, now = ARGV[1], tonumber(ARGV[4])
 local function mark_seen()
@@ -115,25 +137,13 @@ if id then
   end
 end
 local subject = ARGV[3]
+local refused = over_limits(p, subject, tonumber(ARGV[5]), ARGV[8], tonumber(ARGV[6]), ARGV[9])
+if refused then
+  mark_seen()
+  return {refused[1], '', refused[2]}
+end
 local times = p .. 'limit:' .. subject .. ':jobs'
-local per_minute = tonumber(ARGV[5])
-if per_minute > 0 then
-  -- The per_minute-th newest job still counted: when it stops counting, one more fits.
-  local found = redis.call('ZREVRANGEBYSCORE', times, '+inf', '(' .. ARGV[8],
-    'WITHSCORES', 'LIMIT', per_minute - 1, 1)
-  if #found > 0 then
-    mark_seen()
-    return {'over_rate', '', found[2]}
-  end
-end
 local quota = p .. 'quota:' .. subject .. ':' .. ARGV[9]
-local ceiling = tonumber(ARGV[6])
-if ceiling then
-  if tonumber(redis.call('HGET', quota, 'total') or '0') > ceiling then
-    mark_seen()
-    return {'over_quota'}
-  end
-end
 if old then
   -- Failed: asking again starts it afresh, under the same id.
   redis.call('HINCRBY', KEYS[2], 'failed', -1)
@@ -301,26 +311,20 @@ return jobs
 # ceiling ("" for none), since when jobs count against the per-minute limit, the day's name,
 # seconds charges are kept. Returns {'queued'}, {'over_rate', when the request that holds the
 # limit was made} or {'over_quota'}.
-ACCEPT_REQUEST = """
+ACCEPT_REQUEST = (
+    OVER_LIMITS
+    + """
 local p, subject, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local refused = over_limits(p, subject, tonumber(ARGV[4]), ARGV[6], tonumber(ARGV[5]), ARGV[7])
+if refused then return refused end
 local times = p .. 'limit:' .. subject .. ':jobs'
-local per_minute = tonumber(ARGV[4])
-if per_minute > 0 then
-  local found = redis.call('ZREVRANGEBYSCORE', times, '+inf', '(' .. ARGV[6],
-    'WITHSCORES', 'LIMIT', per_minute - 1, 1)
-  if #found > 0 then return {'over_rate', found[2]} end
-end
-local ceiling = tonumber(ARGV[5])
-if ceiling then
-  local quota = p .. 'quota:' .. subject .. ':' .. ARGV[7]
-  if tonumber(redis.call('HGET', quota, 'total') or '0') > ceiling then return {'over_quota'} end
-end
 local keep = tonumber(ARGV[8])
 redis.call('ZADD', times, now, 'request:' .. redis.call('INCR', p .. 'request:next'))
 redis.call('ZREMRANGEBYSCORE', times, '-inf', now - keep)
 redis.call('EXPIRE', times, keep)
 return {'queued'}
 """
+)
 
 # KEYS: ready stream. ARGV: prefix, group, owner, seconds of silence that mean Redis stood
 # still (ANSWERING), job ids... Resets the idle time of the owner's entries (the lease) without
