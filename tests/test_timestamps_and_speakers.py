@@ -43,7 +43,8 @@ def segments_every(seconds: float, total: float) -> list[Segment]:
 
 
 async def transcript_edit(tg: FakeTelegram, before: int = 0) -> tuple[int, str]:
-    edit = (await tg.wait_calls("editMessageText", before + 1))[before]
+    # Long: ffmpeg measures (and may cut) a 200 s recording first, slow on a loaded machine.
+    edit = (await tg.wait_calls("editMessageText", before + 1, timeout=60))[before]
     return int(edit.params["message_id"]), str(edit.params["text"])
 
 
@@ -72,7 +73,9 @@ async def test_timestamps_run_on_across_the_parts_of_a_split_recording(
     models.write_text(f"[models.{TURBO}]\nmax_audio_seconds = 90\n")  # parts of at most 84 s
     async with bot_factory(transcription_models=TURBO, models_file=str(models)) as bot:
         await send_voice(bot, tg, long_recording, chat_id=USER, duration=200)
-        await tg.wait_for(lambda: "[00:00]" in (tg.text_of(USER, tg.last_message_id(USER)) or ""))
+        await tg.wait_for(
+            lambda: "[00:00]" in (tg.text_of(USER, tg.last_message_id(USER)) or ""), timeout=60
+        )
         shown = tg.text_of(USER, tg.last_message_id(USER)) or ""
     parts = {r.text or "": r.duration_seconds for r in api.requests}
     assert len(parts) == 3
