@@ -1,8 +1,8 @@
 """What the bot says to people, in one place; HTML-safe (values are escaped by callers).
 
-One module for each concern: common (the conversation), errors (refusals and errors), settings,
-reports (/usage, /stats), followups (what comes after a transcript) and alerts (the admins'
-alerts); every text is reachable as `texts.<name>`.
+One module for each concern: common (the conversation), progress (a job's progress), errors
+(refusals and errors), settings, reports (/usage, /stats), followups (what comes after a
+transcript) and alerts (the admins' alerts); every text is reachable as `texts.<name>`.
 
 Every text is looked up in the current language (bot.i18n) when its function is called: write
 new ones as _("... {name} ...").format(name=value), counts with ngettext, and run `make messages`.
