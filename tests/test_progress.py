@@ -79,7 +79,8 @@ async def finished(tg: FakeTelegram, chat_id: int, message_id: int) -> list[Call
 
     def done() -> bool:
         placeholder = reply_to_in(tg, chat_id, message_id)
-        return placeholder is not None and not (placeholder.text or "🎙").startswith("🎙")
+        text = placeholder.text or "🎙" if placeholder is not None else "🎙"
+        return not text.startswith("🎙") and not text.endswith(" …")  # nor the text so far
 
     await tg.wait_for(done, timeout=60)
     placeholder = reply_to_in(tg, chat_id, message_id)
@@ -286,6 +287,32 @@ async def test_a_long_download_in_a_group_gets_a_placeholder_with_its_progress(
     assert percents, notes(edits)
     assert percents == sorted(percents)
     assert edits[-1].params["text"].endswith("asked for in the group")
+
+
+@needs_media_tools
+async def test_the_text_streaming_in_takes_the_placeholder_over_from_the_time_left(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, media: MediaLibrary
+) -> None:
+    # Whole recordings, streamed (gpt-4o-mini-transcribe). 40 s taking about 2.5 s measure the
+    # engine; 200 s are then expected to take about 12.5 s: "about 20 s left", and "about
+    # 10 s left" 2.5 s in, when the text has been streaming in for 2 s: too late, it is the
+    # text's place now.
+    api.delay, api.stream_delay = 0.5, 0.4
+    first, second = media.tone_wav(40).read_bytes(), media.tone_wav(200).read_bytes()
+    words = " ".join(f"word{i}" for i in range(10))  # five pieces of two words
+    api.set_transcript(first, words)
+    api.set_transcript(second, words)
+    async with bot_factory(progress_edit_seconds=0.2, cache_transcripts_hours=0) as bot:
+        await finished(tg, USER, await send_audio(bot, tg, first, 40, ".wav"))
+        api.stream_delay = 0.8  # the text streams for 3.2 s
+        message_id = await send_audio(bot, tg, second, 200, ".wav")
+        edits = await finished(tg, USER, message_id)
+
+    shown = [str(call.params["text"]) for call in edits]
+    assert shown[0].startswith("🎙 Transcribing, about "), shown
+    first_text = next(i for i, text in enumerate(shown) if not text.startswith("🎙"))
+    assert shown[first_text].endswith(" …")  # the text so far
+    assert not any(text.startswith("🎙") for text in shown[first_text:]), shown
 
 
 async def send_link(bot: RunningBot, tg: FakeTelegram, url: str, chat_id: int, kind: str) -> int:
