@@ -290,6 +290,29 @@ async def test_a_long_download_in_a_group_gets_a_placeholder_with_its_progress(
 
 
 @needs_media_tools
+async def test_notes_are_skipped_when_the_chat_has_no_room_to_spare_and_the_text_never_waits(
+    bot_factory: BotFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    sectioned: bytes,
+    tmp_path: Path,
+) -> None:
+    # Two messages in any 20 s in this chat: the placeholder takes one, the transcript needs
+    # the other, and a note would leave none for it: every note is skipped, none waits.
+    api.delay = 1.0
+    limits = {"telegram_chat_rate_per_second": 0.1, "telegram_chat_burst": 2}
+    async with bot_factory(**short_parts(tmp_path, progress_edit_seconds=0.05, **limits)) as bot:
+        message_id = await send_audio(bot, tg, sectioned, 280)
+        edits = await finished(tg, USER, message_id)
+
+    assert [str(call.params["text"]) for call in edits][:-1] == []
+    placeholder = reply_to(tg, message_id)
+    assert placeholder is not None
+    took = edits[-1].at - placeholder_sent_at(tg, USER, placeholder.message_id)
+    assert took < 15  # not an interval of the chat's window behind a note
+
+
+@needs_media_tools
 async def test_the_text_streaming_in_takes_the_placeholder_over_from_the_time_left(
     bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, media: MediaLibrary
 ) -> None:
