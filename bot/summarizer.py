@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -10,16 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from httpx_sse import EventSource, aconnect_sse
+from httpx_sse import EventSource
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from bot.errors import UpstreamRejected
 from bot.upstream import (
     ApiClient,
     NoStreaming,
+    StreamingSwitch,
     Transient,
-    is_event_stream,
-    raise_if_streaming_refused,
+    post_events,
     transport_errors,
 )
 from bot.upstream_gate import UpstreamGate
@@ -91,7 +92,7 @@ class Summarizer:
             gate=gate,
         )
         self._url = self._api.url("chat/completions")
-        self._streaming = True  # until the API (or a proxy) shows it does not stream
+        self._streaming = StreamingSwitch(log, "chat")
 
     async def aclose(self) -> None:
         await self._api.aclose()
@@ -121,11 +122,11 @@ class Summarizer:
                 {"role": "user", "content": text},
             ],
         }
-        if on_text is not None and self._streaming:
+        if on_text is not None and self._streaming.on:
             try:
                 streamed, _ = await self._api.retrying(lambda: self._post_streaming(body, on_text))
             except NoStreaming as exc:
-                self._stop_streaming(str(exc))
+                self._streaming.stop(str(exc))
             else:
                 return streamed
         summary, _ = await self._api.retrying(lambda: self._post(body))
@@ -133,29 +134,15 @@ class Summarizer:
 
     async def _post_streaming(self, body: dict[str, Any], on_text: OnText) -> Summary:
         streamed = {**body, "stream": True, "stream_options": {"include_usage": True}}
-        with transport_errors():
-            async with aconnect_sse(
-                self._api.http,
-                "POST",
-                self._url,
-                json=streamed,
-                headers=self._api.headers,
-                timeout=_TIMEOUT,
-            ) as source:
-                response = source.response
-                if is_event_stream(response) and response.status_code == 200:
-                    return await _read_chunks(source, on_text)
-                await response.aread()
-        raise_if_streaming_refused(response)
-        self._api.check(response)
-        # A proxy that does not stream answers the whole completion at once.
-        self._stop_streaming("it answered stream=true without events")
-        return _summary_of(response)
-
-    def _stop_streaming(self, reason: str) -> None:
-        if self._streaming:
-            log.warning("the chat API does not stream (%s): not asking again", reason)
-        self._streaming = False
+        return await post_events(
+            self._api,
+            self._url,
+            self._streaming,
+            functools.partial(_read_chunks, on_text=on_text),
+            _summary_of,
+            json=streamed,
+            timeout=_TIMEOUT,
+        )
 
     async def _post(self, body: dict[str, Any]) -> Summary:
         with transport_errors():

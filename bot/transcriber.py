@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from httpx_sse import EventSource, aconnect_sse
+from httpx_sse import EventSource
 from pydantic import SecretStr
 
 from bot.dialects import Dialects, refused_field, result_of, without
@@ -24,9 +24,9 @@ from bot.segments import Segment, Transcribed
 from bot.upstream import (
     ApiClient,
     NoStreaming,
+    StreamingSwitch,
     Transient,
-    is_event_stream,
-    raise_if_streaming_refused,
+    post_events,
     transport_errors,
 )
 from bot.upstream_gate import UpstreamGate
@@ -60,7 +60,7 @@ class Transcriber:
         gate: UpstreamGate | None = None,
         streaming: bool = True,
     ) -> None:
-        self._streaming = streaming
+        self._streaming = StreamingSwitch(log, "transcription", on=streaming)
         self._api = ApiClient(
             base_url,
             api_key,
@@ -75,7 +75,8 @@ class Transcriber:
 
     def streams(self, spec: ModelSpec) -> bool:
         """Whether on_text sees the model's text as it comes (until it shows it cannot stream)."""
-        return self._streaming and spec.streaming and not self._dialects.refused(spec, "stream")
+        on = self._streaming.on
+        return on and spec.streaming and not self._dialects.refused(spec, "stream")
 
     async def aclose(self) -> None:
         await self._api.aclose()
@@ -161,30 +162,17 @@ class Transcriber:
         limits: httpx.Timeout,
         on_text: OnText,
     ) -> str:
-        with _file_field(audio, filename) as files, transport_errors():
-            async with aconnect_sse(
-                self._api.http,
-                "POST",
+        with _file_field(audio, filename) as files:
+            return await post_events(
+                self._api,
                 self._url,
+                self._streaming,
+                functools.partial(_read_events, on_text=on_text),
+                lambda response: result_of(response).text,
                 data={**fields, "stream": "true"},
                 files=files,
-                headers=self._api.headers,
                 timeout=limits,
-            ) as source:
-                response = source.response
-                if is_event_stream(response) and response.status_code == 200:
-                    return await _read_events(source, on_text)
-                await response.aread()
-        raise_if_streaming_refused(response)
-        self._api.check(response)
-        # A proxy that does not stream answers the whole text at once.
-        self._stop_streaming("it answered stream=true without events")
-        return result_of(response).text
-
-    def _stop_streaming(self, reason: str) -> None:
-        if self._streaming:
-            log.warning("the transcription API does not stream (%s): not asking again", reason)
-        self._streaming = False
+            )
 
 
 @contextlib.contextmanager

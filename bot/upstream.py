@@ -7,10 +7,11 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import stamina
+from httpx_sse import EventSource, aconnect_sse
 from pydantic import SecretStr
 
 from bot.errors import UpstreamAuthError, UpstreamRejected, UpstreamUnavailable
@@ -177,6 +178,46 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 class NoStreaming(Exception):
     """The API, or a proxy in front of it, does not stream (transcriptions or completions)."""
+
+
+class StreamingSwitch:
+    """Whether to ask an API to stream: yes until it (or a proxy in front of it) shows it does
+    not; said once, in the caller's log."""
+
+    def __init__(self, log: logging.Logger, what: str, *, on: bool = True) -> None:
+        self._log = log
+        self._what = what  # "transcription", "chat": names the API in the log line
+        self.on = on
+
+    def stop(self, reason: str) -> None:
+        if self.on:
+            self._log.warning(
+                "the %s API does not stream (%s): not asking again", self._what, reason
+            )
+        self.on = False
+
+
+async def post_events(
+    api: ApiClient,
+    url: str,
+    switch: StreamingSwitch,
+    read: Callable[[EventSource], Awaitable[T]],
+    whole: Callable[[httpx.Response], T],
+    **request: Any,
+) -> T:
+    """POST asking for server-sent events, read as they come. A proxy that does not stream
+    answers the whole at once: taken as it is, and streaming is not asked for again. A refusal
+    that names streaming raises NoStreaming (the plain request may well succeed)."""
+    with transport_errors():
+        async with aconnect_sse(api.http, "POST", url, headers=api.headers, **request) as source:
+            response = source.response
+            if is_event_stream(response) and response.status_code == 200:
+                return await read(source)
+            await response.aread()
+    raise_if_streaming_refused(response)
+    api.check(response)
+    switch.stop("it answered stream=true without events")
+    return whole(response)
 
 
 def is_event_stream(response: httpx.Response) -> bool:
