@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -16,8 +17,9 @@ from bot import audio, registration, workdirs
 from bot.acceptance import Acceptor
 from bot.alerts import AdminAlerts
 from bot.application import ALLOWED_UPDATES, build_application
+from bot.backup import BackupError, running_on
 from bot.capacity import default_jobs_in_flight
-from bot.config import RedisLocation, Settings, database_location
+from bot.config import RedisLocation, Settings, SqliteLocation, database_location
 from bot.jobs import Dispatcher
 from bot.link_download import LinkDownloader
 from bot.metrics import Metrics
@@ -100,11 +102,24 @@ class BotService:
             raise StartupError(f"DATABASE_URL: {exc}") from exc
         except Exception as exc:
             raise StartupError(f"DATABASE_URL: cannot open the database: {exc}") from exc
+        running = contextlib.ExitStack()
         try:
+            self._refuse_restores(running)
             await self._start()
             await self._serve(stop)
         finally:
             await self._shutdown()
+            running.close()
+
+    def _refuse_restores(self, running: contextlib.ExitStack) -> None:
+        """Until this bot has stopped, `python -m bot restore` refuses to replace its SQLite
+        file (it would take away the jobs under way)."""
+        location = database_location(self.settings.database_url)
+        if isinstance(location, SqliteLocation):
+            try:
+                running.enter_context(running_on(location.path))
+            except BackupError as exc:
+                raise StartupError(f"DATABASE_URL: {exc}") from None
 
     async def _start(self) -> None:
         app = self.application

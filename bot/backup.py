@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -61,9 +62,52 @@ def restore(source: Path, database: Path) -> Summary:
         )
     database.parent.mkdir(parents=True, exist_ok=True)
     # Into the live file through SQLite (not a file copy): its -wal and -shm stay consistent.
-    with _connect(source, read_only=True) as src, _connect(database) as dst:
+    with (
+        _no_bot_running(database),
+        _connect(source, read_only=True) as src,
+        _connect(database) as dst,
+    ):
         src.backup(dst)
     return summarize(database)
+
+
+@contextlib.contextmanager
+def running_on(database: Path) -> Iterator[None]:
+    """Held by a bot while it runs on this SQLite file, so that `restore` refuses it.
+
+    flock, not fcntl: SQLite's own locks are fcntl locks, which flock does not touch.
+    """
+    fd = os.open(database, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BackupError(
+                f"{database} is being restored: start the bot when that is done"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # the lock goes with it
+
+
+@contextlib.contextmanager
+def _no_bot_running(database: Path) -> Iterator[None]:
+    """Keeps bots off the database while it is replaced; BackupError when one is running."""
+    if not database.exists():
+        yield
+        return
+    fd = os.open(database, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BackupError(
+                f"a bot is running on {database}: stop the bot first (a restore replaces "
+                "everything it works on), then restore, then start it"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def summarize(path: Path) -> Summary:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from tests.conftest import (
     BotFactory,
+    ProcessFactory,
     RunningBot,
     eventually,
     free_port,
@@ -130,3 +132,31 @@ async def test_backup_of_a_missing_database_fails_and_names_it(
     assert code == 1
     assert f"{missing} does not exist" in out
     assert not (tmp_path / "b").exists()
+
+
+async def test_restore_refuses_while_a_bot_runs_on_the_database(
+    bot_process: ProcessFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    voice_bytes: bytes,
+    tmp_path: Path,
+) -> None:
+    db, copy = tmp_path / "bot.sqlite3", tmp_path / "backup.sqlite3"
+    bot = bot_process()
+    await bot.start()
+    code, out = await command(tg, api, tmp_path, db, "backup", str(copy))
+    assert code == 0, out
+    api.delay = 60  # a job the running bot is working on, which the backup does not have
+    assert await bot.deliver(voice_message(tg, voice_bytes, chat_id=4242)) == 200
+    await eventually(lambda: api.in_flight > 0, timeout=15)
+
+    code, out = await command(tg, api, tmp_path, db, "restore", str(copy))
+    assert code == 1, out
+    assert "stop the bot" in out
+    assert len(waiting_jobs(db)) == 1, "the running bot's database is left as it was"
+
+    bot.signal(signal.SIGTERM)
+    await bot.wait()
+    code, out = await command(tg, api, tmp_path, db, "restore", str(copy))
+    assert code == 0, out
+    assert waiting_jobs(db) == []
