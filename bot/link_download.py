@@ -27,7 +27,7 @@ from bot.errors import (
     LinkTooSlow,
     LinkUnreachable,
 )
-from bot.links import AddressPolicy, direct_url, host_address
+from bot.links import DRIVE_HOSTS, AddressPolicy, direct_url, drive_confirmation, host_address
 
 __all__ = ["AddressPolicy", "CheckedResolver", "LinkDownloader"]
 
@@ -39,6 +39,7 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body")
 _CHUNK = 1 << 16
+_PAGE_BYTES = 256 * 1024  # read of a Google Drive confirmation page, at most
 MB = 1024 * 1024
 
 Progress = Callable[[int, int | None], None]  # bytes so far, bytes announced
@@ -141,6 +142,9 @@ class LinkDownloader:
                     continue
                 if response.status != 200:
                     raise LinkUnreachable(f"HTTP {response.status}", response.status)
+                if response.content_type in _HTML_TYPES and target.host in DRIVE_HOSTS:
+                    url = await _past_drive_page(response, target)  # a hop, like a redirect
+                    continue
                 return await self._save(response, dest, progress)
         raise LinkUnreachable(f"more than {MAX_REDIRECTS} redirects")
 
@@ -167,3 +171,12 @@ class LinkDownloader:
         if received == 0:
             raise LinkNotMedia("the link answers nothing")
         return received
+
+
+async def _past_drive_page(response: aiohttp.ClientResponse, target: URL) -> str:
+    """Where Google Drive's confirmation page for a large file leads (its download form)."""
+    page = await response.content.read(_PAGE_BYTES)
+    found = drive_confirmation(page.decode("utf-8", errors="replace"), target)
+    if found is None:
+        raise LinkNotMedia("a Google Drive page without a download form")
+    return found

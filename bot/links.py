@@ -11,6 +11,7 @@ import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from typing import Final
 
 from telegram import Message, MessageEntity
@@ -28,6 +29,9 @@ MAX_URL_LENGTH = 2048
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]{0,15}://[^\s<>\"']+")
 _TRAILING = ".,;:!?)]}»\"'"
 _DRIVE_FILE = re.compile(r"^/file/d/([A-Za-z0-9_-]+)")
+# Google Drive answers a large file's download with a page ("can't scan this file for
+# viruses") whose form leads to the file; these hosts' pages are read for it.
+DRIVE_HOSTS = frozenset({"drive.google.com", "drive.usercontent.google.com"})
 _LEGACY_IPV4_PART = re.compile(r"^(0[xX][0-9a-fA-F]*|[0-9]+)$")
 # NAT64's well-known prefix: the IPv4 address it reaches is in the last 32 bits.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -85,6 +89,49 @@ def direct_url(url: str) -> str:
     if host == "onedrive.live.com" or host.endswith(".sharepoint.com"):
         return str(parsed.update_query(download="1"))
     return url
+
+
+def drive_confirmation(page: str, base: URL) -> str | None:
+    """The download behind Google Drive's confirmation page for a large file: its download
+    form's action with the form's hidden fields. None when the page has no such form, or the
+    form leads off Google Drive."""
+    form = _DownloadForm()
+    form.feed(page)
+    form.close()
+    if form.action is None:
+        return None
+    try:
+        target = base.join(URL(form.action)).with_query(form.fields)
+    except ValueError:
+        return None
+    return str(target) if (target.host or "").lower() in DRIVE_HOSTS else None
+
+
+class _DownloadForm(HTMLParser):
+    """The first form that downloads (id "download-form", or an action ending in /download or
+    /uc), and its hidden inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.fields: dict[str, str] = {}
+        self._inside = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {name: value or "" for name, value in attrs}
+        if tag == "form" and self.action is None:
+            action = found.get("action", "")
+            path = action.split("?", 1)[0].rstrip("/")
+            if found.get("id") == "download-form" or path.endswith(("/download", "/uc")):
+                self.action, self._inside = action, True
+        elif (
+            tag == "input" and self._inside and found.get("type") == "hidden" and found.get("name")
+        ):
+            self.fields[found["name"]] = found.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._inside = False
 
 
 @dataclass(frozen=True)

@@ -342,6 +342,74 @@ async def test_server_that_trickles_is_given_up_at_the_total_limit(
         await refused(bot, tg, api, url, "too slow")
 
 
+def drive_page(action: str) -> bytes:
+    """Google Drive's answer for a file too large for its virus scan, as it is made (2024)."""
+    return (
+        "<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head>"
+        '<body><div class="uc-main"><p class="uc-warning-subcaption">Google Drive can\'t scan '
+        "this file for viruses.</p>"
+        f'<form id="download-form" action="{action}" method="get">'
+        '<input type="submit" id="uc-download-link" class="goog-inline-block" '
+        'value="Download anyway"/>'
+        '<input type="hidden" name="id" value="1AbC_d-9xYz">'
+        '<input type="hidden" name="export" value="download">'
+        '<input type="hidden" name="confirm" value="t">'
+        '<input type="hidden" name="uuid" value="6a1f0d4e-2b3c">'
+        "</form></div></body></html>"
+    ).encode()
+
+
+DRIVE = "drive.usercontent.google.com"
+
+
+async def test_google_drive_s_page_for_a_large_file_is_followed_to_the_file(
+    bot_factory: BotFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    files: FakeFileServer,
+    media: MediaLibrary,
+) -> None:
+    data = media.audio("mp3").read_bytes()
+    files.put("/file", data)
+    files.put("/download", drive_page(files.url("/file", host=DRIVE)), "text/html")
+    resolver = FixedResolver({DRIVE: ["127.0.0.1"]})
+
+    async with bot_factory(link_resolver=resolver, **ALLOW_SERVER_ONLY) as bot:
+        link = files.url("/download", host=DRIVE) + "?id=1AbC_d-9xYz&export=download"
+        message = await send_text(bot, tg, link)
+        assert await answer(tg, message["message_id"]) == api.transcript_for(data)
+
+    assert [r.path for r in files.requests] == ["/download", "/file"]
+    assert files.requests[1].query == "id=1AbC_d-9xYz&export=download&confirm=t&uuid=6a1f0d4e-2b3c"
+
+
+@pytest.mark.parametrize(
+    ("host", "action"),
+    [
+        (DRIVE, "http://elsewhere.example/file"),  # a form that leads off Google Drive
+        (DRIVE, None),  # a Drive page with no download form (a sign-in page, say)
+        ("media.example", "/file"),  # the same page from any other host
+    ],
+    ids=["off-drive", "no-form", "not-drive"],
+)
+async def test_other_pages_from_a_link_are_refused(
+    bot_factory: BotFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    files: FakeFileServer,
+    media: MediaLibrary,
+    host: str,
+    action: str | None,
+) -> None:
+    files.put("/file", media.audio("mp3").read_bytes())
+    page = b"<html><body>Sign in</body></html>" if action is None else drive_page(action)
+    files.put("/download", page, "text/html")
+    resolver = FixedResolver({host: ["127.0.0.1"], "elsewhere.example": ["127.0.0.1"]})
+    async with bot_factory(link_resolver=resolver, **ALLOW_SERVER_ONLY) as bot:
+        await refused(bot, tg, api, files.url("/download", host=host), "not to an audio or video")
+    assert [r.path for r in files.requests] == ["/download"]
+
+
 @pytest.mark.parametrize(
     ("body", "content_type"),
     [

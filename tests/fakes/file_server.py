@@ -14,6 +14,7 @@ from tests.fakes._server import CallLog, FakeServer
 class FileRequest:
     path: str
     host: str
+    query: str = ""  # the query string, as sent
 
 
 class FakeFileServer(FakeServer):
@@ -93,7 +94,7 @@ class FakeFileServer(FakeServer):
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        self.log.append(FileRequest(path, request.headers.get("Host", "")))
+        self.log.append(FileRequest(path, request.headers.get("Host", ""), request.query_string))
         if path in self._redirects:
             location, status = self._redirects[path]
             return web.Response(status=status, headers={"Location": location})
