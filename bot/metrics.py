@@ -37,6 +37,19 @@ class Metrics:
     def __init__(self, models: Registry | None = None) -> None:
         self._models = models or Registry(())
         self.registry = CollectorRegistry()
+        self._declare_jobs()
+        self._declare_upstream()
+        self._declare_telegram()
+        self._declare_queue()
+        self._store: Store | None = None
+        self._queued_at = -_QUEUE_CACHE_SECONDS
+        self._error_listeners: list[Callable[[str, str, str], None]] = []
+        for model in self._models.offered:  # every offered model shows, at 0 until used
+            self._audio.labels(model)
+            self._cost.labels(model)
+
+    def _declare_jobs(self) -> None:
+        """How job runs ended, and the audio (and its cost) they delivered."""
         self._jobs = Counter(
             "transcribot_jobs",
             "Job runs by how they ended (done, failed, retried, dropped, interrupted) and model.",
@@ -55,6 +68,9 @@ class Metrics:
             ["model"],
             registry=self.registry,
         )
+
+    def _declare_upstream(self) -> None:
+        """The transcription API: its time, retries, and the key's gate."""
         self._upstream = Histogram(
             "transcribot_upstream_seconds",
             "Time of one successful transcription request, its retries included, by model.",
@@ -80,6 +96,9 @@ class Metrics:
             "429s from the API that paused every request with the key.",
             registry=self.registry,
         )
+
+    def _declare_telegram(self) -> None:
+        """The Bot API: calls made, calls failed, calls a note cost."""
         self._telegram_errors = Counter(
             "transcribot_telegram_errors",
             "Bot API calls that failed, by method and error (HTTP status, or TimedOut/NetworkError "
@@ -100,6 +119,9 @@ class Metrics:
             buckets=_CALLS_BUCKETS,
             registry=self.registry,
         )
+
+    def _declare_queue(self) -> None:
+        """The queue and the store, read at scrape time."""
         self._queued = Gauge(
             "transcribot_jobs_queued",
             "Jobs waiting in the store, for every process sharing it.",
@@ -114,12 +136,6 @@ class Metrics:
             "1 when the store (SQLite or Redis) answered the last scrape's query, else 0.",
             registry=self.registry,
         )
-        self._store: Store | None = None
-        self._queued_at = -_QUEUE_CACHE_SECONDS
-        self._error_listeners: list[Callable[[str, str, str], None]] = []
-        for model in self._models.offered:  # every offered model shows, at 0 until used
-            self._audio.labels(model)
-            self._cost.labels(model)
 
     def watch_jobs(self, store: Store, running: Callable[[], int]) -> None:
         """Read the queue depth from `store` and the running count from `running` at scrape time."""
