@@ -327,3 +327,27 @@ async def test_admins_who_never_wrote_to_the_bot_are_named_as_getting_no_alerts(
     del env["ADMIN_USER_IDS"]
     code, lines = await doctor(env, migrated.parent)
     assert "nobody is told" in line(lines, "admins")
+
+
+async def test_an_engine_without_a_model_list_is_asked_without_audio(
+    tg: FakeTelegram, api: FakeTranscriptionAPI, env: dict[str, str], migrated: Path
+) -> None:
+    """whisper.cpp's server has no GET /models: the transcription route is asked with no file
+    (refused as incomplete, so nothing is transcribed or paid), which checks it and the key."""
+    await set_webhook(tg, WEBHOOK_URL)
+    api.lists_models = False
+    code, lines = await doctor(env, migrated.parent)
+    assert code == 0, lines
+    good = line(lines, "transcription API")
+    assert "/audio/transcriptions answers" in good
+    assert [c.status for c in api.requests] == [400], "asked once, and nothing transcribed"
+
+    env["OPENAI_API_KEY"] = "sk-revoked-key-00000000000"
+    code, lines = await doctor(env, migrated.parent)
+    assert code == 1
+    assert "refused OPENAI_API_KEY (401" in line(lines, "transcription API")
+
+    env["OPENAI_BASE_URL"] = f"{api.url}/not-the-api"
+    code, lines = await doctor(env, migrated.parent)
+    assert code == 1
+    assert "check OPENAI_BASE_URL" in line(lines, "transcription API")

@@ -163,6 +163,41 @@ async def check_transcription_api(http: httpx.AsyncClient, settings: Settings) -
         response = await http.get(url, headers=headers)
     except httpx.HTTPError as exc:
         return failed(name, f"{unreachable(url, exc)}: check OPENAI_BASE_URL")
+    if response.status_code in (404, 405):
+        return await _check_without_model_list(http, settings, url)
+    refused = _refused(name, url, response)
+    if refused is not None:
+        return refused
+    return passed(name, _models_summary(response, settings.default_model))
+
+
+async def _check_without_model_list(
+    http: httpx.AsyncClient, settings: Settings, models_url: str
+) -> Result:
+    """An engine with no GET /models (whisper.cpp's server): a transcription request without
+    a file. It is refused as incomplete (or answered with an error), so nothing is
+    transcribed or paid; the route and the key are checked all the same."""
+    name = "transcription API"
+    url = f"{settings.openai_root}/audio/transcriptions"
+    headers = {"Authorization": f"Bearer {settings.openai_api_key.get_secret_value()}"}
+    try:
+        response = await http.post(
+            url, headers=headers, files={"model": (None, settings.default_model)}
+        )
+    except httpx.HTTPError as exc:
+        return failed(name, f"{unreachable(url, exc)}: check OPENAI_BASE_URL")
+    if response.status_code in (200, 400, 415, 422):  # what a request without a file gets
+        return passed(
+            name,
+            f"{url} answers (asked without audio: nothing paid); {models_url} lists no models",
+        )
+    refused = _refused(name, url, response)
+    assert refused is not None
+    return refused
+
+
+def _refused(name: str, url: str, response: httpx.Response) -> Result | None:
+    """The failed line for an answer that is not 200 (the key refused, or the wrong URL)."""
     if response.status_code in (401, 403):
         return failed(
             name,
@@ -175,7 +210,7 @@ async def check_transcription_api(http: httpx.AsyncClient, settings: Settings) -
             f"{url} answered {response.status_code}{_api_message(response)}: check "
             "OPENAI_BASE_URL (an OpenAI-compatible base URL usually ends in /v1)",
         )
-    return passed(name, _models_summary(response, settings.default_model))
+    return None
 
 
 def _api_message(response: httpx.Response) -> str:

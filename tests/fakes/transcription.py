@@ -150,6 +150,7 @@ class FakeTranscriptionAPI(FakeServer):
         self.most_in_flight = 0  # the most transcription requests handled at one moment
         self.started = 0  # transcription requests that reached the handler, finished or not
         self.model_list_calls = 0  # GET /models
+        self.lists_models = True  # False: GET /models is 404, as on whisper.cpp's server
         self._log: CallLog[TranscriptionCall] = CallLog(_describe)
         self._chat_log: CallLog[ChatCall] = CallLog(ChatCall.describe)
         # Served in the order they were asked for, per route.
@@ -349,6 +350,8 @@ class FakeTranscriptionAPI(FakeServer):
     async def _handle_models(self, request: web.Request) -> web.Response:
         """GET /models: OpenAI's list, only for a valid key (how an operator checks one)."""
         self.model_list_calls += 1
+        if not self.lists_models:
+            return web.Response(status=404, text="404: Not Found")
         try:
             self._check_key(request.headers.get("Authorization", ""))
         except OpenAIError as exc:
