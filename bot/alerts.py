@@ -48,6 +48,8 @@ _HARMLESS = (
     "not enough rights to send",
     "chat_write_forbidden",
 )
+# getFile refusing a person's file (over the 20 MB download limit, or expired): they are told.
+_USERS_FILE = ("file is too big", "wrong file_id", "invalid file_id")
 _REASON_CHARS = 300
 _SENT_KEY = "admin-alerts:sent"  # claimed by the replica that sends, for one interval
 # While another replica's message holds the budget: how often to look whether it is free.
@@ -150,7 +152,10 @@ class AdminAlerts:
         """A Bot API call failed (the metrics' listener); 429s are waited out, not told."""
         if error == "429" or _sending_alert.get():
             return
-        if any(harmless in description.lower() for harmless in _HARMLESS):
+        said = description.lower()
+        if any(harmless in said for harmless in _HARMLESS):
+            return
+        if method == "getFile" and any(refusal in said for refusal in _USERS_FILE):
             return
         detail = f"{method}: {error} {description}".strip()
         self._add(Event("telegram_error", time.time(), detail=detail[:_REASON_CHARS]))

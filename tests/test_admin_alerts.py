@@ -124,6 +124,25 @@ async def test_a_users_own_bad_audio_is_not_the_admins_problem(
         assert alerts_to(tg, ADMIN) == []
 
 
+async def test_a_file_telegram_will_not_hand_over_is_the_users_not_the_admins(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    async with bot_factory(admin_user_ids={ADMIN}, admin_alert_interval_seconds=0) as bot:
+        await say(bot, tg, "/alerts", ADMIN)
+        for n, description in enumerate(
+            [
+                "Bad Request: file is too big",
+                "Bad Request: wrong file_id or the file is temporarily unavailable",
+            ]
+        ):
+            tg.fail_next("getFile", error_code=400, description=description)
+            await send_voice(bot, tg, voice_bytes, chat_id=USER + n)
+            await tg.wait_for(lambda n=n: len(tg.bot_messages(USER + n)) >= 1)  # type: ignore[misc]
+        await asyncio.sleep(0.5)
+        assert alerts_to(tg, ADMIN) == []
+        assert "too big" in (tg.bot_messages(USER)[0].text or "")
+
+
 async def test_telegram_errors_are_told_but_429s_are_not(
     bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
 ) -> None:
