@@ -15,6 +15,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -39,6 +40,15 @@ class Summary:
             f"{self.path}: {self.size} bytes, schema {self.schema}, "
             f"{self.jobs_waiting} jobs queued or running"
         )
+
+
+def destination_for(path: str, now: datetime) -> Path:
+    """PATH itself, or a new file named by the time in it when PATH is a directory (or ends
+    with a slash, as a directory still to be made)."""
+    target = Path(path)
+    if path.endswith(os.sep) or target.is_dir():
+        return target / f"transcribot-{now:%Y%m%d-%H%M%S}.sqlite3"
+    return target
 
 
 def backup(database: Path, destination: Path) -> Summary:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -22,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     backup = commands.add_parser(
         "backup", help="copy the SQLite database to PATH, consistently, while the bot runs"
     )
-    backup.add_argument("path", type=Path)
+    backup.add_argument("path", help="a file, or a directory to make a dated file in")
     restore = commands.add_parser(
         "restore", help="replace the SQLite database with the backup at PATH (bot stopped)"
     )
@@ -58,9 +59,9 @@ def check() -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
-def copy(command: str, path: Path) -> int:
+def copy(command: str, path: str | Path) -> int:
     """backup or restore; one line on stdout (or stderr when it failed)."""
-    from bot.backup import BackupError, backup, restore
+    from bot.backup import BackupError, backup, destination_for, restore
 
     try:
         settings = load_settings()
@@ -78,9 +79,9 @@ def copy(command: str, path: Path) -> int:
         return 2
     try:
         if command == "backup":
-            summary = backup(location.path, path)
+            summary = backup(location.path, destination_for(str(path), datetime.now(UTC)))
         else:
-            summary = restore(path, location.path)
+            summary = restore(Path(path), location.path)
     except BackupError as exc:
         print(f"{command} failed: {exc}", file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import sqlite3
 import subprocess
@@ -160,3 +161,23 @@ async def test_restore_refuses_while_a_bot_runs_on_the_database(
     code, out = await command(tg, api, tmp_path, db, "restore", str(copy))
     assert code == 0, out
     assert waiting_jobs(db) == []
+
+
+async def test_a_backup_into_a_directory_is_a_new_dated_file_in_it(
+    bot_process: ProcessFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, tmp_path: Path
+) -> None:
+    db = tmp_path / "bot.sqlite3"
+    bot = bot_process()
+    await bot.start()
+    made = tmp_path / "backups"
+    made.mkdir()
+    wanted = tmp_path / "new-dir"
+    for target, directory in ((str(made), made), (f"{wanted}/", wanted)):
+        code, out = await command(tg, api, tmp_path, db, "backup", target)
+        assert code == 0, out
+        [copy] = directory.iterdir()
+        assert re.fullmatch(r"transcribot-\d{8}-\d{6}\.sqlite3", copy.name)
+        assert f"backed up to {copy}:" in out
+        assert waiting_jobs(copy) == []
+    bot.signal(signal.SIGTERM)
+    await bot.wait()
