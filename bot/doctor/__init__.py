@@ -45,4 +45,4 @@ async def _telegram_checks(http: httpx.AsyncClient, settings: Settings) -> list[
     webhook, admins = await asyncio.gather(
         check_webhook(http, settings), check_admins(http, settings)
     )
-    return [token, webhook, admins]
+    return [token, webhook] if admins is None else [token, webhook, admins]
