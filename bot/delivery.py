@@ -18,7 +18,7 @@ from bot.flood import Urgency
 from bot.leases import ensure_still_ours
 from bot.replies import ATTACH_AFTER_MESSAGES, MESSAGE_LIMIT, escape, split_for_telegram, utf16_len
 from bot.segments import Transcribed
-from bot.store import Job, Store, StoreUnavailable
+from bot.store import Job, LeaseLost, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,12 @@ class Replies:
         # Unlike edit(), never a new message: a deleted placeholder would get one per edit.
         # WHEN_FREE: sent only when the chat's windows have room to spare for the final text,
         # never queued (NoRoom, a TelegramError, skips it).
+        try:
+            # A worker that stalled past its lease edits nothing: the one that took the job
+            # over may have put the transcript in this very message.
+            await ensure_still_ours()
+        except LeaseLost:
+            return  # the job's own next step says so (LeaseLost), not a progress note
         with contextlib.suppress(TelegramError):
             await self._bot.edit_message_text(
                 html,
