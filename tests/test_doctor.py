@@ -324,6 +324,12 @@ async def test_admins_who_never_wrote_to_the_bot_are_named_as_getting_no_alerts(
     code, lines = await doctor(env, migrated.parent)
     assert line(lines, "admins") == "✓ admins: 2, each can be written to"
 
+    tg.fail_next("getChat", error_code=500, description="Internal Server Error")
+    code, lines = await doctor(env, migrated.parent)
+    unsure = line(lines, "admins")
+    assert "not checked" in unsure
+    assert "each can be written to" not in unsure
+
     del env["ADMIN_USER_IDS"]
     code, lines = await doctor(env, migrated.parent)
     assert not [x for x in lines if "admins:" in x], "no admins, no line"

@@ -124,15 +124,17 @@ async def check_admins(http: httpx.AsyncClient, settings: Settings) -> Result | 
     answers = await asyncio.gather(*(_reachable(http, settings, a) for a in admins))
     unknown = [str(a) for a, answer in zip(admins, answers, strict=True) if answer is None]
     never = [str(a) for a, answer in zip(admins, answers, strict=True) if answer is False]
-    found = f"{len(admins)}, each can be written to"
+    found = [str(len(admins))]
     if never:
-        found = (
-            f"{len(admins)}; {', '.join(never)} never wrote to the bot, so Telegram lets it "
-            "send them no alerts: each should open a private chat with the bot and send /start"
+        found.append(
+            f"{', '.join(never)} never wrote to the bot, so Telegram lets it send them no "
+            "alerts: each should open a private chat with the bot and send /start"
         )
     if unknown:
-        found += f"; not checked (getChat failed): {', '.join(unknown)}"
-    return passed(name, found)
+        found.append(f"not checked (getChat failed): {', '.join(unknown)}")
+    if len(found) == 1:
+        return passed(name, f"{found[0]}, each can be written to")
+    return passed(name, "; ".join(found))
 
 
 async def _reachable(http: httpx.AsyncClient, settings: Settings, admin: int) -> bool | None:
