@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bot.store.sqlite import SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
 
 _BUSY_TIMEOUT_MS = 10_000
 
@@ -85,17 +88,35 @@ def restore(source: Path, database: Path) -> Summary:
 def running_on(database: Path) -> Iterator[None]:
     """Held by a bot while it runs on this SQLite file, so that `restore` refuses it.
 
-    flock, not fcntl: SQLite's own locks are fcntl locks, which flock does not touch.
+    flock, not fcntl: SQLite's own locks are fcntl locks, which flock does not touch. A
+    file system without flock (some network ones) only loses the check, never the bot.
     """
-    fd = os.open(database, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BackupError(
-                f"{database} is being restored: start the bot when that is done"
-            ) from None
+    with _locked(database, fcntl.LOCK_SH) as locked:
+        if locked is False:
+            raise BackupError(f"{database} is being restored: start the bot when that is done")
         yield
+
+
+@contextlib.contextmanager
+def _locked(database: Path, how: int) -> Iterator[bool | None]:
+    """flock `how` without waiting: True if taken, False if another holds it, None when this
+    file system cannot tell (logged)."""
+    try:
+        fd = os.open(database, os.O_RDONLY)
+    except OSError as exc:
+        log.warning("cannot open %s to lock it (%s): restore cannot tell a bot runs", database, exc)
+        yield None
+        return
+    locked: bool | None = True
+    try:
+        fcntl.flock(fd, how | fcntl.LOCK_NB)
+    except BlockingIOError:
+        locked = False
+    except OSError as exc:
+        log.warning("cannot lock %s (%s): restore cannot tell a bot runs", database, exc)
+        locked = None
+    try:
+        yield locked
     finally:
         os.close(fd)  # the lock goes with it
 
@@ -106,18 +127,13 @@ def _no_bot_running(database: Path) -> Iterator[None]:
     if not database.exists():
         yield
         return
-    fd = os.open(database, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    with _locked(database, fcntl.LOCK_EX) as locked:
+        if locked is False:
             raise BackupError(
                 f"a bot is running on {database}: stop the bot first (a restore replaces "
                 "everything it works on), then restore, then start it"
-            ) from None
+            )
         yield
-    finally:
-        os.close(fd)
 
 
 def summarize(path: Path) -> Summary:
