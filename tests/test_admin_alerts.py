@@ -111,6 +111,18 @@ async def test_alerts_is_for_admins_only_and_says_how_to_use_it(
     assert await bot.service.store.get_prefs("user", USER) == Prefs()
 
 
+async def test_help_shows_the_admins_their_own_commands_and_no_one_else(
+    bot_factory: BotFactory, tg: FakeTelegram
+) -> None:
+    async with bot_factory(admin_user_ids={ADMIN}) as bot:
+        for_admin = await say(bot, tg, "/help", ADMIN)
+        assert "/alerts on|off" in for_admin
+        assert "/stats" in for_admin
+        for_user = await say(bot, tg, "/help", USER)
+        assert "/alerts" not in for_user
+        assert "/stats" not in for_user
+
+
 async def test_a_users_own_bad_audio_is_not_the_admins_problem(
     bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
 ) -> None:

@@ -14,7 +14,7 @@ from telegram import (
 )
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from bot import links, texts
+from bot import links, policy, texts
 from bot.callbacks import Callbacks, ChooseModel, StaleButton, pattern
 from bot.handlers.common import (
     command_message,
@@ -55,7 +55,9 @@ async def help_command(update: Update, context: Context) -> None:
         return
     message, svc = found
     model = await _current_model(svc, message)
-    await message.reply_text(texts.help_text(model, in_group(message)))
+    user_id = user_id_of(message)
+    admin = user_id is not None and policy.is_admin(svc.settings, user_id)
+    await message.reply_text(texts.help_text(model, in_group(message), for_admin=admin))
 
 
 async def _once_a_minute(

@@ -79,7 +79,8 @@ def start(model: str) -> str:
     ).format(model=model)
 
 
-def help_text(model: str, in_group: bool) -> str:
+def help_text(model: str, in_group: bool, for_admin: bool = False) -> str:
+    """/help; a bot admin asking in private also reads their own commands."""
     where = (
         _(
             "In this group I transcribe voice notes automatically unless an admin turns it off "
@@ -102,6 +103,12 @@ def help_text(model: str, in_group: bool) -> str:
         "/settings – what is in effect here, and where it comes from\n"
         "/usage – your minutes this month and what they cost"
     )
+    if for_admin and not in_group:
+        more += "\n\n" + _(
+            "For the bot's admins:\n"
+            "/stats – jobs, minutes and costs of the whole bot, recent failures\n"
+            "/alerts on|off – a message here when something needs fixing"
+        )
     return f"{about}\n{more}\n\n{where}"
 
 
