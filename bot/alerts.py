@@ -47,6 +47,8 @@ _HARMLESS = (
     "bot is not a member of",
     "not enough rights to send",
     "chat_write_forbidden",
+    "have no rights to send",
+    "topic_closed",
 )
 # getFile refusing a person's file (over the 20 MB download limit, or expired): they are told.
 _USERS_FILE = ("file is too big", "wrong file_id", "invalid file_id")

@@ -182,6 +182,8 @@ PEOPLES_DOING = [
     (403, "Forbidden: bot is not a member of the supergroup chat"),
     (400, "Bad Request: not enough rights to send text messages to the chat"),
     (400, "Bad Request: CHAT_WRITE_FORBIDDEN"),
+    (400, "Bad Request: have no rights to send a message"),
+    (400, "Bad Request: TOPIC_CLOSED"),
 ]
 
 
