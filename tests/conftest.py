@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,10 @@ TOKEN = "123456:TEST-token-abcdefghijklmnopqrstuvwxyz"
 API_KEY = "sk-test-key-0123456789abcdef"
 SECRET = "webhook-secret_0123456789"
 WEBHOOK_PATH = "/telegram/hook"
+
+# The longest a bot may take to start: it imports its libraries first, which takes seconds when
+# the machine is busy (the suite runs in parallel; other work may share the cores).
+START_SECONDS = 60
 
 _update_ids = itertools.count(1000)
 _message_ids = itertools.count(100)
@@ -196,9 +201,8 @@ def bot_factory(
         task = asyncio.create_task(service.run(stop))
         async with httpx.AsyncClient(timeout=10) as http:
             running = RunningBot(service, settings, http, task, stop)
-            for _ in range(500):
-                if service.web.ready or task.done():
-                    break
+            deadline = time.monotonic() + START_SECONDS
+            while not (service.web.ready or task.done()) and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
             if task.done():
                 task.result()  # raise the start-up error
@@ -248,15 +252,16 @@ class BotProcess:
             stdin=subprocess.DEVNULL,
         )
         log.close()
+        deadline = time.monotonic() + START_SECONDS
         async with httpx.AsyncClient(timeout=1) as http:
-            for _ in range(300):
+            while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"bot exited at start:\n{self.log()}")
                 with contextlib.suppress(httpx.HTTPError):
                     if (await http.get(f"http://127.0.0.1:{self.port}/healthz")).status_code == 200:
                         return
                 await asyncio.sleep(0.05)
-        raise RuntimeError(f"bot did not become healthy:\n{self.log()}")
+        raise RuntimeError(f"bot did not become healthy in {START_SECONDS} s:\n{self.log()}")
 
     async def deliver(self, update: dict[str, Any], *, secret: str = SECRET) -> int:
         async with httpx.AsyncClient(timeout=10) as http:
