@@ -43,6 +43,7 @@ API_MAX_SECONDS = 1500
 QUIET = 300  # peak sample (of 32767) in a silence after lossy coding; the tones reach ~4000
 _PROGRESS = re.compile(r"Transcribing part (\d+) of (\d+)")
 _STAGES = ["Downloading", "Converting…", "Transcribing"]
+EDIT_SECONDS = 1.5  # PROGRESS_EDIT_SECONDS here: shorter than the default 5 s
 
 
 @pytest.fixture(scope="session")
@@ -122,29 +123,32 @@ async def test_two_hour_recording_is_split_under_the_api_limits_and_joined_in_or
 
 
 async def test_placeholder_shows_progress_on_long_work(
-    bot: RunningBot, tg: FakeTelegram, api: FakeTranscriptionAPI, two_hours: bytes
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, two_hours: bytes
 ) -> None:
-    api.delay = 0.3  # four parts at once: the first four are done well before the rest
+    # Four parts at once, a second each: the first four are done well before the rest, and
+    # the parts alone outlast an interval, however fast ffmpeg cuts (on an idle machine it
+    # cut two hours within the default 5 s, and no note was shown).
+    api.delay = 1.0
 
-    message_id = await send_two_hours(bot, tg, two_hours)
-
-    final = await outcome(tg, message_id, timeout=60)
+    async with bot_factory(progress_edit_seconds=EDIT_SECONDS) as bot:
+        message_id = await send_two_hours(bot, tg, two_hours)
+        final = await outcome(tg, message_id, timeout=60)
     placeholder = reply_to(tg, message_id)
     assert placeholder is not None
     shown = placeholder.history
     assert shown[0] == "🎙 Transcribing…"
     notes = [text or "" for text in shown[1:]]
-    assert notes, "cutting two hours takes seconds: at least that is shown"
+    assert notes, "cutting and transcribing take seconds: at least that is shown"
     # Downloading, converting, transcribing: in that order, each part counted out of all.
     stages = [_STAGES.index(text.split()[1]) for text in notes]
     assert stages == sorted(stages), notes
     parts = [tuple(map(int, m.groups())) for t in notes if (m := _PROGRESS.search(t))]
     assert all(total == len(api.requests) for _, total in parts), notes
     assert [part for part, _ in parts] == sorted(part for part, _ in parts)
-    # At most one edit every PROGRESS_EDIT_SECONDS (5 s), counted from the placeholder.
+    # At most one edit every PROGRESS_EDIT_SECONDS, counted from the placeholder.
     times = [c.at for c in tg.calls("sendMessage") + tg.calls("editMessageText") if c.ok]
     gaps = [later - earlier for earlier, later in itertools.pairwise(sorted(times)[:-1])]
-    assert all(gap >= 5 - 0.05 for gap in gaps), gaps
+    assert all(gap >= EDIT_SECONDS - 0.05 for gap in gaps), gaps
     assert final.startswith("[00:00]\ntranscript ")
 
 
@@ -158,7 +162,8 @@ async def test_cancelled_long_job_leaves_no_ffmpeg_and_no_files(
     temp = tmp_path / "tmp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
-    async with bot_factory(shutdown_grace_seconds=0) as bot:
+    # "Converting…" as soon as it starts: with the default 5 s a fast ffmpeg is done first.
+    async with bot_factory(shutdown_grace_seconds=0, progress_edit_seconds=0.2) as bot:
         message_id = await send_two_hours(bot, tg, two_hours)
 
         def cutting() -> bool:
