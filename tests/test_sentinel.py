@@ -231,3 +231,19 @@ async def test_the_doctor_reaches_redis_through_sentinel(
     _, lines = await doctor(env, tmp_path)
     assert line(lines, "redis").startswith("✓ redis: Redis ")
     assert "maxmemory-policy noeviction" in line(lines, "redis")
+
+
+async def test_the_doctor_names_the_sentinels_when_none_answers(
+    tg: FakeTelegram, api: FakeTranscriptionAPI, tmp_path: Path
+) -> None:
+    from tests.test_doctor import doctor, line
+
+    url = f"redis+sentinel://:pw-{free_port()}@127.0.0.1:{free_port()}/transcribot/0"
+    env = process_env(tg, api, tmp_path, 8080, DATABASE_URL=url)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    code, lines = await doctor(env, tmp_path)
+    assert code == 1
+    bad = line(lines, "redis")
+    assert bad.startswith("✗")
+    assert "Sentinels" in bad
+    assert "transcribot" in bad

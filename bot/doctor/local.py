@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+from redis.asyncio.sentinel import MasterNotFoundError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeout
 
@@ -112,6 +113,15 @@ def _check_new_sqlite(path: Path) -> Result:
     return passed("database", f"{path} does not exist yet; the bot creates it at start")
 
 
+def _to_do(location: RedisLocation) -> str:
+    if location.sentinel is None:
+        return "check DATABASE_URL and that Redis runs"
+    return (
+        "check DATABASE_URL and that its Sentinels run and name a master "
+        f"'{location.sentinel.service}' (SENTINEL get-master-addr-by-name)"
+    )
+
+
 async def _check_redis(location: RedisLocation) -> Result:
     name = "redis"
     client = connect(location.url, max_connections=2)
@@ -121,15 +131,19 @@ async def _check_redis(location: RedisLocation) -> Result:
             memory = await client.info("memory")
             persistence = await client.info("persistence")
             await client.set("transcribot:doctor", "1", ex=60)  # a replica refuses: READONLY
+    except MasterNotFoundError:
+        return failed(
+            name, f"{location.redacted}: no Sentinel named the master: {_to_do(location)}"
+        )
     except (TimeoutError, RedisTimeout):
         return failed(
             name,
-            f"no answer within {_REDIS_SECONDS} s from {location.redacted}: check DATABASE_URL "
-            "and that Redis runs (a paused or overloaded Redis also answers nothing)",
+            f"no answer within {_REDIS_SECONDS} s from {location.redacted}: {_to_do(location)}"
+            " (a paused or overloaded Redis also answers nothing)",
         )
     except RedisError as exc:
         text = str(exc).replace(location.password or "\0", "***")
-        return failed(name, f"{location.redacted}: {text}: check DATABASE_URL and that Redis runs")
+        return failed(name, f"{location.redacted}: {text}: {_to_do(location)}")
     finally:
         await client.aclose()
     version = str(server.get("redis_version", "?"))
