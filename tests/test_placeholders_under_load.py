@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.conftest import BotFactory, send_voice
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
 from tests.fakes.telegram_limits import COUNTED_METHODS, Limits, Window
@@ -18,8 +20,11 @@ async def test_more_notes_at_work_than_the_bots_second_holds_get_no_placeholders
     api.delay = 1.0
     settings = {"telegram_rate_per_second": 4, "placeholder_after_seconds": 0.5}
     async with bot_factory(max_concurrent_jobs=16, **settings) as bot:
-        for i in range(12):
-            await send_voice(bot, tg, voice_bytes, chat_id=FIRST + i)
+        # At once: one by one, on a loaded machine the first note's PLACEHOLDER_AFTER_SECONDS
+        # passed before five were at work (a placeholder went out, and was edited).
+        await asyncio.gather(
+            *(send_voice(bot, tg, voice_bytes, chat_id=FIRST + i) for i in range(12))
+        )
         await tg.wait_calls("sendMessage", 12, timeout=20)
     counted = [c.method for c in tg.requests if c.method in COUNTED_METHODS]
     assert counted == ["sendMessage"] * 12  # the transcripts, and nothing else
