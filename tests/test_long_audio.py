@@ -162,15 +162,10 @@ async def test_cancelled_long_job_leaves_no_ffmpeg_and_no_files(
     temp = tmp_path / "tmp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
-    # "Converting…" as soon as it starts: with the default 5 s a fast ffmpeg is done first.
-    async with bot_factory(shutdown_grace_seconds=0, progress_edit_seconds=0.2) as bot:
-        message_id = await send_two_hours(bot, tg, two_hours)
-
-        def cutting() -> bool:
-            message = reply_to(tg, message_id)
-            return message is not None and "Converting" in (message.text or "")
-
-        await tg.wait_for(cutting, timeout=15)
+    async with bot_factory(shutdown_grace_seconds=0) as bot:
+        await send_two_hours(bot, tg, two_hours)
+        # Waited for by itself, not by the "Converting…" note: that note is sent only when the
+        # chat has room to spare right after its placeholder, so it may never come.
         await eventually(lambda: bool(child_processes()), timeout=15)  # ffmpeg at work on it
 
         await bot.shutdown()  # the job is cancelled mid-way
