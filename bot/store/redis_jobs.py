@@ -126,17 +126,7 @@ class RedisJobs(RedisConnection):
         if limit <= 0:
             return []
         now = time.time()
-        if self._next_takeover == 0.0:
-            # Just started: others' jobs are left to replicas that have been up a lease. One
-            # that dies as it starts (a crash loop) would take them over and die again, each
-            # time one more attempt, until they fail though they harm nobody.
-            self._next_takeover = now + lease_seconds
-        # Looking for expired leases walks the pending list: often enough to notice a dead
-        # replica within a fraction of the lease, not on every claim.
-        cursor = ""
-        if now >= self._next_takeover:
-            self._next_takeover = now + min(1.0, lease_seconds / 4)
-            cursor = self._takeover_cursor
+        cursor = self._takeover_from(now, lease_seconds)
         cursor_after, *rows = await self._run(
             "CLAIM",
             [READY, DELAYED, COUNTS, FINISHED, FAILURES],
@@ -156,15 +146,21 @@ class RedisJobs(RedisConnection):
         )
         if cursor:
             self._takeover_cursor = str(cursor_after)
-        jobs = []
-        for row in rows:
-            found = dict(zip(row[::2], row[1::2], strict=True))
-            previous = found.pop("_from", None)
-            job = codec.from_text(found)
-            if previous is not None:
-                log.info("job=%d taken over from %s: its lease ran out", job.id, previous)
-            jobs.append(job)
-        return sorted(jobs, key=lambda job: job.id)
+        return sorted((_claimed(row) for row in rows), key=lambda job: job.id)
+
+    def _takeover_from(self, now: float, lease_seconds: float) -> str:
+        """Where this claim goes on looking for jobs whose lease ran out; "" for not now."""
+        if self._next_takeover == 0.0:
+            # Just started: others' jobs are left to replicas that have been up a lease. One
+            # that dies as it starts (a crash loop) would take them over and die again, each
+            # time one more attempt, until they fail though they harm nobody.
+            self._next_takeover = now + lease_seconds
+        # Looking for expired leases walks the pending list: often enough to notice a dead
+        # replica within a fraction of the lease, not on every claim.
+        if now < self._next_takeover:
+            return ""
+        self._next_takeover = now + min(1.0, lease_seconds / 4)
+        return self._takeover_cursor
 
     @translated
     async def renew_leases(self, owner: str, job_ids: list[int], lease_seconds: float) -> set[int]:
@@ -279,6 +275,16 @@ class RedisJobs(RedisConnection):
     @translated
     async def count_queued(self) -> int:
         return int(await wait(self.redis.hget(COUNTS, "queued")) or 0)
+
+
+def _claimed(row: list[str]) -> Job:
+    """A claimed job from CLAIM's row (HGETALL, plus "_from" when it was taken over)."""
+    found = dict(zip(row[::2], row[1::2], strict=True))
+    previous = found.pop("_from", None)
+    job = codec.from_text(found)
+    if previous is not None:
+        log.info("job=%d taken over from %s: its lease ran out", job.id, previous)
+    return job
 
 
 def _check_fence(job: Job, written: object) -> None:
