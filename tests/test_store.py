@@ -202,6 +202,16 @@ async def test_a_request_takes_a_place_in_the_per_minute_window_as_a_job_does(
     assert (await store.accept_job(None, job(2), later)).outcome == "queued"
 
 
+async def test_a_request_is_refused_once_the_days_quota_is_used(store: Store) -> None:
+    now = time.time()
+    limits = Limits(10, now, jobs_per_minute=0, daily_seconds=30, reserve_seconds=30)
+    assert (await store.accept_request(limits)).outcome == "queued"  # nothing used yet
+    assert (await store.accept_job(None, job(1), limits)).outcome == "queued"  # all 30 s
+    refused = await store.accept_request(limits)
+    assert refused.outcome == "over_quota"
+    assert 0 < refused.retry_in <= 24 * 3600
+
+
 async def test_placeholder_is_remembered_for_a_retry(store: Store) -> None:
     await enqueue(store, job(1))
     [taken] = await store.claim_jobs("a", 1, 30, max_attempts=5, gave_up="crashed 0a1b2c")
