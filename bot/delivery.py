@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 from typing import Any
@@ -19,6 +20,7 @@ from bot.leases import ensure_still_ours
 from bot.replies import ATTACH_AFTER_MESSAGES, MESSAGE_LIMIT, escape, split_for_telegram, utf16_len
 from bot.segments import Transcribed
 from bot.store import Job, LeaseLost, Store, StoreUnavailable
+from bot.store.outlast import outlasting_outages
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +227,10 @@ class Replies:
                 caption=texts.full_transcript_caption(),
                 reply_parameters=self._reply_to(job),
             )
-            await self._store.record_sent(job, digest, ids, True)
+            await outlasting_outages(
+                functools.partial(self._store.record_sent, job, digest, ids, True),
+                f"job={job.id}: the .txt sent",
+            )
         return ids
 
     async def _messages(
@@ -261,10 +266,18 @@ class Replies:
                 ids.append(await self.edit(job, earlier[index], htmls[index], keyboard))
                 continue
             ids.append(await self._send(job, htmls[index], keyboard))
-            await self._store.record_sent(job, digest, tuple(ids), False)
+            # Sent: recorded through a store outage, or the next attempt sends it again.
+            sent = tuple(ids)
+            await outlasting_outages(
+                functools.partial(self._store.record_sent, job, digest, sent, False),
+                f"job={job.id}: a message sent",
+            )
             if index == 0:
                 # A quiet job's first message stands in for the placeholder.
-                await self._store.set_placeholder(job, ids[0])
+                await outlasting_outages(
+                    functools.partial(self._store.set_placeholder, job, ids[0]),
+                    f"job={job.id}: its first message",
+                )
         for surplus in earlier[len(htmls) :]:  # an upgrade (or a retry) that came out shorter
             with contextlib.suppress(TelegramError):
                 await self._bot.delete_message(job.chat_id, surplus)

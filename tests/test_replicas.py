@@ -298,6 +298,39 @@ async def test_a_replica_that_dies_as_it_starts_spends_no_attempts_of_others_job
         await tg.wait_for(lambda: check([note]), timeout=20)
 
 
+async def test_a_redis_restart_as_the_transcript_is_sent_does_not_send_it_twice(
+    bot_process: ProcessFactory,
+    tg: FakeTelegram,
+    api: FakeTranscriptionAPI,
+    voice_bytes: bytes,
+    restartable_redis: RedisServer,
+) -> None:
+    # The transcript went out but Redis was gone when the bot recorded it: forgetting that
+    # would send it again on the next attempt.
+    [bot] = await start_replicas(
+        bot_process,
+        1,
+        DATABASE_URL=restartable_redis.url(),
+        JOB_LEASE_SECONDS="2",
+        PLACEHOLDER_AFTER_SECONDS="60",  # the transcript is a message of its own
+    )
+    api.delay = 1.0
+    [note] = notes(tg, voice_bytes, 1, FIRST_CHAT + 700)
+    assert await bot.deliver(note) == 200
+    await eventually(lambda: api.in_flight == 1, timeout=15, what="the job is upstream")
+    tg.delay = 1.5  # the transcript's sendMessage takes a while
+    await eventually(lambda: api.in_flight == 0, timeout=5, what="the API answered")
+    await asyncio.sleep(0.5)
+    restartable_redis.stop()
+    await asyncio.sleep(2.0)
+    restartable_redis.start()
+    tg.delay = 0.0
+    check = answered_once(tg, api, voice_bytes)
+    await tg.wait_for(lambda: check([note]), timeout=20)
+    await asyncio.sleep(6.0)  # a lease and more: time for a second attempt to show itself
+    assert check([note])
+
+
 async def eventually_accepted(replica: BotProcess, update: dict[str, Any], timeout: float) -> None:
     """Redeliver as Telegram does after a non-2xx answer, until the bot takes it."""
     async with asyncio.timeout(timeout):
