@@ -274,9 +274,9 @@ def _figures(
         "wall_s": round(wall, 1),
         "hostile": {v["file"]: f"{v['answers']}x {v['first_answer']!r}" for v in files.values()},
         "problems": {
-            c: f"{v['answers']} answers, {v['first_answer']!r} first"
+            c: f"{v['answers']} answers, {v['first_answer']!r} first, {v['stale']} stale"
             for c, v in notes.items()
-            if v["answers"] != 1 or not v["correct"]
+            if v["answers"] != 1 or not v["correct"] or v["stale"]
         },
     }
 
