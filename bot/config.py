@@ -144,7 +144,7 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
-    # Libraries' loggers that log at DEBUG (e.g. "telegram.ext,aiosqlite"); the others stay at
+    # Libraries' loggers that log at DEBUG (e.g. "telegram.ext"); the others stay at
     # INFO even with LOG_LEVEL=DEBUG: python-telegram-bot's DEBUG lines carry transcripts.
     debug_loggers: NameList = ()
 

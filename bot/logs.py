@@ -163,7 +163,7 @@ def _set_levels(level: int, debug_loggers: Iterable[str]) -> None:
     """LOG_LEVEL for the bot's own loggers; INFO at most for libraries, unless named.
 
     At DEBUG python-telegram-bot logs every request's parameters and answer (transcripts,
-    the webhook secret) and aiosqlite every statement with its values: only by name.
+    the webhook secret): only by name.
     """
     logging.getLogger().setLevel(max(level, logging.INFO))
     logging.getLogger("bot").setLevel(level)

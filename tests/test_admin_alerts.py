@@ -240,7 +240,7 @@ async def test_a_job_that_crashed_the_bot_on_every_attempt_is_given_up_and_told(
 async def test_a_translation_refused_for_the_key_is_told(
     bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
 ) -> None:
-    """The reader is told "The admin is told": so the admin is."""
+    """The reader is told only the admin can fix it: so the admin is told."""
     async with bot_factory(
         admin_user_ids={ADMIN}, admin_alert_interval_seconds=0, **translating.SETTINGS
     ) as bot:
@@ -251,7 +251,7 @@ async def test_a_translation_refused_for_the_key_is_told(
         api.fail_next(401, route="chat")
         await translating.reply_command(bot, tg, "/translate vi", transcript_id)
         [told] = await translating.final_translation(tg, transcript_id)
-        assert "The admin is told" in told
+        assert "Only the bot's admin can fix this" in told
         await eventually(lambda: len(alerts_to(tg, ADMIN)) == 1)
         assert "translation: UpstreamAuthError" in str(alerts_to(tg, ADMIN)[0].params["text"])
 

@@ -83,7 +83,10 @@ def for_error(error: TranscribotError) -> str:
     if isinstance(error, CorruptAudio):
         return _("🔇 I couldn't read that file: it seems damaged, or it isn't audio.")
     if isinstance(error, UpstreamAuthError):
-        return _("🛠 The transcription service refused the bot's credentials. The admin is told.")
+        return _(
+            "🛠 The transcription service refused the bot's credentials. "
+            "Only the bot's admin can fix this."
+        )
     if isinstance(error, UpstreamRejected):
         return _("🔇 The transcription service couldn't process this audio.")
     if isinstance(error, UpstreamUnavailable):
@@ -122,7 +125,10 @@ def summary_failed(error: TranscribotError) -> str:
     if isinstance(error, UpstreamUnavailable):
         return _("🌩 The summary service is not answering right now. Try the button again later.")
     if isinstance(error, UpstreamAuthError):
-        return _("🛠 The summary service refused the bot's credentials. The admin is told.")
+        return _(
+            "🛠 The summary service refused the bot's credentials. "
+            "Only the bot's admin can fix this."
+        )
     return _("😔 I couldn't summarise this transcript. Try the button again later.")
 
 
@@ -130,5 +136,8 @@ def translation_failed(error: TranscribotError) -> str:
     if isinstance(error, UpstreamUnavailable):
         return _("🌩 The translation service is not answering right now. Please try again later.")
     if isinstance(error, UpstreamAuthError):
-        return _("🛠 The translation service refused the bot's credentials. The admin is told.")
+        return _(
+            "🛠 The translation service refused the bot's credentials. "
+            "Only the bot's admin can fix this."
+        )
     return _("😔 I couldn't translate this transcript. Please try again later.")
