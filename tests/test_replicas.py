@@ -84,13 +84,21 @@ def answered_once(
     expected = api.transcript_for(data)
 
     def check(updates: list[dict[str, Any]]) -> bool:
-        by_chat: dict[int, list[str]] = {}
-        for (chat_id, _), message in sorted(tg.messages.items()):
-            if message.from_bot:
-                by_chat.setdefault(chat_id, []).append(message.text or "")
-        return all(by_chat.get(u["message"]["chat"]["id"]) == [expected] for u in updates)
+        return not not_answered_once(tg, expected, updates)
 
     return check
+
+
+def not_answered_once(
+    tg: FakeTelegram, expected: str, updates: list[dict[str, Any]]
+) -> dict[int, list[str]]:
+    """The chats of these updates whose bot messages are not exactly the transcript, with them."""
+    by_chat: dict[int, list[str]] = {}
+    for (chat_id, _), message in sorted(tg.messages.items()):
+        if message.from_bot:
+            by_chat.setdefault(chat_id, []).append(message.text or "")
+    chats = [u["message"]["chat"]["id"] for u in updates]
+    return {c: by_chat.get(c, []) for c in chats if by_chat.get(c) != [expected]}
 
 
 def jobs_done(replica: BotProcess) -> int:
@@ -192,7 +200,11 @@ async def test_redis_restarted_mid_run_loses_nothing(
         await eventually_accepted(replica, update, timeout=10)
     updates = before + during
     check = answered_once(tg, api, voice_bytes)
-    await tg.wait_for(lambda: check(updates), timeout=40)
+    try:
+        await tg.wait_for(lambda: check(updates), timeout=40)
+    except TimeoutError:  # say which notes went wrong, and how (it failed once under load)
+        wrong = not_answered_once(tg, api.transcript_for(voice_bytes), updates)
+        raise AssertionError(f"not answered exactly once: {wrong}") from None
     await asyncio.sleep(0.5)
     assert check(updates)
     for replica in replicas:
