@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from bot.config import RedisLocation, SentinelAddress, database_location
+from bot.store.redis_db import RedisConnection
 from tests.conftest import BotFactory, RunningBot, free_port, process_env, voice_message
 from tests.fakes import FakeTelegram, FakeTranscriptionAPI
 from tests.redis_server import RedisServer
@@ -247,3 +248,13 @@ async def test_the_doctor_names_the_sentinels_when_none_answers(
     assert bad.startswith("✗")
     assert "Sentinels" in bad
     assert "transcribot" in bad
+
+
+def test_a_redis_error_shows_neither_the_password_nor_the_sentinels_own() -> None:
+    location = database_location(
+        "redis+sentinel://:master-pass@s1:26379/mymaster/0?sentinel_password=sent-pass"
+    )
+    assert isinstance(location, RedisLocation)
+    told = RedisConnection(location)._redact("auth master-pass failed; sentinel sent-pass refused")
+    assert "master-pass" not in told
+    assert "sent-pass" not in told

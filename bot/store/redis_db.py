@@ -98,6 +98,7 @@ class RedisConnection:
 
     def __init__(self, location: RedisLocation, *, update_hold_seconds: float = 60.0) -> None:
         self._location = location
+        self._wait = location.wait  # (replicas, timeout ms): read once, not at every update
         self._update_hold = update_hold_seconds
         self._token = uuid.uuid4().hex  # this store's claims on updates
         self._redis: Redis | None = None
@@ -158,8 +159,9 @@ class RedisConnection:
                 raise
 
     def _redact(self, text: str) -> str:
-        password = self._location.password
-        return text.replace(password, "***") if password else text
+        for password in self._location.passwords:  # Redis's and the Sentinels' own
+            text = text.replace(password, "***")
+        return text
 
     async def close(self) -> None:
         if self._redis is not None:
