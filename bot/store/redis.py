@@ -77,7 +77,7 @@ class RedisStore(RedisJobs, RedisUsage):
             self._token,
             UPDATE_MEMORY_SECONDS,
         ]
-        replicas, timeout_ms = self._location.wait
+        replicas, timeout_ms = self._wait
         if replicas <= 0:
             await self._scripts["CONFIRM_UPDATE"](keys=keys, args=args)
             return

@@ -39,7 +39,6 @@ class SqliteStore:
     """Store on one SQLite file, owned by one process."""
 
     def __init__(self, path: Path) -> None:
-        self._path = path
         self._db = Database(path)
         # Updates this process is handling now (one process owns the file: memory is enough).
         self._holding: set[int] = set()

@@ -134,9 +134,16 @@ def _give_up(db: sqlite3.Connection, job: Job, now: float, gave_up: str) -> Job:
         "lease_until=NULL WHERE id=?",
         (reason, now, job.id),
     )
-    db.execute("UPDATE charges SET seconds=0, open=0 WHERE job_id=?", (job.id,))
+    _settle(db, job, 0)
     found = db.execute("SELECT * FROM jobs WHERE id=?", (job.id,)).fetchone()
     return codec.from_columns(found)
+
+
+def _settle(db: sqlite3.Connection, job: Job, seconds: float | None) -> None:
+    """The job's quota charge closed at these seconds (None: the reservation stands)."""
+    db.execute(
+        "UPDATE charges SET seconds=coalesce(?, seconds), open=0 WHERE job_id=?", (seconds, job.id)
+    )
 
 
 def fenced_update(db: sqlite3.Connection, job: Job, assignments: str, *params: Any) -> None:
@@ -167,9 +174,7 @@ def finish(
         json.dumps(list(reply_ids)),
         now,
     )
-    if audio_seconds is not None:  # else the reservation stands as the charge
-        db.execute("UPDATE charges SET seconds=? WHERE job_id=?", (audio_seconds, job.id))
-    db.execute("UPDATE charges SET open=0 WHERE job_id=?", (job.id,))
+    _settle(db, job, audio_seconds)
     if audio_seconds:
         db.execute(
             "INSERT INTO usage (user_id, chat_id, model, audio_seconds, at) VALUES (?, ?, ?, ?, ?)",
@@ -186,4 +191,4 @@ def fail(db: sqlite3.Connection, job: Job, reason: str, now: float) -> None:
         reason,
         now,
     )
-    db.execute("UPDATE charges SET seconds=0, open=0 WHERE job_id=?", (job.id,))
+    _settle(db, job, 0)
