@@ -134,6 +134,19 @@ async def test_translate_command_asks_for_a_given_language(
     assert len(api.chat_requests) == 1
 
 
+async def test_an_unknown_code_cut_inside_an_html_entity_is_still_answered(
+    bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
+) -> None:
+    """The code is shown cut to 16 characters: cut before it is escaped, never inside "&lt;"."""
+    async with bot_factory(**SETTINGS) as bot:
+        transcript_id = await transcript_of(bot, tg, api, voice_bytes, ENGLISH)
+        await reply_command(bot, tg, "/translate aaaaaaaaaaaaaaa<", transcript_id)
+        unknown = (await tg.wait_calls("sendMessage", 2))[-1]
+        assert unknown.status == 200, unknown.params["text"]
+        assert "aaaaaaaaaaaaaaa&lt;" in unknown.params["text"]
+    assert api.chat_requests == []
+
+
 async def test_translate_command_on_a_voice_note_uses_its_transcript(
     bot_factory: BotFactory, tg: FakeTelegram, api: FakeTranscriptionAPI, voice_bytes: bytes
 ) -> None:

@@ -18,6 +18,7 @@ from bot.handlers.buttons import later, pressed, quietly, under, without_button
 from bot.handlers.common import settings_here, user_id_of
 from bot.handlers.media import media_of
 from bot.live import LiveText, interval_for
+from bot.replies import escape
 from bot.services import Context, Services, services_of
 from bot.store import Job
 from bot.transcript_cache import cache_key
@@ -65,7 +66,7 @@ async def command(update: Update, context: Context) -> None:
     code = args[0].lower() if args else language.reader_language(_sender_language(message))
     code = code or _FALLBACK_LANGUAGE
     if language_name(code) is None:
-        await message.reply_text(texts.translate_unknown_language(_escape(code)))
+        await message.reply_text(texts.translate_unknown_language(escape(code[:16])))
         return
     target = message.reply_to_message
     text = await _text_of(svc, target, message) if target is not None else None
@@ -149,10 +150,6 @@ def _shown_text(shown: str | None) -> str | None:
 
 def _sender_language(message: Message) -> str | None:
     return message.from_user.language_code if message.from_user else None
-
-
-def _escape(code: str) -> str:
-    return code.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")[:16]
 
 
 async def _edit(placeholder: Message, html: str, *, live: bool = False) -> None:
