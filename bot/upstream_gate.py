@@ -72,7 +72,8 @@ class LocalGate:
                     if wait <= 0:
                         break
                     await asyncio.sleep(wait + random.uniform(0, _JITTER))
-                self._started.append(time.monotonic())
+                if self._limits.per_minute > 0:  # else nothing reads them: not kept
+                    self._started.append(time.monotonic())
             yield
 
     def _wait(self) -> float:

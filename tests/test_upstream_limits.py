@@ -338,3 +338,13 @@ async def test_without_redis_a_replica_keeps_to_the_limits_alone(
 async def _enter(gate: UpstreamGate) -> None:
     async with gate.slot():
         pass
+
+
+async def test_a_gate_without_a_per_minute_limit_keeps_nothing_per_request() -> None:
+    """Without a per-minute limit nothing reads the start times: a bot that runs for months
+    must not keep one for every request it ever made."""
+    gate = LocalGate(GateLimits(at_once=2))
+    for _ in range(1000):
+        async with gate.slot():
+            pass
+    assert gate._started == []
