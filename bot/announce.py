@@ -90,13 +90,6 @@ class Announcer:
         if self.current is None and self._sending is None and shows_progress(self._job):
             self._sending = asyncio.create_task(self._send(), name=f"placeholder:{self._job.id}")
 
-    async def placeholder(self) -> int | None:
-        """The message for progress, once a placeholder is on its way or sent."""
-        if self._sending is not None:
-            with contextlib.suppress(TelegramError):
-                await asyncio.shield(self._sending)
-        return self.current
-
     async def stop(self) -> int | None:
         """No more announcing; the placeholder (sent, or under way: waited for), if any."""
         if self._counted:
